@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory reported as side-by-side ratios (not test assertions)."""

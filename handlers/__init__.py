@@ -1,0 +1,1 @@
+"""What Slack can ask: the `/pps` grammar, button actions, authorization. No appliance I/O."""

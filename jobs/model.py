@@ -1,0 +1,292 @@
+"""The job model: states, the KB12940 step list as data, gates, and the job record.
+
+This is the one place that names the steps and states. The Redis hash `job:{id}` is the
+serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    """Job states (DESIGN §1)."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    WAITING = "waiting"
+    HELD = "held"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES: frozenset[State] = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
+ACTIVE_STATES: frozenset[State] = frozenset(State) - TERMINAL_STATES
+
+
+class Step(StrEnum):
+    """The 11 steps of the procedure, in order."""
+
+    PREFLIGHT = "preflight"
+    BACKUP = "backup"
+    RECORD = "record"
+    GATE_DISABLE = "gate_disable"
+    DISABLE_LOGINS = "disable_logins"
+    INSTALL = "install"
+    WATCH_REBOOT = "watch_reboot"
+    SETTLE = "settle"
+    GATE_ENABLE = "gate_enable"
+    ENABLE_LOGINS = "enable_logins"
+    VERIFY = "verify"
+
+
+STEPS: tuple[Step, ...] = tuple(Step)
+
+STEP_TITLES: dict[Step, str] = {
+    Step.PREFLIGHT: "Preflight checks",
+    Step.BACKUP: "Back up system and user configuration",
+    Step.RECORD: "Record builds and active sessions",
+    Step.GATE_DISABLE: "Approval: disable all user logins",
+    Step.DISABLE_LOGINS: "Disable all user logins",
+    Step.INSTALL: "Install firmware",
+    Step.WATCH_REBOOT: "Watch reboots until every node rejoins",
+    Step.SETTLE: "Settle wait after the last rejoin",
+    Step.GATE_ENABLE: "Approval: enable all user logins",
+    Step.ENABLE_LOGINS: "Enable all user logins",
+    Step.VERIFY: "Verify target build and cluster health",
+}
+
+GATE_STEPS: frozenset[Step] = frozenset({Step.GATE_DISABLE, Step.GATE_ENABLE})
+
+# Steps whose appliance write may fall back to operator-assisted mode, by inventory name.
+MANUAL_STEP_NAMES: dict[Step, str] = {
+    Step.DISABLE_LOGINS: "logins",
+    Step.ENABLE_LOGINS: "logins",
+    Step.INSTALL: "install",
+}
+
+# Steps with an appliance side effect that must happen at most once per job.
+SIDE_EFFECT_STEPS: frozenset[Step] = frozenset(
+    {Step.DISABLE_LOGINS, Step.INSTALL, Step.ENABLE_LOGINS}
+)
+
+
+def step_index(step: Step) -> int:
+    """1-based position of a step (DESIGN §1 numbering)."""
+    return STEPS.index(step) + 1
+
+
+def next_step(step: Step) -> Step | None:
+    """The step after `step`, or None after the last one."""
+    i = STEPS.index(step)
+    return STEPS[i + 1] if i + 1 < len(STEPS) else None
+
+
+class StepStatus(StrEnum):
+    """Per-step status shown on the card checklist."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class GateKind(StrEnum):
+    """What a human is asked: approve a gate, or confirm an operator-assisted action."""
+
+    APPROVAL = "approval"
+    CONFIRM = "confirm"
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CONFIRMED = "confirmed"
+
+
+@dataclass
+class Gate:
+    """An open or decided question to humans, bound to one step of one job."""
+
+    id: str
+    kind: GateKind
+    step: Step
+    opened_at: float
+    decision: Decision | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+    message_ts: str | None = None  # set by the notifier once the request is posted
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Gate:
+        return cls(
+            id=d["id"],
+            kind=GateKind(d["kind"]),
+            step=Step(d["step"]),
+            opened_at=float(d["opened_at"]),
+            decision=Decision(d["decision"]) if d.get("decision") else None,
+            decided_by=d.get("decided_by"),
+            decided_at=float(d["decided_at"]) if d.get("decided_at") is not None else None,
+            message_ts=d.get("message_ts"),
+        )
+
+
+@dataclass
+class StepRecord:
+    """Timing and outcome of one step, for the card and the final summary."""
+
+    status: StepStatus = StepStatus.PENDING
+    started_at: float | None = None
+    finished_at: float | None = None
+    detail: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+# Fields of `Job` stored as JSON inside the hash.
+_JSON_FIELDS = ("steps", "gates", "outputs", "approvals", "manual")
+_FLOAT_FIELDS = (
+    "created_at",
+    "updated_at",
+    "scheduled_at",
+    "logins_disabled_at",
+    "logins_enabled_at",
+    "finished_at",
+)
+_INT_FIELDS = ("fence", "attempts")
+_BOOL_FIELDS = ("dry_run", "allow_downgrade", "logins_disabled")
+
+
+@dataclass
+class Job:
+    """The source of truth for one upgrade, stored in the hash `job:{id}`."""
+
+    id: str
+    cluster: str
+    target: str
+    requester: str
+    channel: str = ""
+    state: State = State.QUEUED
+    step: Step = Step.PREFLIGHT
+    fence: int = 0
+    attempts: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    scheduled_at: float | None = None
+    finished_at: float | None = None
+    dry_run: bool = False
+    allow_downgrade: bool = False
+    card_ts: str = ""
+    thread_ts: str = ""
+    logins_disabled: bool = False
+    logins_disabled_at: float | None = None
+    logins_enabled_at: float | None = None
+    acting_node: str = ""
+    error: str = ""
+    held_reason: str = ""
+    # step name -> StepRecord as dict
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # gate id -> Gate as dict (all gates ever opened, so stale clicks can be explained)
+    gates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # free-form step outputs: builds before/after, sessions, backups, plan, watch progress
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # audit-friendly list of {"gate", "step", "decision", "user", "at"}
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    # step name -> reason the step runs operator-assisted
+    manual: dict[str, str] = field(default_factory=dict)
+
+    # -- derived ---------------------------------------------------------------
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def step_record(self, step: Step) -> StepRecord:
+        d = self.steps.get(step.value)
+        if not d:
+            return StepRecord()
+        return StepRecord(
+            status=StepStatus(d.get("status", StepStatus.PENDING)),
+            started_at=d.get("started_at"),
+            finished_at=d.get("finished_at"),
+            detail=d.get("detail", ""),
+        )
+
+    def set_step_record(self, step: Step, rec: StepRecord) -> None:
+        self.steps[step.value] = {
+            "status": rec.status.value,
+            "started_at": rec.started_at,
+            "finished_at": rec.finished_at,
+            "detail": rec.detail,
+        }
+
+    def open_gate(self) -> Gate | None:
+        """The gate currently waiting for a decision, if any."""
+        for d in self.gates.values():
+            g = Gate.from_dict(d)
+            if g.decision is None:
+                return g
+        return None
+
+    def gate(self, gate_id: str) -> Gate | None:
+        d = self.gates.get(gate_id)
+        return Gate.from_dict(d) if d else None
+
+    # -- serialisation ---------------------------------------------------------
+    def to_hash(self) -> dict[str, str]:
+        """Flatten to a Redis hash mapping (all values strings)."""
+        out: dict[str, str] = {}
+        for k, v in asdict(self).items():
+            if k in _JSON_FIELDS:
+                out[k] = json.dumps(v, separators=(",", ":"), sort_keys=True)
+            elif k in _BOOL_FIELDS:
+                out[k] = "1" if v else "0"
+            elif v is None:
+                out[k] = ""
+            else:
+                out[k] = str(v.value if isinstance(v, StrEnum) else v)
+        return out
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str] | dict[bytes, bytes]) -> Job:
+        """Rebuild from `HGETALL` output (str or bytes)."""
+        d: dict[str, str] = {
+            (k.decode() if isinstance(k, bytes) else k): (
+                v.decode() if isinstance(v, bytes) else v
+            )
+            for k, v in h.items()
+        }
+        kw: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name not in d:
+                continue
+            raw = d[name]
+            if name in _JSON_FIELDS:
+                kw[name] = json.loads(raw) if raw else ({} if name != "approvals" else [])
+            elif name in _BOOL_FIELDS:
+                kw[name] = raw == "1"
+            elif name in _FLOAT_FIELDS:
+                kw[name] = float(raw) if raw else (0.0 if name in ("created_at", "updated_at") else None)
+            elif name in _INT_FIELDS:
+                kw[name] = int(raw or 0)
+            elif name == "state":
+                kw[name] = State(raw)
+            elif name == "step":
+                kw[name] = Step(raw)
+            else:
+                kw[name] = raw
+        return cls(**kw)

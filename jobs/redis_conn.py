@@ -1,0 +1,28 @@
+"""The one Redis client factory: explicit timeouts, health checks and retries."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Blocking reads (XREADGROUP BLOCK) must stay below SOCKET_TIMEOUT.
+SOCKET_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
+HEALTH_CHECK_INTERVAL = 15
+BLOCK_MS = 2000
+
+
+def make_redis(url: str) -> aioredis.Redis:
+    """An asyncio Redis client with the project's timeouts (responses decoded to str)."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )

@@ -1,0 +1,61 @@
+"""Settings from the environment (and `.env`), with the names of DESIGN §3."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def split_ids(raw: str | None) -> list[str]:
+    """`"U1, S2,,W3"` -> `["U1", "S2", "W3"]`."""
+    if not raw:
+        return []
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Durations are seconds and accept fractions."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    SLACK_BOT_TOKEN: SecretStr = SecretStr("")
+    SLACK_SIGNING_SECRET: SecretStr = SecretStr("")
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    PORT: int = 3000
+    REDIS_URL: str = "redis://localhost:6379/0"
+    PPS_REDIS_PREFIX: str = "pps:"
+    PPS_INVENTORY: str = "inventory.yml"
+    PPS_CHANNEL: str = ""
+    PPS_APPROVERS: str = ""
+    PPS_TWO_PERSON_RULE: bool = True
+    PPS_SETTLE_SECONDS: float = Field(300.0, ge=0)
+    PPS_POLL_SECONDS: float = Field(10.0, gt=0)
+    PPS_REBOOT_TIMEOUT_SECONDS: float = Field(1800.0, gt=0)
+    PPS_REMINDER_SECONDS: float = Field(600.0, gt=0)
+    PPS_BACKUP_DIR: str = "backups"
+    PPS_LEASE_SECONDS: float = Field(30.0, gt=0)
+    PPS_OPERATORS: str = ""
+    LOG_FORMAT: str = "auto"  # auto | json | console
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _trailing_slash(cls, v: str) -> str:
+        return v if v.endswith("/") else v + "/"
+
+    @property
+    def approvers(self) -> list[str]:
+        return split_ids(self.PPS_APPROVERS)
+
+    @property
+    def operators(self) -> list[str]:
+        return split_ids(self.PPS_OPERATORS)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return Settings()

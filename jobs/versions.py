@@ -1,0 +1,73 @@
+"""PPS firmware version parsing and ordering: `9.1R18`, `9.1R17.1 (build 28197)`, `22.7R2.3`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_RE = re.compile(
+    r"^\s*(?P<major>\d+)\.(?P<minor>\d+)\s*R\s*(?P<release>\d+)(?:\.(?P<patch>\d+))?"
+    r"(?:\s*\(\s*build\s+(?P<build>\d+)\s*\))?\s*$",
+    re.IGNORECASE,
+)
+
+
+class VersionError(ValueError):
+    """A string that is not a PPS version."""
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """Ordered on (major, minor, release, patch); the build number is kept apart."""
+
+    major: int
+    minor: int
+    release: int
+    patch: int = 0
+    build: int | None = None
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        return (self.major, self.minor, self.release, self.patch)
+
+    def __str__(self) -> str:
+        s = f"{self.major}.{self.minor}R{self.release}"
+        if self.patch:
+            s += f".{self.patch}"
+        if self.build is not None:
+            s += f" (build {self.build})"
+        return s
+
+
+def parse_version(text: str) -> Version:
+    """Parse a catalogue version or a running build string."""
+    m = _RE.match(text or "")
+    if not m:
+        raise VersionError(f"not a PPS version: {text!r}")
+    return Version(
+        major=int(m["major"]),
+        minor=int(m["minor"]),
+        release=int(m["release"]),
+        patch=int(m["patch"] or 0),
+        build=int(m["build"]) if m["build"] else None,
+    )
+
+
+def compare(a: str, b: str) -> int:
+    """-1, 0 or 1 as version `a` is older, equal (ignoring builds) or newer than `b`."""
+    ka, kb = parse_version(a).key, parse_version(b).key
+    return (ka > kb) - (ka < kb)
+
+
+def matches(catalogue: str, running: str) -> bool:
+    """True when a running build is the catalogue version (DESIGN §4.6).
+
+    Compares major.minor, release and patch; a build number in the catalogue must match too.
+    """
+    try:
+        c, r = parse_version(catalogue), parse_version(running)
+    except VersionError:
+        return False
+    if c.key != r.key:
+        return False
+    return c.build is None or c.build == r.build
