@@ -1,0 +1,88 @@
+"""The contract between the step implementations and the runner.
+
+A step is `async def run(ctx: StepContext) -> StepResult`. It reads what it needs from
+`ctx` (job snapshot, cluster, appliance, settings, clock), never sleeps, and returns one
+of the results below; the runner (jobs/runner.py) applies it to Redis in one fenced,
+atomic commit. A step re-entered after a crash runs its check first: before an appliance
+side effect it records its intent with `await ctx.checkpoint({...})` (a fenced commit of
+outputs), so a re-run can tell "not yet sent" from "sent, maybe applied".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jobs.appliance import Appliance
+from jobs.clock import Clock
+from jobs.inventory import Cluster, Inventory
+from jobs.model import Job
+from jobs.settings import Settings
+
+
+@dataclass(frozen=True)
+class Advance:
+    """The step is done: merge `outputs` into the job and go to the next step."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Not done yet: come back to this step after `after` seconds (state `waiting`)."""
+
+    after: float
+    outputs: dict[str, Any] = field(default_factory=dict)
+    progress: str | None = None  # a thread line worth posting (node rebooted, VIP flipped)
+
+
+@dataclass(frozen=True)
+class AskApproval:
+    """Open an approval gate for this step (state `awaiting_approval`)."""
+
+    evidence: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AskOperator:
+    """Operator-assisted: open a confirm gate with instructions; re-run after confirm."""
+
+    instructions: str
+    reason: str
+    saw: str | None = None  # what verification saw last time, when asking again
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The step failed. With logins disabled the runner keeps the enable gate offered."""
+
+    error: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+StepResult = Advance | Poll | AskApproval | AskOperator | Fail
+
+
+class Progress(Protocol):
+    async def __call__(self, text: str) -> None: ...
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. `checkpoint` raises `jobs.lease.LeaseLost` if fenced out."""
+
+    job: Job
+    cluster: Cluster
+    inventory: Inventory
+    appliance: Appliance
+    settings: Settings
+    clock: Clock
+    checkpoint: Callable[[dict[str, Any]], Awaitable[None]]
+    progress: Callable[[str], Awaitable[None]]
+
+
+StepFn = Callable[[StepContext], Awaitable[StepResult]]
