@@ -246,6 +246,20 @@ class Job:
         d = self.gates.get(gate_id)
         return Gate.from_dict(d) if d else None
 
+    def latest_gate(self, step: Step, kind: GateKind | None = None) -> Gate | None:
+        """The most recently opened gate of `step` (optionally of one kind)."""
+        found = [
+            g
+            for g in (Gate.from_dict(d) for d in self.gates.values())
+            if g.step == step and (kind is None or g.kind == kind)
+        ]
+        return max(found, key=lambda g: g.opened_at) if found else None
+
+    @property
+    def settled(self) -> bool:
+        """Terminal and logins not left disabled: the cluster lock may be released."""
+        return self.terminal and not self.logins_disabled
+
     # -- serialisation ---------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
         """Flatten to a Redis hash mapping (all values strings)."""
