@@ -114,7 +114,10 @@ class Decision(StrEnum):
 
 @dataclass
 class Gate:
-    """An open or decided question to humans, bound to one step of one job."""
+    """An open or decided question to humans, bound to one step of one job.
+
+    Ids sort in opening order within a job: `G<2-digit counter>-<random hex>`, e.g. `G03-5f2a9c`.
+    """
 
     id: str
     kind: GateKind
@@ -253,7 +256,7 @@ class Job:
             for g in (Gate.from_dict(d) for d in self.gates.values())
             if g.step == step and (kind is None or g.kind == kind)
         ]
-        return max(found, key=lambda g: g.opened_at) if found else None
+        return max(found, key=lambda g: (g.opened_at, g.id)) if found else None
 
     @property
     def settled(self) -> bool:
