@@ -55,4 +55,4 @@ class FakeClock:
 
 def ms(seconds: float) -> int:
     """Seconds to integer milliseconds (Redis scores and PX values)."""
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)

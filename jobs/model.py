@@ -297,7 +297,8 @@ class Job:
             elif name in _BOOL_FIELDS:
                 kw[name] = raw == "1"
             elif name in _FLOAT_FIELDS:
-                kw[name] = float(raw) if raw else (0.0 if name in ("created_at", "updated_at") else None)
+                default = 0.0 if name in ("created_at", "updated_at") else None
+                kw[name] = float(raw) if raw else default
             elif name in _INT_FIELDS:
                 kw[name] = int(raw or 0)
             elif name == "state":
