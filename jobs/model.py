@@ -7,6 +7,7 @@ serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -110,6 +111,7 @@ class Decision(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CONFIRMED = "confirmed"
+    ABORTED = "aborted"  # closed by `/pps abort`, not decided
 
 
 @dataclass
@@ -164,6 +166,7 @@ class StepRecord:
 # Fields of `Job` stored as JSON inside the hash.
 _JSON_FIELDS = ("steps", "gates", "outputs", "approvals", "manual")
 _FLOAT_FIELDS = (
+    "wake_at",
     "created_at",
     "updated_at",
     "scheduled_at",
@@ -173,6 +176,9 @@ _FLOAT_FIELDS = (
 )
 _INT_FIELDS = ("fence", "attempts")
 _BOOL_FIELDS = ("dry_run", "allow_downgrade", "logins_disabled")
+# A gate's message ts lives in its own hash field `gate_ts:<gate id>`, written by the notifier
+# alone, so it never races with the engine's writes of the `gates` JSON.
+GATE_TS_FIELD = "gate_ts:"
 
 
 @dataclass
@@ -212,6 +218,10 @@ class Job:
     approvals: list[dict[str, Any]] = field(default_factory=list)
     # step name -> reason the step runs operator-assisted
     manual: dict[str, str] = field(default_factory=dict)
+    # durable timers owned by the job (members of the `timers` zset); "" when none
+    wake_at: float | None = None  # when the current poll/settle/start timer is due
+    wake_timer: str = ""
+    reminder_timer: str = ""
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -263,11 +273,34 @@ class Job:
         """Terminal and logins not left disabled: the cluster lock may be released."""
         return self.terminal and not self.logins_disabled
 
+    @property
+    def needs_reminder(self) -> bool:
+        """Logins are disabled and a human decision is awaited (DESIGN §4.12)."""
+        return self.logins_disabled and self.open_gate() is not None
+
+    def add_gate(self, kind: GateKind, step: Step, now: float) -> Gate:
+        """Open a new gate (ids `G<counter>-<6 hex>` sort in opening order)."""
+        gate = Gate(f"G{len(self.gates) + 1:02d}-{secrets.token_hex(3)}", kind, step, now)
+        self.gates[gate.id] = gate.to_dict()
+        return gate
+
+    def decide_gate(self, gate_id: str, decision: Decision, user: str, now: float) -> Gate:
+        """Record the decision on a gate; returns the decided gate."""
+        gate = Gate.from_dict(self.gates[gate_id])
+        gate.decision, gate.decided_by, gate.decided_at = decision, user, now
+        self.gates[gate_id] = gate.to_dict()
+        return gate
+
     # -- serialisation ---------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
         """Flatten to a Redis hash mapping (all values strings)."""
         out: dict[str, str] = {}
         for k, v in asdict(self).items():
+            if k == "gates":
+                for gid, g in v.items():
+                    if g.get("message_ts"):
+                        out[GATE_TS_FIELD + gid] = str(g["message_ts"])
+                v = {gid: {**g, "message_ts": None} for gid, g in v.items()}
             if k in _JSON_FIELDS:
                 out[k] = json.dumps(v, separators=(",", ":"), sort_keys=True)
             elif k in _BOOL_FIELDS:
@@ -307,4 +340,9 @@ class Job:
                 kw[name] = Step(raw)
             else:
                 kw[name] = raw
+        gates = kw.get("gates", {})
+        for k, ts in d.items():
+            gid = k[len(GATE_TS_FIELD) :]
+            if k.startswith(GATE_TS_FIELD) and ts and gid in gates:
+                gates[gid]["message_ts"] = ts
         return cls(**kw)
