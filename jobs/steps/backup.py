@@ -1,0 +1,51 @@
+"""Step 2, backup: export system and user configuration from the acting node to disk.
+
+Check first: a complete manifest whose files match means the backup is already done.
+"""
+
+from __future__ import annotations
+
+from jobs.appliance import ExportKind
+from jobs.backups import backup_dir, read_backup, write_backup
+from jobs.steps.base import Advance, Fail, StepContext, StepResult
+from jobs.steps.common import Failed, acting_node, attempt
+
+KINDS: tuple[ExportKind, ...] = ("system", "user")
+
+
+async def run(ctx: StepContext) -> StepResult:
+    """Export both configurations, refuse empty ones, store them with a manifest."""
+    folder = backup_dir(ctx.settings.PPS_BACKUP_DIR, ctx.cluster.name, ctx.job.id)
+    done = read_backup(folder)
+    if done is not None:
+        return Advance(
+            outputs={"backups": done, "backup_dir": str(folder)},
+            detail=f"backup already in {folder}",
+        )
+    node = acting_node(ctx)
+    exports: dict[str, bytes] = {}
+    for kind in KINDS:
+        data = await attempt(ctx.appliance.export_config(node, kind))
+        if isinstance(data, Failed):
+            return Fail(f"Backup: {kind} configuration export from {node} failed: {data.message}")
+        if not data:
+            return Fail(f"Backup: {kind} configuration export from {node} is empty; refusing it")
+        exports[kind] = data
+    build = str(ctx.job.outputs.get("builds_before", {}).get(node, ""))
+    try:
+        files = write_backup(folder, exports, node, build, ctx.clock.now())
+    except OSError as exc:
+        return Fail(f"Backup: cannot write to {folder}: {exc.strerror or exc}")
+    sizes = ", ".join(f"{f['file']} {_size(f['size'])}" for f in files)
+    return Advance(
+        outputs={"backups": files, "backup_dir": str(folder)},
+        detail=f"{sizes} from {node}",
+    )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"

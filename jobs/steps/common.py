@@ -1,0 +1,91 @@
+"""Helpers shared by the steps: the acting node, the login target, reads that never raise."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from jobs.appliance import VIP, ActiveUsers, ApplianceError, SystemInfo, Unreachable
+from jobs.inventory import Firmware
+from jobs.steps.base import StepContext
+
+T = TypeVar("T")
+
+@dataclass(frozen=True)
+class Failed:
+    """A read that did not answer: `unreachable` for connection problems, else an error."""
+
+    message: str
+    unreachable: bool
+
+
+async def attempt(call: Awaitable[T]) -> T | Failed:
+    """Await an appliance call; an `ApplianceError` becomes a `Failed` value."""
+    try:
+        return await call
+    except Unreachable as exc:
+        return Failed(exc.message, unreachable=True)
+    except ApplianceError as exc:
+        return Failed(exc.message, unreachable=False)
+
+
+def acting_node(ctx: StepContext) -> str:
+    """The node chosen by preflight (first listed until then)."""
+    chosen = ctx.job.outputs.get("acting_node") or ctx.job.acting_node
+    return str(chosen) if chosen else ctx.cluster.nodes[0].name
+
+
+def label(target: str) -> str:
+    """How a call target reads in a message."""
+    return "the VIP" if target == VIP else target
+
+
+def firmware(ctx: StepContext) -> Firmware | None:
+    return ctx.inventory.firmware_for(ctx.job.target)
+
+
+def login_targets(ctx: StepContext) -> list[str]:
+    """DESIGN §4.7: the VIP if set, else the acting node; then any other member."""
+    first = acting_node(ctx)
+    rest = [n for n in ctx.cluster.node_names if n != first]
+    return ([VIP] if ctx.cluster.vip else []) + [first, *rest]
+
+
+@dataclass(frozen=True)
+class LoginRead:
+    target: str
+    users: ActiveUsers
+
+
+async def read_logins(ctx: StepContext) -> LoginRead | Failed:
+    """Read active users through the first login target that answers."""
+    problems: list[str] = []
+    for target in login_targets(ctx):
+        got = await attempt(ctx.appliance.active_users(target))
+        if isinstance(got, ActiveUsers):
+            return LoginRead(target, got)
+        problems.append(f"{label(target)}: {got.message}")
+    return Failed("; ".join(problems), unreachable=True)
+
+
+async def resolve_active(ctx: StepContext) -> str | Failed:
+    """The acting node now (DESIGN §4.8): A/P by the VIP's host name, else first reachable."""
+    names = ctx.cluster.node_names
+    if ctx.cluster.mode == "active-passive":
+        if not ctx.cluster.vip:
+            return names[0]
+        info = await attempt(ctx.appliance.system_info(VIP))
+        if isinstance(info, Failed):
+            return Failed(f"the VIP does not answer ({info.message})", info.unreachable)
+        if info.host_name not in names:
+            return Failed(
+                f"the VIP reports host {info.host_name!r}, not a node of {ctx.cluster.name}",
+                unreachable=False,
+            )
+        return info.host_name
+    for name in names:
+        got = await attempt(ctx.appliance.system_info(name))
+        if isinstance(got, SystemInfo):
+            return name
+    return Failed("no node answers", unreachable=True)

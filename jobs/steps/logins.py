@@ -1,0 +1,111 @@
+"""Steps 5 and 10: disable / enable all user logins, at most one write per job.
+
+Check first (already as desired: done). The write goes through the login target of
+DESIGN §4.7 after a checkpoint of the intent; a re-run that finds the intent recorded never
+writes again. An unsupported write, a forced manual step, or a read-back that disagrees
+turns the step operator-assisted: instructions, a confirm, then a verifying read.
+"""
+
+from __future__ import annotations
+
+from jobs.appliance import VIP, ApplianceError, Unsupported
+from jobs.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
+from jobs.plan import fmt_time
+from jobs.steps.base import Advance, AskOperator, Fail, StepContext, StepFn, StepResult
+from jobs.steps.common import Failed, LoginRead, acting_node, label, read_logins
+
+
+def _word(enabled: bool) -> str:
+    return "enabled" if enabled else "disabled"
+
+
+def instructions(ctx: StepContext, enabled: bool, target: str) -> str:
+    """What to click, where (KB12940 wording of the console)."""
+    node = acting_node(ctx) if target == VIP else target
+    url = ctx.cluster.node(node).url if node in ctx.cluster.node_names else ""
+    where = f"{node} ({url}/admin)" if url else node
+    button = "Enable All Users" if enabled else "Disable All Users"
+    return (
+        f"{'Enable' if enabled else 'Disable'} all user logins on {ctx.cluster.name}: in the "
+        f"admin console of {where} open System > Status > Active Users and click {button}. "
+        f"Then press the confirm button; the bot reads the login permission back."
+    )
+
+
+def make_step(step: Step, enabled: bool) -> StepFn:
+    """The step function for DISABLE_LOGINS (enabled=False) or ENABLE_LOGINS (True)."""
+    sent_key = f"{step.value}_sent_at"
+    manual_name = MANUAL_STEP_NAMES[step]
+
+    def done(ctx: StepContext, read: LoginRead, by: str) -> Advance:
+        record = {"enabled": enabled, "via": label(read.target), "by": by, "at": ctx.clock.now()}
+        return Advance(
+            outputs={step.value: record},
+            detail=f"user logins {_word(enabled)} (read via {label(read.target)})",
+        )
+
+    def ask(ctx: StepContext, target: str, reason: str, saw: str | None = None) -> AskOperator:
+        return AskOperator(
+            instructions=instructions(ctx, enabled, target), reason=reason, saw=saw
+        )
+
+    async def run(ctx: StepContext) -> StepResult:
+        job = ctx.job
+        read = await read_logins(ctx)
+        if isinstance(read, Failed):
+            return Fail(f"Cannot read the login permission: {read.message}")
+        confirm = job.latest_gate(step, GateKind.CONFIRM)
+        confirmed = confirm is not None and confirm.decision == Decision.CONFIRMED
+        if read.users.login_permission == enabled:
+            by = "operator" if confirmed else ("api" if sent_key in job.outputs else "already")
+            return done(ctx, read, by)
+        now_word = _word(read.users.login_permission)
+        if confirmed:
+            return ask(
+                ctx,
+                read.target,
+                job.manual.get(step.value, "operator-assisted"),
+                saw=f"login permission still {now_word} on {label(read.target)}",
+            )
+        if manual_name in ctx.cluster.manual:
+            return ask(ctx, read.target, f"the inventory lists '{manual_name}' as manual")
+        if sent_key in job.outputs:
+            # The request went out before (then a crash or an error): never send it twice.
+            at = fmt_time(float(job.outputs[sent_key]))
+            return ask(
+                ctx,
+                read.target,
+                "a request was already sent",
+                saw=f"request sent at {at}, login permission still {now_word}",
+            )
+        target = read.target
+        await ctx.checkpoint({sent_key: ctx.clock.now(), f"{step.value}_target": target})
+        try:
+            await ctx.appliance.set_login_permission(target, enabled)
+        except Unsupported as exc:
+            return ask(ctx, target, f"{label(target)} does not support this call ({exc.message})")
+        except ApplianceError as exc:
+            back = await read_logins(ctx)
+            if isinstance(back, LoginRead) and back.users.login_permission == enabled:
+                return done(ctx, back, "api")
+            return ask(ctx, target, f"the request failed: {exc.message}")
+        back = await read_logins(ctx)
+        if isinstance(back, Failed):
+            return ask(ctx, target, "cannot read back", saw=back.message)
+        if back.users.login_permission != enabled:
+            return ask(
+                ctx,
+                target,
+                "read-back disagrees",
+                saw=f"after the request, login permission still "
+                f"{_word(back.users.login_permission)} on {label(back.target)}",
+            )
+        return done(ctx, back, "api")
+
+    run.__name__ = step.value
+    run.__doc__ = f"{step.value}: set user-login-permission to {enabled}."
+    return run
+
+
+disable_logins = make_step(Step.DISABLE_LOGINS, enabled=False)
+enable_logins = make_step(Step.ENABLE_LOGINS, enabled=True)

@@ -1,0 +1,64 @@
+"""Step 11, verify: every node on the target build and in the cluster; the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.appliance import Overview
+from jobs.model import STEPS
+from jobs.plan import fmt_duration
+from jobs.steps.base import Advance, Fail, StepContext, StepResult
+from jobs.steps.common import Failed, attempt
+from jobs.versions import matches
+from jobs.watch import in_cluster, status_words
+
+
+async def run(ctx: StepContext) -> StepResult:
+    """Read every node; fail naming what runs where, or advance with the summary."""
+    standalone = ctx.cluster.mode == "standalone"
+    builds: dict[str, str] = {}
+    views: dict[str, Overview] = {}
+    problems: list[str] = []
+    for name in ctx.cluster.node_names:
+        info = await attempt(ctx.appliance.system_info(name))
+        if isinstance(info, Failed):
+            problems.append(f"{name} does not answer ({info.message})")
+            continue
+        builds[name] = info.build
+        if not matches(ctx.job.target, info.build):
+            problems.append(f"{name} runs {info.build}, not {ctx.job.target}")
+        ov = await attempt(ctx.appliance.overview(name))
+        if isinstance(ov, Overview):
+            views[name] = ov
+    if not standalone:
+        for name in builds:
+            if not in_cluster(views, name):
+                problems.append(f"{name} is not in the cluster ({status_words(views, name)})")
+    if problems:
+        return Fail("Verify: " + "; ".join(problems), outputs={"builds_after": builds})
+    summary = _summary(ctx, builds)
+    return Advance(
+        outputs={"builds_after": builds, "summary": summary},
+        detail=f"{len(builds)} node(s) on {ctx.job.target}, cluster healthy",
+    )
+
+
+def _summary(ctx: StepContext, builds: dict[str, str]) -> dict[str, Any]:
+    job = ctx.job
+    durations: dict[str, float] = {}
+    for step in STEPS:
+        d = job.step_record(step).duration
+        if d is not None:
+            durations[step.value] = d
+    off = job.logins_disabled_at or job.outputs.get("disable_logins", {}).get("at")
+    on = job.logins_enabled_at or job.outputs.get("enable_logins", {}).get("at")
+    disabled_for = float(on) - float(off) if off and on else None
+    return {
+        "cluster": ctx.cluster.name,
+        "target": job.target,
+        "builds_before": job.outputs.get("builds_before", {}),
+        "builds_after": builds,
+        "durations": durations,
+        "logins_disabled_seconds": disabled_for,
+        "logins_disabled_for": fmt_duration(disabled_for) if disabled_for is not None else None,
+    }
