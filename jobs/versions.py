@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _RE = re.compile(
     r"^\s*(?P<major>\d+)\.(?P<minor>\d+)\s*R\s*(?P<release>\d+)(?:\.(?P<patch>\d+))?"
@@ -18,13 +18,18 @@ class VersionError(ValueError):
 
 @dataclass(frozen=True, order=True)
 class Version:
-    """Ordered on (major, minor, release, patch); the build number is kept apart."""
+    """Equal and ordered on (major, minor, release, patch); the build number is kept apart.
+
+    `9.1R18` and `9.1R18 (build 29865)` are the same release; `matches` checks builds.
+    """
 
     major: int
     minor: int
     release: int
     patch: int = 0
-    build: int | None = None
+    # Not compared: a catalogue version usually has no build and must still sort with
+    # running builds (None < int would raise).
+    build: int | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[int, int, int, int]:
