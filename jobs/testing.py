@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jobs.appliance import (
     STATUS_DISABLED,
@@ -119,6 +119,7 @@ class FakeCluster:
         self.login_permission = login_permission
         self.unsupported: set[str] = set()  # methods answering 404 ([assumed] writes)
         self.empty_export = False
+        self.vip_down = False  # fault: the VIP answers nothing while the nodes are fine
         self.faults: list[Fault] = []
         self.counters: dict[str, int] = {}  # "method@node" -> calls received
         self.calls: list[dict[str, Any]] = []  # side-effect calls, in order
@@ -199,7 +200,7 @@ class FakeCluster:
     async def export_config(self, node: str, kind: ExportKind) -> bytes:
         n = self._enter("export_config", node, write=kind)
         if self.empty_export:
-            raise Rejected(node, 200, "empty configuration export")
+            self._refuse(node, 200, "empty configuration export")
         line = f"{kind} configuration of {n.name} on {self._build(n, self.clock.now())}\n"
         return line.encode() * 8
 
@@ -207,12 +208,12 @@ class FakeCluster:
         n = self._enter("install", node, write=package.name)
         now = self.clock.now()
         if any(_running(m, now) for m in self.nodes.values()):
-            raise Rejected(node, 422, "an upgrade is already in progress")
+            self._refuse(node, 422, "an upgrade is already in progress")
         if self.mode == "active-passive" and n.name != self._vip_holder(now):
-            raise Rejected(node, 422, f"not on this node: {n.name} is the passive node")
+            self._refuse(node, 422, f"not on this node: {n.name} is the passive node")
         new_build = self.packages.get(package.name) or _version_in(package.name)
         if new_build is None:
-            raise Rejected(node, 422, f"{package.name} is not a firmware package")
+            self._refuse(node, 422, f"{package.name} is not a firmware package")
         self._schedule(n.name, new_build, now)
 
     async def aclose(self) -> None:
@@ -233,6 +234,7 @@ class FakeCluster:
             "login_permission": self.login_permission,
             "unsupported": sorted(self.unsupported),
             "empty_export": self.empty_export,
+            "vip_down": self.vip_down,
             "faults": [asdict(f) for f in self.faults],
             "counters": dict(self.counters),
             "calls": [dict(c) for c in self.calls],
@@ -257,6 +259,7 @@ class FakeCluster:
         fc.login_permission = bool(d["login_permission"])
         fc.unsupported = set(d["unsupported"])
         fc.empty_export = bool(d["empty_export"])
+        fc.vip_down = bool(d.get("vip_down", False))
         fc.faults = [Fault(**f) for f in d["faults"]]
         fc.counters = dict(d["counters"])
         fc.calls = [dict(c) for c in d["calls"]]
@@ -274,7 +277,7 @@ class FakeCluster:
             self.calls.append(entry)
         try:
             if target == VIP:
-                holder = self._vip_holder(now)
+                holder = None if self.vip_down else self._vip_holder(now)
                 if holder is None:
                     raise Unreachable(VIP, "connection refused")
                 n = self.nodes[holder]
@@ -296,6 +299,11 @@ class FakeCluster:
             raise
         entry["outcome"] = "ok"
         return n
+
+    def _refuse(self, node: str, status: int, message: str) -> NoReturn:
+        """Answer the side-effect call just logged with an HTTP error."""
+        self.calls[-1]["outcome"] = "Rejected"
+        raise Rejected(node, status, message)
 
     def _schedule(self, first: str, new_build: str, now: float) -> None:
         """Lay out the upgrade of every node, starting with `first`."""
