@@ -96,3 +96,20 @@ def test_children_do_not_inherit_slack_or_pps_settings() -> None:
     assert "SLACK_APP_TOKEN" not in env
     assert "PPS_OPERATORS" not in env
     assert env["PATH"] == "/bin" and env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_compose_demo_files(tmp_path: Path) -> None:
+    from bot.demo_config import write_compose_demo
+
+    env = {"PPS_DEMO_USERNAME": "admin", "PPS_DEMO_PASSWORD": "from-dotenv"}
+    assert write_compose_demo(tmp_path / "nopw", {}) == 2
+    assert not (tmp_path / "nopw" / "inventory.yml").exists()
+    assert write_compose_demo(tmp_path, env) == 0
+    inv = load_inventory(tmp_path / "inventory.yml", env=env)
+    urls = [n.url for c in inv.clusters.values() for n in c.nodes]
+    assert urls == [f"http://simulator:{p}" for p in (9001, 9002, 9004, 9005, 9006, 9007)]
+    assert inv.clusters["cluster-east"].vip == "http://simulator:9003"
+    sim = load_config(tmp_path / "sim.yml")
+    assert sim.host == "0.0.0.0"
+    assert {c.password for c in sim.clusters} == {"from-dotenv"}
+    assert "from-dotenv" not in (tmp_path / "inventory.yml").read_text()
