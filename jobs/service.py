@@ -2,20 +2,33 @@
 
 Handlers only call this (plus their own authorization): create, read, decide, abort.
 Every method is atomic in Redis and raises a `jobs.errors.EngineError` subclass when it
-refuses; a refusal changes nothing.
+refuses; a refusal changes nothing. Delivery guarantee: a decision commits exactly once
+(compare-and-set bound to the gate id); the work item it enqueues is delivered at least once,
+and the worker's fencing makes the appliance side effect happen at most once.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from jobs import decisions
 from jobs.clock import Clock
+from jobs.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
+from jobs.events import EventKind
 from jobs.inventory import Inventory
 from jobs.keys import Keys
-from jobs.model import Job
+from jobs.model import GATE_TS_FIELD, Job, State
 from jobs.settings import Settings
+from jobs.store import Change, JobStore
+from jobs.transitions import clone
+
+# A decision's compare-and-set is retried when the job moved between read and write (a worker
+# started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.
+_DECISION_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class JobService:
         self.inventory = inventory
         self.clock = clock
         self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
+        self.store = JobStore(redis, self.keys, clock)
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.
@@ -56,46 +70,127 @@ class JobService:
         `UnknownCluster`, `ClusterBusy` (naming the running job and its requester), or
         `EngineError` for an unknown version.
         """
-        raise NotImplementedError
+        cluster = self.inventory.cluster(req.cluster)
+        if cluster is None:
+            raise UnknownCluster(req.cluster)
+        fw = self.inventory.firmware_for(req.target) if req.target else self.inventory.newest
+        if fw is None:
+            known = ", ".join(f.version for f in self.inventory.firmware) or "none"
+            what = f"Version {req.target!r} is" if req.target else "No version is"
+            raise EngineError(f"{what} not in the firmware catalogue (available: {known}).")
+        now = self.clock.now()
+        start_at = req.at if req.at is not None and req.at > now else None
+        job = Job(
+            id="",
+            cluster=cluster.name,
+            target=fw.version,
+            requester=req.requester,
+            channel=req.channel or cluster.channel or self.settings.PPS_CHANNEL,
+            state=State.SCHEDULED if start_at is not None else State.QUEUED,
+            created_at=now,
+            updated_at=now,
+            scheduled_at=start_at,
+            wake_at=start_at,
+            dry_run=req.dry_run,
+            allow_downgrade=req.allow_downgrade,
+        )
+        change = Change()
+        change.event(EventKind.CREATED, dry_run=req.dry_run, scheduled_at=start_at)
+        change.record(
+            req.requester,
+            "create",
+            target=fw.version,
+            dry_run=req.dry_run,
+            allow_downgrade=req.allow_downgrade,
+            scheduled_at=start_at,
+        )
+        status, job_id, holder_requester = await self.store.create(
+            job, change, idem=req.idempotency_key, start_at=start_at, token=secrets.token_hex(4)
+        )
+        if status == "busy":
+            raise ClusterBusy(cluster.name, job_id, holder_requester)
+        created = await self.store.get(job_id)
+        if created is None:  # only if someone deleted the job behind our back
+            raise UnknownJob(job_id)
+        return created, status == "created"
 
     async def find(self, job_id: str) -> Job | None:
-        raise NotImplementedError
+        """The job, or None."""
+        return await self.store.get(job_id)
 
     async def get(self, job_id: str) -> Job:
         """The job, or `UnknownJob`."""
-        raise NotImplementedError
+        job = await self.store.get(job_id)
+        if job is None:
+            raise UnknownJob(job_id)
+        return job
 
     async def active_for_cluster(self, cluster: str) -> Job | None:
-        raise NotImplementedError
+        """The job holding the cluster's lock, if any."""
+        holder = await self.store.lock_holder(cluster)
+        return await self.store.get(holder) if holder else None
 
     async def list_active(self) -> list[Job]:
         """Active and scheduled jobs, newest first."""
-        raise NotImplementedError
+        jobs = await self.store.many(await self.store.active_ids())
+        return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
 
     async def history(self, cluster: str | None = None, limit: int = 20) -> list[Job]:
         """All jobs (any state) newest first, optionally for one cluster."""
-        raise NotImplementedError
+        out: list[Job] = []
+        start, page = 0, max(limit, 50)
+        while len(out) < limit:
+            ids = await self.store.history_ids(start, start + page - 1)
+            if not ids:
+                break
+            jobs = await self.store.many(ids)
+            out.extend(j for j in jobs if cluster is None or j.cluster == cluster)
+            start += page
+        return out[:limit]
 
     async def approve(self, job_id: str, gate_id: str, user: str) -> Job:
         """Approve the open approval gate `gate_id`. Two-person rule enforced here."""
-        raise NotImplementedError
+        return await self._decide(
+            job_id, lambda job, now: decisions.approve(job, gate_id, user, now, self.settings)
+        )
 
     async def reject(self, job_id: str, gate_id: str, user: str) -> Job:
         """Reject: at the disable gate cancels; at the enable gate holds (logins stay off)."""
-        raise NotImplementedError
+        return await self._decide(
+            job_id, lambda job, now: decisions.reject(job, gate_id, user, now, self.settings)
+        )
 
     async def confirm(self, job_id: str, gate_id: str, user: str) -> Job:
         """Confirm an operator-assisted step was done; the worker then verifies."""
-        raise NotImplementedError
+        return await self._decide(
+            job_id, lambda job, now: decisions.confirm(job, gate_id, user, now, self.settings)
+        )
 
     async def abort(self, job_id: str, user: str) -> Job:
         """Abort per DESIGN §1: clean before step 5, enable gate between 5 and 6, refused after."""
-        raise NotImplementedError
+        return await self._decide(
+            job_id, lambda job, now: decisions.abort(job, user, now, self.settings)
+        )
 
     async def set_card(self, job_id: str, channel: str, ts: str) -> None:
         """Notifier: remember the status card's channel and ts."""
-        raise NotImplementedError
+        fields = {"channel": channel, "card_ts": ts, "thread_ts": ts}
+        if not await self.store.set_fields(job_id, fields):
+            raise UnknownJob(job_id)
 
     async def set_gate_message(self, job_id: str, gate_id: str, ts: str) -> None:
         """Notifier: remember which message carries a gate's buttons."""
-        raise NotImplementedError
+        if not await self.store.set_fields(job_id, {GATE_TS_FIELD + gate_id: ts}):
+            raise UnknownJob(job_id)
+
+    async def _decide(self, job_id: str, fn: Callable[[Job, float], Change]) -> Job:
+        """Validate and apply a human decision with a compare-and-set, retrying lost races."""
+        for _ in range(_DECISION_ATTEMPTS):
+            snap = await self.store.load(job_id)
+            if snap is None:
+                raise UnknownJob(job_id)
+            new = clone(snap.job)
+            change = fn(new, self.clock.now())  # raises EngineError: nothing written
+            if await self.store.commit(snap, new, change, expect=decisions.DECISION_FIELDS):
+                return new
+        raise EngineError(f"Job `{job_id}` is changing right now; try again in a moment.")

@@ -1,0 +1,144 @@
+"""Every Lua script the engine runs in Redis, in one place.
+
+Each script is one atomic step of the engine's protocol. Keys are passed as KEYS except the
+job key of a job whose id the create script itself allocates (single-instance Redis only).
+Payloads arrive as one JSON argument; every value in them is a string, so no float or big
+integer goes through Lua numbers.
+"""
+
+from __future__ import annotations
+
+# Fenced compare-and-set commit of one job transition.
+# KEYS: 1 job, 2 events, 3 audit, 4 timers, 5 queue, 6 cluster lock, 7 active set
+# ARGV[1] JSON: job_id, expect{field: value}, set{field: value}, events[[kind, at, data]],
+#   audit[[field, value, ...]], zrem[member], zadd[[score, member]], enqueue[[field, value, ...]],
+#   unlock (bool), events_keep, audit_keep
+# Returns {1, ""} on success, {0, <first field that did not match>} when refused.
+COMMIT = r"""
+local p = cjson.decode(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'missing'} end
+for f, v in pairs(p.expect) do
+  local cur = redis.call('HGET', KEYS[1], f)
+  if not cur then cur = '' end
+  if cur ~= v then return {0, f} end
+end
+local flat = {}
+for f, v in pairs(p.set) do flat[#flat + 1] = f; flat[#flat + 1] = v end
+if #flat > 0 then redis.call('HSET', KEYS[1], unpack(flat)) end
+for _, e in ipairs(p.events) do
+  local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', p.events_keep, '*', 'job_id', p.job_id,
+    'kind', e[1], 'seq', tostring(seq), 'at', e[2], 'data', e[3])
+end
+for _, a in ipairs(p.audit) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.audit_keep, '*', unpack(a))
+end
+for _, m in ipairs(p.zrem) do redis.call('ZREM', KEYS[4], m) end
+for _, z in ipairs(p.zadd) do redis.call('ZADD', KEYS[4], z[1], z[2]) end
+for _, q in ipairs(p.enqueue) do redis.call('XADD', KEYS[5], '*', unpack(q)) end
+if p.unlock then
+  if redis.call('HGET', KEYS[6], 'job_id') == p.job_id then redis.call('DEL', KEYS[6]) end
+  redis.call('SREM', KEYS[7], p.job_id)
+end
+return {1, ''}
+"""
+
+# Create a job: idempotency key, cluster lock, id allocation, first event/audit/work item.
+# KEYS: 1 seq, 2 idem key ('' when none), 3 cluster lock, 4 active, 5 history, 6 events,
+#   7 audit, 8 queue, 9 timers
+# ARGV[1]: job key prefix (`<prefix>job:`); ARGV[2] JSON: idem, idem_ttl, fields{...},
+#   created_ms, event[kind, at, data], audit[[field, value, ...]] (job_id added here),
+#   start_ms ('' = enqueue now), token, events_keep, audit_keep
+# Returns {'created', id} | {'exists', id} | {'busy', holder id, holder requester}.
+CREATE = r"""
+local p = cjson.decode(ARGV[2])
+if p.idem ~= '' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {'exists', existing} end
+end
+local holder = redis.call('HGET', KEYS[3], 'job_id')
+if holder then
+  local hk = ARGV[1] .. holder
+  local st = redis.call('HGET', hk, 'state')
+  local off = redis.call('HGET', hk, 'logins_disabled')
+  local ended = st == 'succeeded' or st == 'failed' or st == 'cancelled'
+  -- A lock whose job is gone or settled is stale (the release is atomic, so only a
+  -- deleted job or a hand edit leaves one behind).
+  if st and not (ended and off ~= '1') then
+    return {'busy', holder, redis.call('HGET', KEYS[3], 'requester') or ''}
+  end
+end
+local n = redis.call('INCR', KEYS[1])
+local id = string.format('J-%04d', n)
+local jk = ARGV[1] .. id
+p.fields['id'] = id
+p.fields['event_seq'] = '1'
+local flat = {}
+for f, v in pairs(p.fields) do flat[#flat + 1] = f; flat[#flat + 1] = v end
+if p.start_ms ~= '' then
+  local member = id .. '|start|' .. p.token
+  flat[#flat + 1] = 'wake_timer'; flat[#flat + 1] = member
+  redis.call('ZADD', KEYS[9], p.start_ms, member)
+else
+  redis.call('XADD', KEYS[8], '*', 'job_id', id, 'kind', 'step', 'token', p.token)
+end
+redis.call('HSET', jk, unpack(flat))
+redis.call('HSET', KEYS[3], 'job_id', id, 'requester', p.fields['requester'])
+redis.call('SADD', KEYS[4], id)
+redis.call('ZADD', KEYS[5], p.created_ms, id)
+if p.idem ~= '' then redis.call('SET', KEYS[2], id, 'PX', p.idem_ttl) end
+local e = p.event
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', p.events_keep, '*', 'job_id', id, 'kind', e[1],
+  'seq', '1', 'at', e[2], 'data', e[3])
+for _, a in ipairs(p.audit) do
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', p.audit_keep, '*', 'job_id', id, unpack(a))
+end
+return {'created', id}
+"""
+
+# Write fields of an existing job only (the notifier's card/gate message ts).
+# KEYS: 1 job; ARGV: field, value, field, value, ... Returns 1, or 0 when the job is missing.
+SET_IF_EXISTS = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# Take a job's lease and a new fencing token, stored on the job.
+# KEYS: 1 lease, 2 fence counter, 3 job; ARGV: 1 owner token, 2 lease ms.
+# Returns the fence (> 0), or 0 when someone else holds the lease.
+LEASE_ACQUIRE = r"""
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local f = redis.call('INCR', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'fence', f) end
+return f
+"""
+
+# Extend the lease only while still its owner. KEYS: 1 lease; ARGV: 1 token, 2 ms. Returns 1/0.
+LEASE_RENEW = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# Release the lease only while still its owner. KEYS: 1 lease; ARGV: 1 token. Returns 1/0.
+LEASE_RELEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Move due timers into the work stream, atomically (any number of workers may tick).
+# KEYS: 1 timers, 2 queue; ARGV: 1 now ms, 2 max entries. Members are `job_id|kind|token`.
+# Returns the number of timers released.
+RELEASE_TIMERS = r"""
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  local a = string.find(m, '|', 1, true)
+  local b = a and string.find(m, '|', a + 1, true)
+  if b then
+    redis.call('XADD', KEYS[2], '*', 'job_id', string.sub(m, 1, a - 1),
+      'kind', string.sub(m, a + 1, b - 1), 'token', string.sub(m, b + 1))
+  end
+end
+return #due
+"""

@@ -1,0 +1,257 @@
+"""The worker process (`ppsbot worker`): consume work items, run one step each, repeat.
+
+Delivery guarantee: at-least-once delivery of work items (stream + consumer group, reclaim of
+items a dead worker left pending), at-most-once appliance side effects (lease + fencing token
+on every job write + steps that check before they act). Any number of workers may run at once.
+
+APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
+`XAUTOCLAIM` reclaim and the lease heartbeat. Durable state lives in Redis, never here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+from collections.abc import Callable, Mapping
+
+import redis.asyncio as aioredis
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from jobs.appliance import Appliance
+from jobs.clock import Clock, SystemClock, ms
+from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
+from jobs.keys import Keys
+from jobs.log import configure_logging
+from jobs.model import Step
+from jobs.queue import WorkItem, WorkQueue
+from jobs.redis_conn import BLOCK_MS, make_redis
+from jobs.runner import AfterCommit, Runner
+from jobs.settings import Settings, get_settings
+from jobs.steps.base import StepFn
+from jobs.timers import Timers
+
+log = structlog.get_logger("jobs.worker")
+
+# Redis errors that mean "not reachable right now": back off and retry, never crash.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
+
+
+def tick_seconds(settings: Settings) -> float:
+    """How often due timers are released: a fraction of the shortest wait, 0.05-1 s."""
+    shortest = min(settings.PPS_POLL_SECONDS, settings.PPS_LEASE_SECONDS)
+    if settings.PPS_SETTLE_SECONDS > 0:
+        shortest = min(shortest, settings.PPS_SETTLE_SECONDS)
+    return max(0.05, min(1.0, shortest / 5))
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after `attempt` consecutive failures: exponential, capped, jittered."""
+    base: float = min(BACKOFF_MAX, BACKOFF_MIN * 2.0 ** min(attempt, 10))
+    return base * random.uniform(0.5, 1.0)
+
+
+def _default_factory(settings: Settings) -> Callable[[Cluster], Appliance]:
+    from jobs.pps_client import make_appliance  # lazy: httpx stack only where needed
+
+    return lambda cluster: make_appliance(cluster, settings=settings)
+
+
+class Worker:
+    """One consumer of the `workers` group. `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: Settings,
+        inventory: Inventory,
+        *,
+        clock: Clock | None = None,
+        appliance_factory: Callable[[Cluster], Appliance] | None = None,
+        steps: Mapping[Step, StepFn] | None = None,
+        name: str | None = None,
+        keys: Keys | None = None,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._factory = appliance_factory or _default_factory(settings)
+        self._appliances: dict[str, Appliance] = {}
+        self.queue = WorkQueue(redis, self.keys, self.name)
+        self.timers = Timers(redis, self.keys)
+        self.runner = Runner(
+            redis,
+            self.keys,
+            settings,
+            inventory,
+            self.clock,
+            self._appliance,
+            steps=steps,
+            after_commit=after_commit,
+        )
+        lease_ms = ms(settings.PPS_LEASE_SECONDS)
+        self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
+        self.reclaim_idle_ms = 2 * lease_ms
+        self._stop = asyncio.Event()
+        self._reclaimed: list[WorkItem] = []
+        self._current: WorkItem | None = None
+        self._redis_up: bool | None = None
+        self.handled = 0  # items handled, for tests and logs
+
+    def stop(self) -> None:
+        """Ask the worker to finish the current item and return from `run()`."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _appliance(self, cluster: Cluster) -> Appliance:
+        # One client per cluster for the worker's life: keeps sessions/connections warm.
+        if cluster.name not in self._appliances:
+            self._appliances[cluster.name] = self._factory(cluster)
+        return self._appliances[cluster.name]
+
+    async def run(self) -> None:
+        """Consume until stopped. Redis outages are waited out, never fatal."""
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        lease = self.settings.PPS_LEASE_SECONDS
+        for fn, every in (
+            (self.tick_timers, tick_seconds(self.settings)),
+            (self.reclaim, max(0.1, lease / 2)),
+            (self.heartbeat, max(0.05, lease / 3)),
+        ):
+            scheduler.add_job(fn, "interval", seconds=every, max_instances=1, coalesce=True)
+        scheduler.start()
+        log.info("worker started", worker=self.name)
+        failures = 0
+        try:
+            while not self.stopping:
+                try:
+                    if self._redis_up is not True:
+                        await self.queue.ensure_group()
+                    await self._consume_once()
+                    self._mark_redis(True)
+                    failures = 0
+                except REDIS_DOWN as exc:
+                    self._mark_redis(False, exc)
+                    failures += 1
+                    await self._sleep(backoff(failures))
+                except Exception:
+                    # A bug or an unexpected Redis answer: the item stays pending and is
+                    # reclaimed later; back off so a persistent fault never spins.
+                    log.exception("work item crashed", worker=self.name)
+                    failures += 1
+                    await self._sleep(backoff(failures))
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._close()
+            log.info("worker stopped", worker=self.name, handled=self.handled)
+
+    async def _consume_once(self) -> None:
+        if self._reclaimed:
+            items, self._reclaimed = self._reclaimed, []
+        else:
+            items = await self.queue.read(self.block_ms)
+        for n, item in enumerate(items):
+            if self.stopping:
+                # Not handled: leave pending (reclaimed by the next worker), keep the rest.
+                self._reclaimed = items[n:]
+                return
+            await self._handle(item)
+
+    async def _handle(self, item: WorkItem) -> None:
+        self._current = item
+        try:
+            outcome = await self.runner.handle(item)
+            await self.queue.ack(item)
+            self.handled += 1
+            log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
+        finally:
+            self._current = None
+
+    def _mark_redis(self, up: bool, exc: BaseException | None = None) -> None:
+        # Log once per change of state, not once per attempt.
+        if up and self._redis_up is False:
+            log.info("redis reachable again", worker=self.name)
+        elif not up and self._redis_up is not False:
+            log.warning("redis unreachable; backing off", worker=self.name, error=str(exc))
+        self._redis_up = up
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def tick_timers(self) -> None:
+        """Scheduler tick: move due durable timers into the work stream."""
+        with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
+            await self.timers.release_due(self.clock.now())
+
+    async def reclaim(self) -> None:
+        """Scheduler tick: take over items idle for more than two leases (dead workers)."""
+        if self._reclaimed:
+            return
+        try:
+            items = await self.queue.reclaim(self.reclaim_idle_ms)
+        except REDIS_DOWN:
+            return
+        if items:
+            log.info("reclaimed stale work", count=len(items), worker=self.name)
+            self._reclaimed.extend(items)
+
+    async def heartbeat(self) -> None:
+        """Scheduler tick: extend the lease of the job being worked on, and its item."""
+        item = self._current
+        if item is None:
+            return
+        try:
+            if not await self.runner.heartbeat():
+                log.warning("lease lost while working", job_id=item.job_id)
+            await self.queue.touch(item)
+        except REDIS_DOWN:
+            pass
+
+    async def _close(self) -> None:
+        for appliance in self._appliances.values():
+            try:
+                await appliance.aclose()
+            except Exception:  # closing is best effort at shutdown
+                log.warning("appliance close failed", exc_info=True)
+        self._appliances.clear()
+
+
+async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
+    redis = make_redis(settings.REDIS_URL)
+    worker = Worker(redis, settings, inventory, name=name)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def main(name: str | None = None) -> int:
+    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the current step and exit 0."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    try:
+        inventory = load_inventory(settings.PPS_INVENTORY)
+    except InventoryError as exc:
+        log.error("inventory is invalid", problems=exc.problems)
+        return 2
+    return asyncio.run(_amain(settings, inventory, name))

@@ -1,0 +1,54 @@
+"""Engine test fixtures (helpers live in engine_support.py, importable from these tests)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+# pytest runs with --import-mode=importlib: make this folder's helper module importable.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from engine_support import Engine, Stubs, make_inventory, make_settings
+
+from jobs.clock import FakeClock
+from jobs.inventory import Inventory
+from jobs.keys import Keys
+from jobs.service import JobService
+from jobs.settings import Settings
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Inventory:
+    return make_inventory(tmp_path)
+
+
+@pytest.fixture
+def settings(prefix: str, tmp_path: Path) -> Settings:
+    return make_settings(prefix, tmp_path)
+
+
+@pytest.fixture
+def service(
+    redis: aioredis.Redis, settings: Settings, inventory: Inventory, clock: FakeClock, keys: Keys
+) -> JobService:
+    return JobService(redis, settings, inventory, clock, keys)
+
+
+@pytest.fixture
+def stubs(clock: FakeClock, settings: Settings) -> Stubs:
+    return Stubs(clock, settings)
+
+
+@pytest.fixture
+async def engine(
+    redis: aioredis.Redis,
+    keys: Keys,
+    settings: Settings,
+    inventory: Inventory,
+    clock: FakeClock,
+    stubs: Stubs,
+) -> Engine:
+    return await Engine(redis, keys, settings, inventory, clock, stubs.registry()).start()

@@ -1,0 +1,249 @@
+"""Engine test support: settings, a three-cluster inventory, scripted stub steps, and an
+`Engine` that drives the runner against the real Redis with a FakeClock (no sleeps)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from jobs.appliance import Appliance
+from jobs.clock import FakeClock
+from jobs.events import Event, EventKind
+from jobs.inventory import Cluster, Inventory, parse_inventory
+from jobs.keys import Keys
+from jobs.model import Job, Step
+from jobs.queue import WorkQueue
+from jobs.runner import AfterCommit, Runner
+from jobs.service import JobService, UpgradeRequest
+from jobs.settings import Settings
+from jobs.steps.base import (
+    Advance,
+    AskApproval,
+    AskOperator,
+    Fail,
+    Poll,
+    StepContext,
+    StepFn,
+    StepResult,
+)
+from jobs.testing import FakeCluster
+from jobs.timers import Timers
+
+ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
+REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"
+
+
+def make_inventory(tmp: Path) -> Inventory:
+    """Clusters `solo` (standalone), `east` (active-passive, VIP), `mesh` (active-active)."""
+    fw_dir = tmp / "firmware"
+    fw_dir.mkdir(exist_ok=True)
+    firmware = []
+    for v in ("9.1R16", "9.1R17", "9.1R18"):
+        f = fw_dir / f"pps-{v}-package.pkg"
+        f.write_bytes(f"package {v}\n".encode() * 100)
+        sha = hashlib.sha256(f.read_bytes()).hexdigest()
+        firmware.append({"version": v, "file": f"firmware/{f.name}", "sha256": sha})
+
+    def cluster(mode: str, nodes: list[str], **kw: Any) -> dict[str, Any]:
+        return {
+            "mode": mode,
+            "nodes": [{"name": n, "url": f"https://{n}.example.net"} for n in nodes],
+            "username_env": "PPS_U",
+            "password_env": "PPS_P",
+            **kw,
+        }
+
+    data = {
+        "clusters": {
+            "solo": cluster("standalone", ["solo-1"]),
+            "east": cluster("active-passive", ["east-a", "east-b"], vip="https://vpn.example"),
+            "mesh": cluster("active-active", ["mesh-1", "mesh-2", "mesh-3"]),
+        },
+        "firmware": firmware,
+    }
+    return parse_inventory(data, tmp, env=ENV, check_files=True)
+
+
+def make_settings(prefix: str, tmp: Path, **kw: Any) -> Settings:
+    base: dict[str, Any] = {
+        "PPS_REDIS_PREFIX": prefix,
+        "PPS_BACKUP_DIR": str(tmp / "backups"),
+        "PPS_POLL_SECONDS": 10.0,
+        "PPS_SETTLE_SECONDS": 300.0,
+        "PPS_REBOOT_TIMEOUT_SECONDS": 1800.0,
+        "PPS_REMINDER_SECONDS": 600.0,
+        "PPS_LEASE_SECONDS": 30.0,
+        "PPS_TWO_PERSON_RULE": True,
+    }
+    base.update(kw)
+    return Settings(_env_file=None, **base)
+
+
+# -- scripted stub steps ------------------------------------------------------------------
+@dataclass
+class Stubs:
+    """Small stand-ins for the 11 steps: count side effects, poll a few times, fail on demand.
+
+    `fail_at[step]` makes that step return Fail; `operator_at` makes it ask an operator
+    until confirmed once; `polls` is how many times the reboot watch polls before done.
+    """
+
+    clock: FakeClock
+    settings: Settings
+    polls: int = 3
+    fail_at: dict[Step, str] = field(default_factory=dict)
+    operator_at: set[Step] = field(default_factory=set)
+    effects: dict[str, int] = field(default_factory=dict)
+    runs: list[Step] = field(default_factory=list)
+
+    def effect(self, name: str) -> None:
+        self.effects[name] = self.effects.get(name, 0) + 1
+
+    def registry(self) -> dict[Step, StepFn]:
+        return {s: self._make(s) for s in Step}
+
+    def _make(self, step: Step) -> StepFn:
+        async def run(ctx: StepContext) -> StepResult:
+            self.runs.append(step)
+            if step in self.fail_at:
+                return Fail(self.fail_at[step])
+            if step in self.operator_at:
+                gate = ctx.job.latest_gate(step)
+                if gate is None or gate.decision is None:
+                    return AskOperator(instructions=f"do {step.value} by hand", reason="manual")
+            return await self._body(step, ctx)
+
+        return run
+
+    async def _body(self, step: Step, ctx: StepContext) -> StepResult:
+        now = self.clock.now()
+        out = ctx.job.outputs
+        match step:
+            case Step.PREFLIGHT:
+                return Advance(
+                    outputs={
+                        "acting_node": ctx.cluster.node_names[0],
+                        "builds_before": {n: "9.1R17 (build 1)" for n in ctx.cluster.node_names},
+                        "preflight": [{"check": "auth", "ok": True}],
+                        "plan": {"target": ctx.job.target},
+                    },
+                    detail="all checks passed",
+                )
+            case Step.BACKUP:
+                return Advance(outputs={"backups": [{"file": "system.cfg", "size": 10}]})
+            case Step.GATE_DISABLE | Step.GATE_ENABLE:
+                return AskApproval(evidence={"summary": [f"{step.value} evidence"]})
+            case Step.DISABLE_LOGINS | Step.INSTALL | Step.ENABLE_LOGINS:
+                key = f"{step.value}_sent"
+                if key not in out:  # check first: never twice
+                    await ctx.checkpoint({key: now})
+                    self.effect(step.value)
+                return Advance(detail=f"{step.value} done")
+            case Step.WATCH_REBOOT:
+                seen = int(out.get("polls", 0))
+                if seen < self.polls:
+                    text = "node rebooted" if seen == 0 else None
+                    return Poll(self.settings.PPS_POLL_SECONDS, {"polls": seen + 1}, text)
+                return Advance(outputs={"rejoined_at": now})
+            case Step.SETTLE:
+                until = float(out["rejoined_at"]) + self.settings.PPS_SETTLE_SECONDS
+                if now < until:
+                    return Poll(until - now)
+                return Advance()
+            case Step.VERIFY:
+                return Advance(outputs={"builds_after": {"solo-1": "9.1R18 (build 2)"}})
+            case _:
+                return Advance()
+
+
+# -- the engine driver --------------------------------------------------------------------
+class Engine:
+    """JobService + Runner + queue/timers on the test prefix, moved by a FakeClock."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        settings: Settings,
+        inventory: Inventory,
+        clock: FakeClock,
+        steps: Mapping[Step, StepFn],
+        appliances: Callable[[Cluster], Appliance] | None = None,
+        after_commit: AfterCommit | None = None,
+        consumer: str = "test-worker",
+    ) -> None:
+        self.redis, self.keys, self.clock, self.settings = redis, keys, clock, settings
+        self.service = JobService(redis, settings, inventory, clock, keys)
+        self.fakes: dict[str, FakeCluster] = {}
+        factory = appliances or self._fake_for
+        self.runner = Runner(redis, keys, settings, inventory, clock, factory, steps, after_commit)
+        self.queue = WorkQueue(redis, keys, consumer)
+        self.timers = Timers(redis, keys)
+        self.outcomes: list[str] = []
+
+    def _fake_for(self, cluster: Cluster) -> Appliance:
+        if cluster.name not in self.fakes:
+            self.fakes[cluster.name] = FakeCluster.for_cluster(cluster, self.clock)
+        return self.fakes[cluster.name]
+
+    async def start(self) -> Engine:
+        await self.queue.ensure_group()
+        return self
+
+    async def create(self, cluster: str = "solo", **kw: Any) -> Job:
+        req = UpgradeRequest(
+            cluster=cluster, requester=kw.pop("requester", REQUESTER), channel="C1", **kw
+        )
+        job, created = await self.service.create_job(req)
+        assert created
+        return job
+
+    async def drain(self, limit: int = 1000) -> list[str]:
+        """Handle every work item now in the stream (and those they add)."""
+        done: list[str] = []
+        for _ in range(limit):
+            items = await self.queue.read(None, count=10)
+            if not items:
+                self.outcomes.extend(done)
+                return done
+            for item in items:
+                outcome = await self.runner.handle(item)
+                await self.queue.ack(item)
+                done.append(outcome)
+        raise AssertionError("queue did not drain")
+
+    async def tick(self, seconds: float = 0.0) -> list[str]:
+        """Move the clock, release due timers, drain."""
+        self.clock.advance(seconds)
+        await self.timers.release_due(self.clock.now())
+        return await self.drain()
+
+    async def job(self, job_id: str) -> Job:
+        return await self.service.get(job_id)
+
+    async def run_until(
+        self, job_id: str, pred: Callable[[Job], bool], step: float = 5.0, limit: int = 5000
+    ) -> Job:
+        """Tick the clock by `step` until `pred(job)` holds."""
+        await self.drain()
+        for _ in range(limit):
+            job = await self.job(job_id)
+            if pred(job):
+                return job
+            await self.tick(step)
+        raise AssertionError(f"condition not reached; job is {await self.job(job_id)}")
+
+    async def gate(self, job_id: str) -> str:
+        job = await self.job(job_id)
+        gate = job.open_gate()
+        assert gate is not None, f"no open gate on {job.state} {job.step}"
+        return gate.id
+
+    async def events(self, job_id: str, kind: EventKind | None = None) -> list[Event]:
+        evs = await self.service.store.events(job_id)
+        return [e for e in evs if kind is None or e.kind is kind]
