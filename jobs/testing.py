@@ -148,6 +148,19 @@ class FakeCluster:
         """Once `node` reboots it never comes back."""
         self.nodes[node].never_returns = True
 
+    # -- what an operator does in the admin console (not API calls: not counted) -------
+    def console_set_login_permission(self, enabled: bool) -> None:
+        """System > Status > Active Users > Enable / Disable All Users."""
+        self.login_permission = enabled
+
+    def console_install(self, node: str, package: Path) -> None:
+        """Maintenance > System > Upgrade/Downgrade > Install Now on `node`."""
+        self._settle()
+        new_build = self.packages.get(package.name) or _version_in(package.name)
+        if new_build is None:
+            raise ValueError(f"{package.name} is not a firmware package")
+        self._schedule(node, new_build, self.clock.now())
+
     # -- inspection ---------------------------------------------------------------------
     def count(self, method: str, node: str | None = None) -> int:
         """Calls of `method` received (on one node, or in total)."""

@@ -141,11 +141,16 @@ def _fold(
         return lines
     nw.reachable = True
     nw.down_since = None
-    if r.build is not None:
-        nw.build = r.build
-        nw.on_target = matches(target, r.build)
-        if nw.build_before and r.build.strip() != nw.build_before.strip():
-            nw.rebooted = True
+    if r.build is None:
+        # Answering, but not its system information (REST service still starting, auth):
+        # not back yet, whatever the other members say.
+        nw.in_cluster = False
+        nw.last_seen = f"answers with an error ({r.error or 'no build'}), last on {nw.build}"
+        return lines
+    nw.build = r.build
+    nw.on_target = matches(target, r.build)
+    if nw.build_before and r.build.strip() != nw.build_before.strip():
+        nw.rebooted = True
     if r.uptime is not None:
         if nw.uptime is not None and r.uptime < nw.uptime:
             nw.uptime_dropped = True

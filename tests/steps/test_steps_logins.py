@@ -81,7 +81,7 @@ async def test_unsupported_write_asks_an_operator_and_verifies_after_confirm(
     assert again.saw == "login permission still enabled on the VIP"
     h.apply(again)
     assert h.job.open_gate() is not None  # a fresh confirm
-    h.fake.login_permission = False  # the operator clicks Disable All Users
+    h.fake.console_set_login_permission(False)  # the operator clicks Disable All Users
     h.decide_open(Decision.CONFIRMED, "UOP")
     done = await h.run()
     assert isinstance(done, Advance) and done.outputs["disable_logins"]["by"] == "operator"
@@ -94,7 +94,7 @@ async def test_forced_manual_never_writes(make_harness: MakeHarness) -> None:
     assert isinstance(ask, AskOperator)
     assert "inventory lists 'logins' as manual" in ask.reason
     h.apply(ask)
-    h.fake.login_permission = False
+    h.fake.console_set_login_permission(False)
     h.decide_open(Decision.CONFIRMED, "UOP")
     done = await h.run()
     assert isinstance(done, Advance)
@@ -158,7 +158,7 @@ async def test_enable_logins_mirrors_disable(make_harness: MakeHarness) -> None:
     ask = await h.run()
     assert isinstance(ask, AskOperator) and "Enable All Users" in ask.instructions
     h.apply(ask)
-    h.fake.login_permission = True
+    h.fake.console_set_login_permission(True)
     h.decide_open(Decision.CONFIRMED, "UOP")
     done = await h.run()
     assert isinstance(done, Advance) and done.outputs["enable_logins"]["enabled"] is True
