@@ -19,9 +19,8 @@ import httpx
 from jobs.appliance import ActiveUsers, ExportKind, Overview, Rejected, SystemInfo
 from jobs.clock import Clock
 from jobs.inventory import Cluster
-from jobs.log import get_logger
 from jobs.pps_http import PpsSession
-from jobs.pps_net import RetryPolicy, Timeouts
+from jobs.pps_net import RetryPolicy, Timeouts, log
 from jobs.pps_parse import (
     AnswerError,
     decode_export,
@@ -31,8 +30,6 @@ from jobs.pps_parse import (
     parse_system_info,
 )
 from jobs.settings import Settings
-
-log = get_logger("jobs.pps")
 
 PAGE_SIZE = 200  # active-users default page size (PPS-API.md)
 MAX_PAGES = 500  # a runaway guard: 100 000 sessions
@@ -143,7 +140,7 @@ class PpsClient:
 
     async def set_login_permission(self, node: str, enabled: bool) -> None:
         """Disable/Enable All Users: `PUT system/active-users` [assumed]."""
-        log.info(
+        log().info(
             "pps.write",
             cluster=self.cluster.name,
             node=node,
@@ -162,7 +159,7 @@ class PpsClient:
     async def export_config(self, node: str, kind: ExportKind) -> bytes:
         """`POST system/binary-configuration?export=…`: base64 text, decoded; empty refused."""
         export = EXPORT_NAMES[kind]
-        log.info("pps.write", cluster=self.cluster.name, node=node, call="export", kind=kind)
+        log().info("pps.write", cluster=self.cluster.name, node=node, call="export", kind=kind)
         resp = await self.session.call(
             node,
             "POST",
@@ -190,7 +187,7 @@ class PpsClient:
             handle = stack.enter_context(path.open("rb"))
             return {"package": (path.name, handle, "application/octet-stream")}
 
-        log.info(
+        log().info(
             "pps.write", cluster=self.cluster.name, node=node, call="install", package=path.name
         )
         await self.session.call(
@@ -208,7 +205,7 @@ class PpsClient:
 
         Not part of the upgrade flow; only for an explicit operator command.
         """
-        log.info("pps.write", cluster=self.cluster.name, node=node, call="rollback")
+        log().info("pps.write", cluster=self.cluster.name, node=node, call="rollback")
         await self.session.call(
             node,
             "POST",

@@ -21,11 +21,8 @@ import httpx
 from jobs.appliance import VIP, ApplianceError, AuthFailed, Rejected, Unreachable, Unsupported
 from jobs.clock import Clock, SystemClock
 from jobs.inventory import Cluster
-from jobs.log import get_logger
-from jobs.pps_net import RetryPolicy, Secret, Timeouts, describe_transport_error, tls_verify
+from jobs.pps_net import RetryPolicy, Secret, Timeouts, describe_transport_error, log, tls_verify
 from jobs.pps_parse import AnswerError, parse_api_key
-
-log = get_logger("jobs.pps")
 
 API = "/api/v1/"
 UNSUPPORTED_STATUSES = frozenset({404, 405, 501})
@@ -134,7 +131,7 @@ class PpsSession:
             key = parse_api_key(self._json(target, resp))
         except AnswerError as exc:
             raise Rejected(target, resp.status_code, str(exc)) from None
-        log.info("pps.authenticated", cluster=self.cluster.name, node=target, via=how)
+        log().info("pps.authenticated", cluster=self.cluster.name, node=target, via=how)
         return key
 
     # -- requests -------------------------------------------------------------------
@@ -175,7 +172,7 @@ class PpsSession:
             if resp.status_code == 401:
                 if reauthed:
                     raise AuthFailed(target, "api key refused right after a fresh login")
-                log.info("pps.reauth", cluster=self.cluster.name, node=target, path=path)
+                log().info("pps.reauth", cluster=self.cluster.name, node=target, path=path)
                 if self._keys.get(target) is not None and self._keys[target].get() == key:
                     self.forget_key(target)
                 reauthed = True
@@ -229,7 +226,7 @@ class PpsSession:
             except httpx.TransportError as exc:
                 reason = describe_transport_error(exc, self.timeouts)
                 if last or not isinstance(exc, _RETRYABLE_TRANSPORT):
-                    log.info(
+                    log().info(
                         "pps.unreachable",
                         cluster=self.cluster.name,
                         node=target,
@@ -245,7 +242,7 @@ class PpsSession:
                 await self._backoff(target, method, path, attempt, f"HTTP {resp.status_code}")
                 attempt += 1
                 continue
-            log.debug(
+            log().debug(
                 "pps.response",
                 cluster=self.cluster.name,
                 node=target,
@@ -259,7 +256,7 @@ class PpsSession:
         self, target: str, method: str, path: str, attempt: int, reason: str
     ) -> None:
         wait = self.retry.delay(attempt, self._rng())
-        log.warning(
+        log().warning(
             "pps.retry",
             cluster=self.cluster.name,
             node=target,

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
+import structlog
 
 from jobs.inventory import Cluster
 from jobs.log import get_logger
 
-log = get_logger("jobs.pps")
+
+def log() -> structlog.stdlib.BoundLogger:
+    """The client's logger, looked up per event so test log capture always sees it."""
+    return get_logger("jobs.pps")
+
 
 _tls_warned: set[str] = set()  # warn once per cluster and process, not per job
 
@@ -70,7 +75,7 @@ def tls_verify(cluster: Cluster) -> bool | ssl.SSLContext:
     if value is False:
         if cluster.name not in _tls_warned:
             _tls_warned.add(cluster.name)
-            log.warning("pps.tls_verify_disabled", cluster=cluster.name)
+            log().warning("pps.tls_verify_disabled", cluster=cluster.name)
         return False
     if isinstance(value, str):
         return ssl.create_default_context(cafile=value)

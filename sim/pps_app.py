@@ -74,6 +74,8 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
                 return _error(503, "no node behind this address")
             cluster, node = target
             node.requests += 1
+            call = f"{request.method} {request.url.path}"
+            node.calls[call] = node.calls.get(call, 0) + 1
             f = cluster.faults
             if f.slow_seconds > 0 and (not f.slow_nodes or node.name in f.slow_nodes):
                 await asyncio.sleep(f.slow_seconds)

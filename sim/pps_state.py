@@ -110,7 +110,9 @@ class SimNode:
     phase: Phase = "up"
     boot_at: float = field(default_factory=time.monotonic)
     keys: dict[str, float] = field(default_factory=dict)  # api key -> issued (monotonic)
-    requests: int = 0  # API requests seen, drives flap_503
+    requests: int = 0  # requests seen since boot, drives flap_503
+    calls: dict[str, int] = field(default_factory=dict)  # "GET /api/v1/..." -> count
+    logins: int = 0  # api keys issued
     url: str = ""
 
     @property
@@ -227,6 +229,7 @@ class SimCluster:
     def issue_key(self, n: SimNode) -> str:
         key = secrets.token_urlsafe(24)
         n.keys[key] = time.monotonic()
+        n.logins += 1
         return key
 
     def key_valid(self, n: SimNode, key: str) -> bool:
@@ -307,6 +310,8 @@ class SimCluster:
                     "rollback_build": n.rollback_build,
                     "uptime": round(n.uptime(), 3),
                     "status": self.status_word(n) if self.mode != "standalone" else None,
+                    "logins": n.logins,
+                    "calls": dict(n.calls),
                 }
                 for n in self.nodes
             ],

@@ -15,6 +15,9 @@ from typing import Protocol
 
 from sim.pps_state import SimCluster, SimNode
 
+# Let the accepted answer (202/200) leave before the node starts closing its port.
+ANSWER_GRACE_SECONDS = 0.05
+
 
 class Network(Protocol):
     """Opens or closes the ports so they match the nodes' phases (and the VIP holder)."""
@@ -75,6 +78,7 @@ def upgrade_order(cluster: SimCluster, first: SimNode) -> list[SimNode]:
 async def run_upgrade(cluster: SimCluster, first: SimNode, target: str, net: Network) -> None:
     """The whole cluster upgrade started by an install accepted on `first`."""
     try:
+        await asyncio.sleep(ANSWER_GRACE_SECONDS)
         for node in upgrade_order(cluster, first):
             if node.phase != "up":
                 cluster.event(f"{node.name}: not up ({node.phase}); upgrade stops")
@@ -92,6 +96,7 @@ async def run_upgrade(cluster: SimCluster, first: SimNode, target: str, net: Net
 async def run_rollback(cluster: SimCluster, node: SimNode, net: Network) -> None:
     """Boot the other partition on one node (the builds swap)."""
     try:
+        await asyncio.sleep(ANSWER_GRACE_SECONDS)
         if node.rollback_build is not None:
             await reboot(cluster, node, net, new_build=node.rollback_build)
     finally:

@@ -1,0 +1,106 @@
+"""Fixtures for the appliance tests: an in-process simulator on port 0 and clients for it.
+
+Test modules cannot import this file (pytest runs with --import-mode=importlib), so the
+helpers are handed out through the `kit` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.clock import FakeClock
+from jobs.inventory import Cluster, Node
+from jobs.pps_client import PpsClient
+from jobs.pps_net import RetryPolicy, Timeouts
+from sim.cluster_sim import Simulator
+from sim.pps_config import parse_config
+
+FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
+
+StartSim = Callable[..., Awaitable[Simulator]]
+
+
+def cluster_of(sim: Simulator, name: str, /, **overrides: Any) -> Cluster:
+    """A `jobs.inventory.Cluster` pointing at the simulated cluster `name`."""
+    c = sim.cluster(name)
+    fields: dict[str, Any] = {
+        "name": name,
+        "mode": c.mode,
+        "nodes": tuple(Node(n.name, n.url) for n in c.nodes),
+        "username_env": "U",
+        "password_env": "P",
+        "realm": c.realm,
+        "vip": c.vip_url or None,
+    }
+    fields.update(overrides)
+    return Cluster(**fields)
+
+
+def client_of(
+    sim: Simulator,
+    name: str,
+    /,
+    *,
+    password: str | None = None,
+    attempts: int = 3,
+    clock: FakeClock | None = None,
+    read: float = 5.0,
+    **overrides: Any,
+) -> PpsClient:
+    """A client with quick retries (sleeps go to a FakeClock: no real waiting)."""
+    c = sim.cluster(name)
+    return PpsClient(
+        cluster_of(sim, name, **overrides),
+        c.username,
+        c.password if password is None else password,
+        retry=RetryPolicy(attempts=attempts, base=0.05, cap=0.2),
+        timeouts=Timeouts(connect=2.0, read=read, upload=10.0),
+        clock=clock or FakeClock(),
+    )
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[StartSim]:
+    """`await start_sim({"c1": {...}}, **top)` starts a simulator; all stop at teardown."""
+    sims: list[Simulator] = []
+
+    async def start(clusters: dict[str, Any], **top: Any) -> Simulator:
+        sim = Simulator(parse_config({"clusters": clusters, **top}, Path(".")))
+        await sim.start()
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        await sim.stop()
+
+
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02
+) -> None:
+    """Poll `predicate` until true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+class Kit:
+    """The helpers above, for test functions."""
+
+    FAST = FAST
+    cluster_of = staticmethod(cluster_of)
+    client_of = staticmethod(client_of)
+    wait_for = staticmethod(wait_for)
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit
