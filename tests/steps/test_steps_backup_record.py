@@ -88,6 +88,15 @@ async def test_backup_refuses_empty_exports_and_unreachable_node(
     assert isinstance(result, Fail) and "solo" in result.error
 
 
+async def test_backup_write_failure_fails_cleanly(make_harness: MakeHarness) -> None:
+    h = make_harness("standalone")
+    await ready(h)
+    folder(h).parent.mkdir(parents=True)
+    folder(h).write_text("not a folder")
+    result = await h.run()
+    assert isinstance(result, Fail) and result.error.startswith("Backup: cannot write to")
+
+
 async def test_record_reads_builds_rollbacks_uptimes_and_sessions(
     make_harness: MakeHarness,
 ) -> None:

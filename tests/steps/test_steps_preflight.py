@@ -129,3 +129,13 @@ async def test_unknown_target_and_missing_file(make_harness: MakeHarness) -> Non
     result2 = await h2.run(Step.PREFLIGHT)
     assert isinstance(result2, Fail)
     assert "not found" in failed_checks(result2)["target package"]
+
+
+async def test_plan_marks_operator_assisted_steps(make_harness: MakeHarness) -> None:
+    h = make_harness("active-active", manual=["install"])
+    result = await h.run(Step.PREFLIGHT)
+    assert isinstance(result, Advance)
+    notes = {s["step"]: s["note"] for s in result.outputs["plan"]["steps"]}
+    assert notes["install"] == "pps-9.1R18-package.pkg on aa-1; operator-assisted"
+    assert "operator-assisted" not in notes["disable_logins"]
+    assert result.outputs["plan"]["manual"] == ["install"]
