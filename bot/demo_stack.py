@@ -23,11 +23,11 @@ import httpx
 import redis
 
 from bot.demo_config import CHANNEL, DemoConfig
-from jobs.keys import WORKER_GROUP, Keys
 
 # Inherited variables that would change what the children talk to (a developer's shell
 # may hold real Slack tokens or another inventory); the demo sets its own.
 _STRIPPED_PREFIXES = ("SLACK_", "PPS_")
+WORKER_GRACE_SECONDS = 5.0
 
 
 class DemoError(RuntimeError):
@@ -186,18 +186,19 @@ class DemoStack:
             return False
 
     def _worker_ready(self, name: str) -> Callable[[], bool]:
-        consumer = "demo-" + name
-        queue = Keys(self.cfg.env["PPS_REDIS_PREFIX"]).queue
+        child = next(c for c in self.children if c.name == name)
+        started = time.monotonic()
 
         def ready() -> bool:
-            # The worker is consuming once its name appears in the stream's group.
+            # The worker logs "worker started" once its scheduler runs and it consumes.
+            # Redis 7.0 registers a consumer only when it first receives an item, so the
+            # group cannot tell; a worker alive for a few seconds counts as started too.
             try:
-                r = redis.Redis.from_url(self.cfg.env["REDIS_URL"], socket_timeout=1,
-                                         decode_responses=True)
-                consumers = r.xinfo_consumers(queue, WORKER_GROUP)
-            except redis.RedisError:
-                return False
-            return any(c.get("name") == consumer for c in consumers)
+                if "worker started" in child.log.read_text(errors="replace"):
+                    return True
+            except OSError:
+                pass
+            return time.monotonic() - started > WORKER_GRACE_SECONDS
 
         return ready
 

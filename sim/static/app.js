@@ -152,8 +152,9 @@
     try {
       const { http, data } = await postJSON("/_standin/click", body);
       const st = data && data.status !== undefined ? data.status : http;
+      const why = data && data.error ? ` (${data.error})` : "";
       showResult(http < 400 && Number(st) < 400 ? "ok" : "error",
-        `${userName(S.viewer)} clicked “${PPS.plain(el.text && el.text.text)}” → bot answered ${st}`);
+        `${userName(S.viewer)}${why} clicked “${PPS.plain(el.text && el.text.text)}” → bot answered ${st}`);
     } catch (e) {
       showResult("error", "click failed: " + e);
     } finally {
@@ -175,8 +176,9 @@
         user_id: S.viewer, channel_id: S.channel, text,
       });
       const st = data && data.status !== undefined ? data.status : http;
+      const why = data && data.body && data.body.error ? ` (${data.body.error})` : "";
       showResult(http < 400 && Number(st) < 400 ? "ok" : "error",
-        `/pps ${text} as ${userName(S.viewer)} → bot answered ${st}`);
+        `/pps ${text} as ${userName(S.viewer)} → bot answered ${st}${why}`);
     } catch (e) {
       showResult("error", "command failed: " + e);
     }
