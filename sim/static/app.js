@@ -154,7 +154,7 @@
       const st = data && data.status !== undefined ? data.status : http;
       const why = data && data.error ? ` (${data.error})` : "";
       showResult(http < 400 && Number(st) < 400 ? "ok" : "error",
-        `${userName(S.viewer)}${why} clicked “${PPS.plain(el.text && el.text.text)}” → bot answered ${st}`);
+        `${userName(S.viewer)} clicked “${PPS.plain(el.text && el.text.text)}” → bot answered ${st}${why}`);
     } catch (e) {
       showResult("error", "click failed: " + e);
     } finally {
