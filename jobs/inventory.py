@@ -7,24 +7,29 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from jobs.maintenance_window import Window as Window
+from jobs.maintenance_window import parse_window as parse_window
 from jobs.versions import VersionError, compare, parse_version
 
 Mode = Literal["standalone", "active-passive", "active-active"]
 MODES: tuple[str, ...] = ("standalone", "active-passive", "active-active")
 MANUAL_NAMES: tuple[str, ...] = ("logins", "install")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW_RE = re.compile(
-    r"^\s*(?:(?P<days>[A-Za-z]{3}(?:\s*[-,]\s*[A-Za-z]{3})*)\s+)?"
-    r"(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})(?:\s+(?P<tz>\S+))?\s*$"
-)
 _CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# The keys each level of the inventory may use: anything else is a typo worth naming.
+TOP_KEYS = frozenset({"clusters", "firmware"})
+CLUSTER_KEYS = frozenset(
+    {
+        "mode", "vip", "nodes", "username_env", "password_env", "realm", "tls_verify",
+        "channel", "approvers", "window", "manual",
+    }
+)
+NODE_KEYS = frozenset({"name", "url"})
+FIRMWARE_KEYS = frozenset({"version", "file", "sha256"})
 
 
 class InventoryError(ValueError):
@@ -33,27 +38,6 @@ class InventoryError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class Window:
-    """A weekly maintenance window, e.g. `Sat 01:00-05:00 Europe/Berlin`."""
-
-    text: str
-    days: frozenset[int]  # 0 = Monday
-    start: time
-    end: time
-    tz: ZoneInfo
-
-    def contains(self, epoch: float) -> bool:
-        """Is `epoch` inside the window (windows may cross midnight)?"""
-        t = datetime.fromtimestamp(epoch, self.tz)
-        now = t.time()
-        if self.start <= self.end:
-            return t.weekday() in self.days and self.start <= now < self.end
-        if now >= self.start:
-            return t.weekday() in self.days
-        return (t.weekday() - 1) % 7 in self.days and now < self.end
 
 
 @dataclass(frozen=True)
@@ -133,39 +117,37 @@ class Inventory:
         return best
 
 
-def parse_window(text: str) -> Window:
-    """Parse `"[Days ]HH:MM-HH:MM[ Zone]"`; days like `Sat`, `Mon-Fri`, `Sat,Sun`."""
-    m = _WINDOW_RE.match(text)
-    if not m:
-        raise ValueError(f"window {text!r}: expected like 'Sat 01:00-05:00 Europe/Berlin'")
-    days: set[int] = set()
-    if m["days"]:
-        for part in re.split(r"\s*,\s*", m["days"].lower()):
-            ends = [p.strip() for p in part.split("-")]
-            if any(e not in _DAYS for e in ends):
-                raise ValueError(f"window {text!r}: unknown day in {part!r}")
-            a, b = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
-            i = a
-            while True:
-                days.add(i)
-                if i == b:
-                    break
-                i = (i + 1) % 7
-    else:
-        days = set(range(7))
-    try:
-        start = time.fromisoformat(m["start"].zfill(5))
-        end = time.fromisoformat(m["end"].zfill(5))
-    except ValueError as exc:
-        raise ValueError(f"window {text!r}: bad time ({exc})") from None
-    try:
-        tz = ZoneInfo(m["tz"] or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"window {text!r}: unknown time zone {m['tz']!r}") from None
-    return Window(text=text, days=frozenset(days), start=start, end=end, tz=tz)
+def _unknown_keys(raw: dict[Any, Any], allowed: frozenset[str], where: str) -> list[str]:
+    extra = sorted(str(k) for k in raw if k not in allowed)
+    if not extra:
+        return []
+    return [f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})"]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -173,14 +155,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _tls(value: Any, base: Path, where: str, problems: list[str]) -> bool | str:
+def _tls(
+    value: Any, base: Path, where: str, problems: list[str], check_files: bool = True
+) -> bool | str:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip():
         p = Path(value)
         if not p.is_absolute():
             p = base / p
-        if not p.is_file():
+        if check_files and not p.is_file():
             problems.append(f"{where}: tls_verify CA bundle {value!r} not found")
         return str(p)
     problems.append(f"{where}: tls_verify must be true, false or a CA bundle path")
@@ -192,13 +176,19 @@ def parse_inventory(
     base: Path,
     env: Mapping[str, str] | None = None,
     check_files: bool = True,
+    check_env: bool = True,
 ) -> Inventory:
-    """Validate parsed YAML; raise `InventoryError` listing every mistake found."""
+    """Validate parsed YAML; raise `InventoryError` listing every mistake found.
+
+    `check_files` verifies package files and their sha256; `check_env` that the credential
+    variables are set (a process that never talks to appliances may skip both).
+    """
     e = os.environ if env is None else env
     problems: list[str] = []
     warnings: list[str] = []
     if not isinstance(data, dict):
         raise InventoryError(["inventory: expected a mapping with 'clusters' and 'firmware'"])
+    problems += _unknown_keys(data, TOP_KEYS, "inventory")
     raw_clusters = data.get("clusters")
     if not isinstance(raw_clusters, dict) or not raw_clusters:
         problems.append("clusters: expected a non-empty mapping of cluster name -> cluster")
@@ -213,7 +203,11 @@ def parse_inventory(
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected a mapping")
             continue
+        problems += _unknown_keys(raw, CLUSTER_KEYS, where)
         mode = raw.get("mode")
+        if mode is None:
+            problems.append(f"{where}: mode is missing (use one of {', '.join(MODES)})")
+            continue
         if mode not in MODES:
             problems.append(f"{where}: unknown mode {mode!r} (use one of {', '.join(MODES)})")
             continue
@@ -226,6 +220,7 @@ def parse_inventory(
             if not isinstance(rn, dict) or not rn.get("name") or not rn.get("url"):
                 problems.append(f"{where}.nodes[{i}]: needs 'name' and 'url'")
                 continue
+            problems += _unknown_keys(rn, NODE_KEYS, f"{where}.nodes[{i}]")
             name, url = str(rn["name"]), str(rn["url"]).rstrip("/")
             if not url.startswith(("http://", "https://")):
                 problems.append(f"{where}.nodes[{i}]: url must start with http:// or https://")
@@ -238,7 +233,9 @@ def parse_inventory(
         if mode == "standalone" and len(raw_nodes) != 1:
             problems.append(f"{where}: standalone needs exactly one node, got {len(raw_nodes)}")
         if mode == "active-passive" and len(raw_nodes) != 2:
-            problems.append(f"{where}: active-passive needs exactly two nodes, got {len(raw_nodes)}")
+            problems.append(
+                f"{where}: active-passive needs exactly two nodes, got {len(raw_nodes)}"
+            )
         if mode == "active-active" and len(raw_nodes) < 2:
             problems.append(f"{where}: active-active needs at least two nodes")
         vip = raw.get("vip")
@@ -250,9 +247,9 @@ def parse_inventory(
             var = raw.get(key)
             if not var or not isinstance(var, str):
                 problems.append(f"{where}: {key} must name an environment variable")
-            elif not e.get(var):
+            elif check_env and not e.get(var):
                 problems.append(f"{where}: environment variable {var} ({key}) is not set")
-        tls = _tls(raw.get("tls_verify", True), base, where, problems)
+        tls = _tls(raw.get("tls_verify", True), base, where, problems, check_files)
         if tls is False:
             warnings.append(f"{where}: tls_verify is false; certificates are not checked")
         approvers = raw.get("approvers") or []
@@ -296,6 +293,7 @@ def parse_inventory(
         if not isinstance(rf, dict) or not all(rf.get(k) for k in ("version", "file", "sha256")):
             problems.append(f"{where}: needs 'version', 'file' and 'sha256'")
             continue
+        problems += _unknown_keys(rf, FIRMWARE_KEYS, where)
         version = str(rf["version"])
         try:
             parse_version(version)
@@ -323,7 +321,10 @@ def parse_inventory(
 
 
 def load_inventory(
-    path: str | Path, env: Mapping[str, str] | None = None, check_files: bool = True
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    check_files: bool = True,
+    check_env: bool = True,
 ) -> Inventory:
     """Read and validate the inventory file; file paths are relative to its folder."""
     p = Path(path)
@@ -332,10 +333,12 @@ def load_inventory(
     except OSError as exc:
         raise InventoryError([f"inventory {p}: cannot read ({exc.strerror})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as exc:
         raise InventoryError([f"inventory {p}: not valid YAML ({exc})"]) from None
-    inv = parse_inventory(data, p.resolve().parent, env=env, check_files=check_files)
+    inv = parse_inventory(
+        data, p.resolve().parent, env=env, check_files=check_files, check_env=check_env
+    )
     return Inventory(
         clusters=inv.clusters, firmware=inv.firmware, path=p.resolve(), warnings=inv.warnings
     )

@@ -82,13 +82,13 @@ async def start_sim() -> AsyncIterator[StartSim]:
 
 
 async def wait_for(
-    predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02
+    predicate: Callable[[], bool], within: float = 5.0, interval: float = 0.02
 ) -> None:
-    """Poll `predicate` until true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll `predicate` until true; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
+            pytest.fail(f"condition not met within {within} s")
         await asyncio.sleep(interval)
 
 

@@ -33,6 +33,7 @@ class Observer:
         self.seen: dict[str, list[str]] = {t: [] for t in targets}
         self.statuses: set[tuple[str, str]] = set()
         self.ticks: list[dict[str, str]] = []
+        self.first_tick = asyncio.Event()
 
     async def _one(self, target: str) -> str:
         try:
@@ -45,25 +46,25 @@ class Observer:
         self.statuses.update((m.name, m.status) for m in ov.members)
         return f"{info.host_name}@{info.build.split(' ')[0]}"
 
-    async def start(self, done: Any, timeout: float = 8.0) -> asyncio.Task[None]:
+    async def start(self, done: Any, within: float = 8.0) -> asyncio.Task[None]:
         """Observe in the background from now on; returns after the first full tick."""
-        task = asyncio.create_task(self.run_until(done, timeout))
-        while not self.ticks and not task.done():
-            await asyncio.sleep(0.005)
+        task = asyncio.create_task(self.run_until(done, within))
+        await self.first_tick.wait()
         return task
 
-    async def run_until(self, done: Any, timeout: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def run_until(self, done: Any, within: float = 8.0) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             states = await asyncio.gather(*(self._one(t) for t in self.targets))
             tick = dict(zip(self.targets, states, strict=True))
             self.ticks.append(tick)
             for t, s in tick.items():
                 self.seen[t].append(s)
+            self.first_tick.set()
             if done(tick):
                 return
             await asyncio.sleep(0.02)
-        pytest.fail(f"not done within {timeout} s; saw {self.timeline()}")
+        pytest.fail(f"not done within {within} s; saw {self.timeline()}")
 
     def timeline(self) -> dict[str, list[str]]:
         return {t: _compress(v) for t, v in self.seen.items()}
