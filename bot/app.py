@@ -1,0 +1,211 @@
+"""The Bolt app (`/pps` and the gate buttons) and the Starlette app that serves it.
+
+HTTP mode: `POST /slack/events` through Bolt's Starlette adapter, next to `GET /healthz`
+(200 when Redis answers, 503 otherwise) and `GET /metrics`. Bolt verifies signatures
+(401 on failure) and answers `ssl_check` before any listener runs.
+
+The command listener acks with the reply itself (ephemeral), so the ack path is: parse,
+authorize from the cache, a few Redis round trips in `JobService`, render. The auth.test
+Bolt needs is made once at start-up (`StartupAuth.load`), not on a user's request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Lifespan
+
+from bot import metrics
+from bot.render_commands import render_reply
+from bot.slack_api import Pacer
+from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
+from handlers.auth import Authorizer
+from handlers.commands import Caller, CommandRunner
+from handlers.grammar import USAGE_LINES
+from handlers.replies import Failed, Refused
+from jobs.clock import Clock, SystemClock
+from jobs.inventory import Inventory
+from jobs.keys import Keys
+from jobs.log import get_logger
+from jobs.service import JobService
+from jobs.settings import Settings
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+_VERBS = frozenset(u.split()[1] for u in USAGE_LINES)
+
+log = get_logger(__name__)
+
+
+class StartupAuth:
+    """Bolt's `authorize`: the answer of one auth.test, fetched at start-up and kept."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._result: AuthorizeResult | None = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> AuthorizeResult:
+        """Call auth.test once (later calls return the kept answer)."""
+        async with self._lock:
+            if self._result is None:
+                resp = await self.client.auth_test()
+                self._result = AuthorizeResult.from_auth_test_response(
+                    auth_test_response=resp, bot_token=self.client.token
+                )
+            return self._result
+
+    def authorize_fn(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self.load()
+
+        return authorize
+
+
+@dataclass
+class SlackBot:
+    """The Bolt app and the pieces the server wires around it."""
+
+    app: AsyncApp
+    auth: StartupAuth
+    authorizer: Authorizer
+    commands: CommandRunner
+    actions: ActionRunner
+
+
+def _verb(text: str) -> str:
+    words = text.split()
+    verb = words[0].lower() if words else "help"
+    return verb if verb in _VERBS else "other"
+
+
+def create_app(
+    settings: Settings,
+    service: JobService,
+    redis: aioredis.Redis,
+    inventory: Inventory,
+    client: AsyncWebClient,
+    *,
+    clock: Clock | None = None,
+    keys: Keys | None = None,
+) -> SlackBot:
+    """Build the Bolt app: `/pps` and the `pps_approve` / `pps_reject` / `pps_confirm` buttons."""
+    clock = clock or SystemClock()
+    keys = keys or Keys(settings.PPS_REDIS_PREFIX)
+    auth = StartupAuth(client)
+
+    async def lookup(group: str) -> list[str]:
+        resp = await client.usergroups_users_list(usergroup=group)
+        return [str(u) for u in resp.get("users") or []]
+
+    authorizer = Authorizer(settings, redis, keys, lookup, clock)
+    commands = CommandRunner(service, inventory, settings, authorizer, clock)
+    actions = ActionRunner(service, inventory, authorizer, redis, keys)
+    pacer = Pacer(clock)
+    # Bolt gets a token-less twin of the client: the token comes from `authorize`.
+    bolt_client = AsyncWebClient(base_url=client.base_url, timeout=client.timeout,
+                                 retry_handlers=client.retry_handlers)
+    app = AsyncApp(
+        client=bolt_client,
+        signing_secret=settings.SLACK_SIGNING_SECRET.get_secret_value(),
+        authorize=auth.authorize_fn(),
+        name="ppsbot",
+    )
+
+    async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        text = str(command.get("text") or "")
+        caller = Caller(user_id=str(command.get("user_id") or ""),
+                        channel_id=str(command.get("channel_id") or ""),
+                        trigger_id=command.get("trigger_id") or None)
+        try:
+            reply = await commands.run(text, caller)
+        except Exception:  # Redis down or a bug: a message, never a traceback or a 5xx
+            ref = secrets.token_hex(4)
+            log.exception("command_failed", ref=ref, user=caller.user_id)
+            reply = Failed(ref)
+        msg = render_reply(reply)
+        await ack(text=msg.text, blocks=msg.blocks, response_type="ephemeral")
+        metrics.ACK_SECONDS.observe(time.perf_counter() - started)
+        metrics.COMMANDS.labels(_verb(text), type(reply).__name__.lower()).inc()
+
+    async def on_action(
+        ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = str((body.get("channel") or {}).get("id")
+                      or (body.get("container") or {}).get("channel_id") or "")
+        delivery = action.get("action_ts") or body.get("trigger_id") or secrets.token_hex(8)
+        click = Click(action_id=str(action.get("action_id")), value=str(action.get("value", "")),
+                      user_id=user, channel_id=channel, delivery_id=f"{delivery}:{user}")
+        try:
+            outcome = await actions.run(click)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("action_failed", ref=ref, user=user)
+            outcome = ClickOutcome(refusal=f"Something went wrong on my side (ref {ref}); "
+                                           "check the job's card before trying again.")
+        result = "duplicate" if outcome.duplicate else "refused" if outcome.refusal else "ok"
+        metrics.ACTIONS.labels(click.action_id, result).inc()
+        if outcome.refusal and channel and user:
+            msg = render_reply(Refused(outcome.refusal))
+            thread_ts = (body.get("message") or {}).get("thread_ts")
+            try:
+                await pacer.call("chat.postEphemeral", client.chat_postEphemeral,
+                                 channel=channel, user=user, thread_ts=thread_ts, **msg.kwargs())
+            except Exception as exc:
+                log.warning("refusal_not_delivered", user=user, error=repr(exc))
+
+    async def on_error(error: Exception, context: AsyncBoltContext) -> None:
+        log.error("bolt_error", error=repr(error))
+
+    app.command("/pps")(on_command)
+    for action_id in GATE_ACTIONS:
+        app.action(action_id)(on_action)
+    app.error(on_error)
+    return SlackBot(app, auth, authorizer, commands, actions)
+
+
+def create_web_app(
+    bot: SlackBot | None, redis: aioredis.Redis, lifespan: Lifespan[Starlette] | None = None
+) -> Starlette:
+    """The HTTP server: `/slack/events` (when `bot` is given), `/healthz`, `/metrics`."""
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            await asyncio.wait_for(redis.ping(), HEALTH_TIMEOUT_SECONDS)
+        except Exception as exc:
+            return JSONResponse({"ok": False, "redis": f"unavailable ({type(exc).__name__})"},
+                                status_code=503)
+        return JSONResponse({"ok": True, "redis": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if bot is not None:
+        handler = AsyncSlackRequestHandler(bot.app)
+
+        async def events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        routes.append(Route("/slack/events", events, methods=["POST"]))
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,161 @@
+"""`ppsbot bot`: the Slack app (HTTP on $PORT, or Socket Mode) plus the notifier.
+
+`build()` wires one process's parts; `BotRuntime.lifespan` starts and stops the background
+work (auth.test, the notifier, the user-group refresh, Socket Mode) with the web server,
+so tests run exactly what production runs, under uvicorn on any port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import uvicorn
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+
+from bot.app import SlackBot, create_app, create_web_app
+from bot.notifier import Notifier
+from bot.slack_api import make_client
+from handlers.auth import GROUP_FRESH_SECONDS
+from jobs.clock import Clock, SystemClock
+from jobs.inventory import Inventory, InventoryError, load_inventory
+from jobs.keys import Keys
+from jobs.log import configure_logging, get_logger
+from jobs.redis_conn import make_redis
+from jobs.service import JobService
+from jobs.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class BotRuntime:
+    """One bot process: Bolt app, notifier, web app and their background tasks."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    inventory: Inventory
+    client: AsyncWebClient
+    service: JobService
+    bot: SlackBot
+    notifier: Notifier | None
+    web: Starlette = field(init=False)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        http_mode = not self.socket_mode
+        self.web = create_web_app(self.bot if http_mode else None, self.redis, self.lifespan)
+
+    @property
+    def socket_mode(self) -> bool:
+        token = self.settings.SLACK_APP_TOKEN
+        return token is not None and bool(token.get_secret_value())
+
+    async def _refresh_groups(self) -> None:
+        while True:
+            await self.bot.authorizer.refresh_all(self.inventory.clusters.values())
+            await asyncio.sleep(GROUP_FRESH_SECONDS / 2)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Start background work with the server; stop it on shutdown."""
+        try:
+            await self.bot.auth.load()
+        except Exception as exc:  # Slack unreachable now: Bolt retries on the first request
+            log.warning("auth_test_failed", error=repr(exc))
+        if self.notifier is not None:
+            self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
+        self.tasks.append(asyncio.create_task(self._refresh_groups(), name="group-refresh"))
+        socket_handler = None
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            token = self.settings.SLACK_APP_TOKEN
+            assert token is not None
+            socket_handler = AsyncSocketModeHandler(self.bot.app, token.get_secret_value())
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("bot_started", mode="socket" if self.socket_mode else "http")
+        try:
+            yield
+        finally:
+            if socket_handler is not None:
+                await socket_handler.close_async()  # type: ignore[no-untyped-call]
+            if self.notifier is not None:
+                self.notifier.stop()
+            for t in self.tasks:
+                if t.get_name() != "notifier":
+                    t.cancel()
+            for t in self.tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            self.tasks.clear()
+
+
+def build(
+    settings: Settings,
+    redis: aioredis.Redis,
+    inventory: Inventory,
+    client: AsyncWebClient | None = None,
+    *,
+    clock: Clock | None = None,
+    consumer: str | None = None,
+    notifier: bool = True,
+) -> BotRuntime:
+    """Wire a bot process (the notifier consumer name defaults to `<host>`)."""
+    clock = clock or SystemClock()
+    keys = Keys(settings.PPS_REDIS_PREFIX)
+    client = client or make_client(settings)
+    service = JobService(redis, settings, inventory, clock, keys)
+    bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
+    note = None
+    if notifier:
+        note = Notifier(redis, service, client, keys, clock,
+                        consumer or f"bot-{socket.gethostname()}")
+    return BotRuntime(settings, redis, inventory, client, service, bot, note)
+
+
+def _config_problems(settings: Settings) -> list[str]:
+    problems = []
+    if not settings.SLACK_BOT_TOKEN.get_secret_value():
+        problems.append("SLACK_BOT_TOKEN is not set (the bot's xoxb- token)")
+    app_token = settings.SLACK_APP_TOKEN
+    http_mode = app_token is None or not app_token.get_secret_value()
+    if http_mode and not settings.SLACK_SIGNING_SECRET.get_secret_value():
+        problems.append("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
+    return problems
+
+
+async def _serve(settings: Settings, inventory: Inventory) -> None:
+    redis = make_redis(settings.REDIS_URL)
+    rt = build(settings, redis, inventory)
+    config = uvicorn.Config(rt.web, host=os.environ.get("HOST", "0.0.0.0"), port=settings.PORT,
+                            log_level=settings.LOG_LEVEL.lower(), lifespan="on")
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await redis.aclose()
+
+
+def main() -> int:
+    """Entry point of `ppsbot bot`; returns the process exit code."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    problems = _config_problems(settings)
+    try:
+        # The bot never reads firmware files; the worker checks them.
+        inventory = load_inventory(settings.PPS_INVENTORY, check_files=False)
+    except InventoryError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        print("ppsbot bot: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    asyncio.run(_serve(settings, inventory))
+    return 0

@@ -1,0 +1,144 @@
+"""Run a parsed `/pps` command: validate, authorize, call the engine, return a `Reply`.
+
+This is the ack path: it makes no appliance call and no Slack Web API call, only the
+Redis round trips of `JobService` (and the user-group cache read of `Authorizer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers import grammar
+from handlers.at_time import AtError, resolve_at
+from handlers.auth import Authorizer
+from handlers.replies import (
+    Aborted,
+    ClusterList,
+    ClusterReport,
+    HelpText,
+    JobList,
+    JobReport,
+    Queued,
+    Refused,
+    Reply,
+    Usage,
+)
+from jobs.clock import Clock
+from jobs.errors import EngineError, UnknownCluster
+from jobs.inventory import Inventory
+from jobs.service import JobService, UpgradeRequest
+from jobs.settings import Settings
+
+HISTORY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the command, from where (Slack ids) and the delivery's trigger id."""
+
+    user_id: str
+    channel_id: str
+    trigger_id: str | None = None
+
+
+class CommandRunner:
+    """Executes `/pps` commands against the engine."""
+
+    def __init__(
+        self,
+        service: JobService,
+        inventory: Inventory,
+        settings: Settings,
+        authorizer: Authorizer,
+        clock: Clock,
+    ) -> None:
+        self.service = service
+        self.inventory = inventory
+        self.settings = settings
+        self.auth = authorizer
+        self.clock = clock
+
+    async def run(self, text: str, caller: Caller) -> Reply:
+        """Parse and run; engine refusals become `Refused`, bad input `Usage`."""
+        try:
+            cmd = grammar.parse(text)
+        except grammar.ParseError as exc:
+            return Usage(exc.problem, exc.usage)
+        try:
+            return await self._dispatch(cmd, caller)
+        except EngineError as exc:
+            return Refused(exc.message)
+
+    async def _dispatch(self, cmd: grammar.Command, caller: Caller) -> Reply:
+        match cmd:
+            case grammar.Help():
+                return HelpText()
+            case grammar.Upgrade():
+                return await self._upgrade(cmd, caller)
+            case grammar.Status(target=None) | grammar.ListJobs():
+                jobs = await self.service.list_active()
+                return JobList("Active and scheduled jobs", jobs, "No active or scheduled jobs.")
+            case grammar.Status(target=str(target)):
+                return await self._status(target)
+            case grammar.Abort():
+                verdict = await self.auth.may_operate(caller.user_id)
+                if not verdict.allowed:
+                    return Refused(verdict.reason)
+                return Aborted(await self.service.abort(cmd.job_id, caller.user_id))
+            case grammar.History():
+                jobs = await self.service.history(cmd.cluster, limit=HISTORY_LIMIT)
+                where = f" on {cmd.cluster}" if cmd.cluster else ""
+                return JobList(f"Recent jobs{where}", jobs, f"No jobs yet{where}.")
+            case grammar.Clusters():
+                active = {j.cluster: j for j in await self.service.list_active()}
+                return ClusterList(list(self.inventory.clusters.values()), active)
+        raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+
+    def progress_channel(self, cluster_channel: str | None, caller: Caller) -> str:
+        """Where the job's card goes: the cluster's channel, PPS_CHANNEL, else here."""
+        return cluster_channel or self.settings.PPS_CHANNEL or caller.channel_id
+
+    async def _upgrade(self, cmd: grammar.Upgrade, caller: Caller) -> Reply:
+        verdict = await self.auth.may_operate(caller.user_id)
+        if not verdict.allowed:
+            return Refused(verdict.reason)
+        cluster = self.inventory.cluster(cmd.cluster)
+        if cluster is None:
+            raise UnknownCluster(cmd.cluster)
+        if cmd.version is not None and self.inventory.firmware_for(cmd.version) is None:
+            have = ", ".join(f.version for f in self.inventory.firmware) or "none"
+            return Refused(f"Version {cmd.version} is not in the firmware catalogue "
+                           f"(available: {have}).")
+        at: float | None = None
+        if cmd.at is not None:
+            try:
+                at = resolve_at(cmd.at, self.clock.now(), cluster.window.tz if cluster.window
+                                else None)
+            except AtError as exc:
+                return Usage(str(exc), grammar.USAGE_LINES[0])
+        channel = self.progress_channel(cluster.channel, caller)
+        job, created = await self.service.create_job(UpgradeRequest(
+            cluster=cluster.name,
+            requester=caller.user_id,
+            channel=channel,
+            target=cmd.version,
+            at=at,
+            dry_run=cmd.dry_run,
+            allow_downgrade=cmd.allow_downgrade,
+            idempotency_key=f"slack-trigger:{caller.trigger_id}" if caller.trigger_id else None,
+        ))
+        return Queued(job, created, channel)
+
+    async def _status(self, target: str) -> Reply:
+        cluster = self.inventory.cluster(target)
+        if cluster is not None:
+            active = await self.service.active_for_cluster(cluster.name)
+            last = None
+            if active is None:
+                recent = await self.service.history(cluster.name, limit=1)
+                last = recent[0] if recent else None
+            return ClusterReport(cluster, active, last)
+        job = await self.service.find(target) if grammar.JOB_ID_RE.match(target) else None
+        if job is None:
+            return Refused(f"No job or cluster named `{target}`.")
+        return JobReport(job)

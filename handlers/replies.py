@@ -1,0 +1,85 @@
+"""What a command or a click produced, as data; the bot renders it (bot/render_commands.py).
+
+Handlers decide and never format Slack text; strings marked "raw" hold user input and
+must be escaped by the renderer. Engine and authorization messages are the bot's own
+words (with mentions and inline code) and are rendered through the mention-safe escaper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobs.inventory import Cluster
+from jobs.model import Job
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Unknown or malformed input; `problem` quotes raw user text."""
+
+    problem: str | None = None
+    usage: str | None = None
+
+
+@dataclass(frozen=True)
+class HelpText:
+    pass
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The request was refused and nothing changed; `message` is the bot's own words."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    """`upgrade` created (or, for a repeated trigger id, found) a job."""
+
+    job: Job
+    created: bool
+    channel: str
+
+
+@dataclass(frozen=True)
+class JobReport:
+    job: Job
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    cluster: Cluster
+    active: Job | None
+    last: Job | None
+
+
+@dataclass(frozen=True)
+class JobList:
+    title: str
+    jobs: list[Job]
+    empty: str
+
+
+@dataclass(frozen=True)
+class ClusterList:
+    clusters: list[Cluster]
+    active: dict[str, Job] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Aborted:
+    job: Job
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Something unexpected broke (Redis down, a bug): say so without a traceback."""
+
+    ref: str
+
+
+Reply = (
+    Usage | HelpText | Refused | Queued | JobReport | ClusterReport | JobList | ClusterList
+    | Aborted | Failed
+)

@@ -1,0 +1,286 @@
+"""Slack test fixtures: the bot under uvicorn on port 0, the Slack stand-in as Slack, real
+Redis under the test prefix, and (when asked) an in-process engine worker.
+
+Test modules cannot import this file (--import-mode=importlib); they get everything
+through the `stack` fixture (a factory of running `Stack`s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+
+from bot.server import BotRuntime, build
+from bot.slack_api import make_client
+from jobs.appliance import Appliance
+from jobs.clock import SystemClock
+from jobs.inventory import Cluster, Inventory, parse_inventory
+from jobs.keys import Keys
+from jobs.model import Job
+from jobs.settings import Settings
+from jobs.testing import FakeCluster
+from sim.slack_signing import Signer, block_actions_body, block_actions_payload, slash_command_body
+from sim.slack_standin import create_standin_app
+from sim.slack_store import Message, RateLimit, StandinStore
+
+SECRET = "test-signing-secret-5f2a9c"
+CMD_CHANNEL = "C_CMD"
+PPS_CHANNEL = "C_PPS"
+EAST_CHANNEL = "C_EAST"
+REQUESTER, APPROVER1, APPROVER2, STRANGER = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2", "U_STRANGER"
+ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
+FAST_FAKE = {"install_seconds": 0.2, "reboot_seconds": 0.3, "rejoin_seconds": 0.2}
+
+
+def make_inventory(tmp: Path, east_extra: dict[str, Any] | None = None) -> Inventory:
+    """`cluster-east` (A/P, own channel, window-free) and `lab` (standalone), 9.1R17/18."""
+    fw = tmp / "firmware"
+    fw.mkdir(exist_ok=True)
+    firmware = []
+    for v in ("9.1R17", "9.1R18"):
+        f = fw / f"pps-{v}-package.pkg"
+        f.write_bytes(f"package {v}\n".encode() * 50)
+        firmware.append({"version": v, "file": f"firmware/{f.name}",
+                         "sha256": hashlib.sha256(f.read_bytes()).hexdigest()})
+
+    def cluster(mode: str, nodes: list[str], **kw: Any) -> dict[str, Any]:
+        return {"mode": mode, "username_env": "PPS_U", "password_env": "PPS_P",
+                "nodes": [{"name": n, "url": f"https://{n}.example.net"} for n in nodes], **kw}
+
+    data = {
+        "clusters": {
+            "cluster-east": cluster("active-passive", ["east-a", "east-b"],
+                                    channel=EAST_CHANNEL, **(east_extra or {})),
+            "lab": cluster("standalone", ["lab-1"]),
+        },
+        "firmware": firmware,
+    }
+    return parse_inventory(data, tmp, env=ENV, check_files=True)
+
+
+def fast_settings(prefix: str, tmp: Path, api_url: str, **kw: Any) -> Settings:
+    base: dict[str, Any] = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "PPS_REDIS_PREFIX": prefix,
+        "PPS_CHANNEL": PPS_CHANNEL,
+        "PPS_APPROVERS": f"S_APPROVERS,{REQUESTER}",
+        "PPS_BACKUP_DIR": str(tmp / "backups"),
+        "PPS_POLL_SECONDS": 0.1,
+        "PPS_SETTLE_SECONDS": 0.2,
+        "PPS_REBOOT_TIMEOUT_SECONDS": 30.0,
+        "PPS_REMINDER_SECONDS": 600.0,
+        "PPS_LEASE_SECONDS": 5.0,
+    }
+    base.update(kw)
+    return Settings(_env_file=None, **base)
+
+
+def _bound_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+async def _serve(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+@dataclass
+class Stack:
+    """A running bot + stand-in (+ optional worker) and helpers to drive them."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    keys: Keys
+    inventory: Inventory
+    runtime: BotRuntime
+    store: StandinStore
+    bot_url: str
+    standin_url: str
+    http: httpx.AsyncClient
+    fakes: dict[str, FakeCluster] = field(default_factory=dict)
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.bot_url + "/slack/events", SECRET)
+
+    @property
+    def service(self) -> Any:
+        return self.runtime.service
+
+    async def command(
+        self, text: str, user: str = REQUESTER, channel: str = CMD_CHANNEL,
+        trigger_id: str | None = None, **flags: Any,
+    ) -> httpx.Response:
+        """A signed `/pps` slash command straight to the bot."""
+        body = slash_command_body(user_id=user, channel_id=channel, text=text,
+                                  response_url=f"{self.standin_url}/_standin/response/none",
+                                  trigger_id=trigger_id)
+        return await self.signer.send(self.http, body, **flags)
+
+    async def ack_text(self, text: str, user: str = REQUESTER, **kw: Any) -> str:
+        """Send a command, check the ack is an ephemeral 200, return its visible text."""
+        resp = await self.command(text, user=user, **kw)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["response_type"] == "ephemeral"
+        return "\n".join(
+            b["text"]["text"] for b in body.get("blocks", []) if b.get("type") == "section"
+        )
+
+    async def click(
+        self, user: str, msg: Message, action_id: str, **flags: Any
+    ) -> httpx.Response:
+        """A signed block_actions click on a button of `msg`."""
+        button = next(
+            el for b in msg.blocks if b.get("type") == "actions" for el in b["elements"]
+            if el.get("action_id") == action_id
+        )
+        payload = block_actions_payload(
+            user_id=user, channel_id=msg.channel, message=msg.slack_shape(),
+            action_id=action_id, value=button["value"],
+            response_url=f"{self.standin_url}/_standin/response/none",
+        )
+        return await self.signer.send(self.http, block_actions_body(payload), **flags)
+
+    async def wait_for(
+        self, check: Callable[[], Awaitable[Any]], timeout: float = 15.0, what: str = ""
+    ) -> Any:
+        """Poll `check` until it returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = await check()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or check}")
+            await asyncio.sleep(0.05)
+
+    async def job(self, job_id: str) -> Job:
+        job: Job = await self.service.get(job_id)
+        return job
+
+    async def job_ids(self) -> list[str]:
+        return [j.id for j in await self.service.history(limit=100)]
+
+    def cards(self, job_id: str) -> list[Message]:
+        """Top-level messages carrying the job's pps_job metadata."""
+        return [
+            m for msgs in self.store.channels.values() for m in msgs
+            if m.thread_ts is None and m.metadata
+            and m.metadata.get("event_payload", {}).get("job_id") == job_id
+        ]
+
+    def gate_messages(self, job_id: str, action_id: str = "pps_approve") -> list[Message]:
+        """Messages with a button of `action_id` for this job (newest last)."""
+        out = []
+        for msgs in self.store.channels.values():
+            for m in msgs:
+                for b in m.blocks:
+                    for el in b.get("elements", []) if b.get("type") == "actions" else []:
+                        if el.get("action_id") == action_id and \
+                                json.loads(el["value"])["job"] == job_id:
+                            out.append(m)
+        return out
+
+    async def gate(self, job_id: str, action_id: str = "pps_approve", count: int = 1) -> Message:
+        """Wait for the `count`-th gate message of the job with `action_id` buttons."""
+        async def found() -> Message | None:
+            msgs = self.gate_messages(job_id, action_id)
+            return msgs[count - 1] if len(msgs) >= count else None
+        msg: Message = await self.wait_for(found, what=f"gate message {count} of {job_id}")
+        return msg
+
+    def ephemerals(self, user: str) -> list[Message]:
+        return [m for msgs in self.store.channels.values() for m in msgs
+                if m.ephemeral_for == user]
+
+    async def ephemeral_containing(self, user: str, text: str) -> Message:
+        async def found() -> Message | None:
+            return next((m for m in self.ephemerals(user) if text in m.text
+                         or any(text in json.dumps(b) for b in m.blocks)), None)
+        msg: Message = await self.wait_for(found, what=f"ephemeral for {user}: {text!r}")
+        return msg
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def stack(
+    redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
+) -> AsyncIterator[StackFactory]:
+    """`await stack(worker=False, rate_limit=None, east_extra=None, **settings)`."""
+    async with AsyncExitStack() as exits:
+
+        async def start(
+            *, worker: bool = False, rate_limit: RateLimit | None = None,
+            east_extra: dict[str, Any] | None = None, **overrides: Any,
+        ) -> Stack:
+            bot_sock, standin_sock = _bound_socket(), _bound_socket()
+            bot_url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
+            standin_url = f"http://127.0.0.1:{standin_sock.getsockname()[1]}"
+            standin = create_standin_app(bot_url + "/slack/events", SECRET,
+                                         rate_limit=rate_limit)
+            settings = fast_settings(prefix, tmp_path, standin_url + "/api/", **overrides)
+            inventory = make_inventory(tmp_path, east_extra)
+            rt = build(settings, redis, inventory, make_client(settings),
+                       consumer=f"test-{prefix}")
+            http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
+            st = Stack(settings, redis, keys, inventory, rt, standin.state.standin, bot_url,
+                       standin_url, http)
+            for app, sock in ((standin, standin_sock), (rt.web, bot_sock)):
+                server, task = await _serve(app, sock)
+                exits.push_async_callback(_stop, server, task)
+            if worker:
+                await _start_worker(st, exits)
+            return st
+
+        yield start
+
+
+async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def _start_worker(st: Stack, exits: AsyncExitStack) -> None:
+    from jobs.worker import Worker
+
+    def appliance(cluster: Cluster) -> Appliance:
+        if cluster.name not in st.fakes:
+            st.fakes[cluster.name] = FakeCluster.for_cluster(cluster, SystemClock(), **FAST_FAKE)
+        return st.fakes[cluster.name]
+
+    w = Worker(st.redis, st.settings, st.inventory, appliance_factory=appliance,
+               name="slack-test-worker", keys=st.keys)
+    task = asyncio.create_task(w.run())
+
+    async def stop() -> None:
+        w.stop()
+        await asyncio.wait_for(task, 10)
+
+    exits.push_async_callback(stop)
