@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -247,3 +248,59 @@ class Engine:
     async def events(self, job_id: str, kind: EventKind | None = None) -> list[Event]:
         evs = await self.service.store.events(job_id)
         return [e for e in evs if kind is None or e.kind is kind]
+
+
+def crash_settings(prefix: str, tmp: Path) -> Settings:
+    """Short real timings for worker processes (crash matrix, in-process worker tests)."""
+    return make_settings(
+        prefix,
+        tmp,
+        PPS_POLL_SECONDS=0.05,
+        PPS_SETTLE_SECONDS=0.3,
+        PPS_REBOOT_TIMEOUT_SECONDS=30.0,
+        PPS_REMINDER_SECONDS=60.0,
+        PPS_LEASE_SECONDS=0.5,
+    )
+
+
+class TcpProxy:
+    """A TCP forwarder to Redis that can be switched off and on: "Redis unreachable"."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for w in list(self._conns):
+            w.close()
+        self._conns.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._conns.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

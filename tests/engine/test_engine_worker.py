@@ -1,0 +1,188 @@
+"""The worker loop in-process with real (short) time: two workers finish a job together,
+stop() finishes the current step, Redis outages are waited out quietly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import redis.asyncio as aioredis
+from engine_support import APPROVER, REQUESTER, Stubs, TcpProxy, crash_settings
+
+from jobs import worker as worker_mod
+from jobs.appliance import Appliance
+from jobs.clock import SystemClock
+from jobs.inventory import Cluster, Inventory
+from jobs.keys import Keys
+from jobs.model import GateKind, Job, State, Step
+from jobs.redis_conn import make_redis
+from jobs.service import JobService, UpgradeRequest
+from jobs.settings import Settings
+from jobs.steps import STEP_IMPLS
+from jobs.steps.base import StepContext, StepResult
+from jobs.testing import FakeCluster
+from jobs.worker import Worker, backoff, tick_seconds
+
+
+async def approve_until(svc: JobService, job_id: str, done: Any, timeout: float = 20) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = await svc.get(job_id)
+        if done(job):
+            return job
+        gate = job.open_gate()
+        if gate is not None and gate.kind is GateKind.APPROVAL:
+            await svc.approve(job_id, gate.id, APPROVER)
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"not done in {timeout}s: {await svc.get(job_id)}")
+
+
+def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
+    assert tick_seconds(settings) == 1.0  # production timings: once a second
+    fast = settings.model_copy(update={"PPS_POLL_SECONDS": 0.05, "PPS_LEASE_SECONDS": 0.5})
+    assert tick_seconds(fast) == 0.05
+    waits = [backoff(n) for n in range(1, 30)]
+    assert min(waits) >= 0.2 and max(waits) <= worker_mod.BACKOFF_MAX
+    assert backoff(12) >= worker_mod.BACKOFF_MAX / 2  # grows to the cap, never spins
+
+
+async def test_two_workers_run_the_real_procedure_together(
+    redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path, inventory: Inventory
+) -> None:
+    settings = crash_settings(prefix, tmp_path)
+    fakes: dict[str, FakeCluster] = {}
+
+    def factory(cluster: Cluster) -> Appliance:
+        if cluster.name not in fakes:
+            fakes[cluster.name] = FakeCluster.for_cluster(
+                cluster,
+                SystemClock(),
+                build="9.1R17 (build 27583)",
+                packages={"pps-9.1R18-package.pkg": "9.1R18 (build 29865)"},
+                install_seconds=0.2,
+                reboot_seconds=0.3,
+                rejoin_seconds=0.1,
+            )
+        return fakes[cluster.name]
+
+    workers = [
+        Worker(redis, settings, inventory, appliance_factory=factory, name=f"w{i}", keys=keys)
+        for i in (1, 2)
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    svc = JobService(redis, settings, inventory, SystemClock(), keys)
+    job, _ = await svc.create_job(UpgradeRequest("mesh", REQUESTER, "C1"))
+    done = await approve_until(svc, job.id, lambda j: j.terminal)
+    for w in workers:
+        w.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert done.state is State.SUCCEEDED, done.error
+    fake = fakes["mesh"]
+    assert fake.count("install") == 1 and fake.count("set_login_permission") == 2
+    assert sum(w.handled for w in workers) >= len(Step)
+    assert STEP_IMPLS  # the workers used the real registry by default
+
+
+async def test_stop_finishes_the_current_step_then_returns(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    stubs: Stubs,
+) -> None:
+    settings = crash_settings(prefix, tmp_path)
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = stubs.registry()
+
+    async def slow_backup(ctx: StepContext) -> StepResult:
+        entered.set()
+        await release.wait()
+        return await real[Step.BACKUP](ctx)
+
+    w = Worker(
+        redis, settings, inventory, steps={**real, Step.BACKUP: slow_backup}, name="w", keys=keys
+    )
+    task = asyncio.create_task(w.run())
+    svc = JobService(redis, settings, inventory, SystemClock(), keys)
+    job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
+    await asyncio.wait_for(entered.wait(), 5)
+    w.stop()
+    await asyncio.sleep(0.3)  # a heartbeat or two while the step is still running
+    assert not task.done()
+    release.set()
+    await asyncio.wait_for(task, 5)
+    after = await svc.get(job.id)
+    assert after.step is Step.RECORD and after.state is State.QUEUED  # BACKUP committed
+    assert stubs.runs.count(Step.RECORD) == 0  # nothing new started after stop()
+    assert await w.queue.pending_count() == 0  # its item was acknowledged
+
+
+class Recorder:
+    """Stands in for the worker's logger: records (level, event)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def _rec(self, level: str) -> Any:
+        def log(event: str, *args: Any, **kw: Any) -> None:
+            self.lines.append((level, event))
+
+        return log
+
+    def __getattr__(self, level: str) -> Any:
+        return self._rec(level)
+
+
+async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    stubs: Stubs,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = urlparse(redis_url)
+    proxy = TcpProxy(url.hostname or "localhost", url.port or 6379)
+    await proxy.up()
+    await proxy.down()  # Redis is "unreachable" from the start
+    rec = Recorder()
+    monkeypatch.setattr(worker_mod, "log", rec)
+    db = (url.path or "/0").lstrip("/") or "0"
+    client = make_redis(f"redis://127.0.0.1:{proxy.port}/{db}")
+    settings = crash_settings(prefix, tmp_path)
+    w = Worker(client, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
+    attempts = 0
+    ensure = w.queue.ensure_group
+
+    async def counting_ensure() -> None:
+        nonlocal attempts
+        attempts += 1
+        await ensure()
+
+    monkeypatch.setattr(w.queue, "ensure_group", counting_ensure)
+    task = asyncio.create_task(w.run())
+    try:
+        await asyncio.sleep(2.0)
+        downs = [e for lvl, e in rec.lines if "unreachable" in e]
+        assert downs == ["redis unreachable; backing off"]
+        assert 2 <= attempts <= 8, attempts  # backing off, not spinning
+        # Work queued during the outage (through a healthy client) runs once Redis is back.
+        svc = JobService(redis, settings, inventory, SystemClock(), keys)
+        job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1", dry_run=True))
+        await proxy.up()
+        done = await approve_until(svc, job.id, lambda j: j.terminal, timeout=15)
+        assert done.state is State.SUCCEEDED
+        ups = [e for lvl, e in rec.lines if "reachable again" in e]
+        assert ups == ["redis reachable again"]
+    finally:
+        w.stop()
+        await asyncio.wait_for(task, 15)
+        await client.aclose()
+        await proxy.down()
