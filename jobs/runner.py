@@ -117,8 +117,8 @@ class Runner:
             return "settled"
         if job.open_gate() is not None:
             return "waiting on a human"
-        if job.state in (State.WAITING, State.SCHEDULED):
-            fired = bool(job.wake_timer) and item.member == job.wake_timer
+        if job.wake_timer:  # parked on a durable timer: only that timer, or its time, wakes it
+            fired = item.member == job.wake_timer
             due = job.wake_at is None or self.clock.now() >= job.wake_at
             if not (fired or due):
                 return "not due"

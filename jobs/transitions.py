@@ -115,18 +115,22 @@ def set_wake(job: Job, change: Change, kind: str, at: float) -> None:
     change.add_timer(job.wake_timer, at)
 
 
+def clear_wake(job: Job, change: Change) -> None:
+    """The job is no longer parked on a timer (it runs, waits on a human, or ended)."""
+    if job.wake_timer:
+        change.remove_timer(job.wake_timer)
+    job.wake_timer = ""
+    job.wake_at = None
+
+
 def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> None:
-    """Start reminders when they become due, stop them and stale wake timers when not."""
+    """Start reminders when they become due (DESIGN §4.12), stop them when not."""
     if job.needs_reminder and not job.reminder_timer:
         job.reminder_timer = timers.member(job.id, timers.REMINDER)
         change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)
     elif not job.needs_reminder and job.reminder_timer:
         change.remove_timer(job.reminder_timer)
         job.reminder_timer = ""
-    if job.state not in (State.WAITING, State.SCHEDULED) and job.wake_timer:
-        change.remove_timer(job.wake_timer)
-        job.wake_timer = ""
-        job.wake_at = None
 
 
 def summary(job: Job, now: float) -> dict[str, Any]:
@@ -152,6 +156,7 @@ def summary(job: Job, now: float) -> dict[str, Any]:
 
 def finish(job: Job, change: Change, state: State, now: float, reason: str) -> None:
     """End the job in `state`. The end is only final (settled) once logins are enabled."""
+    clear_wake(job, change)
     set_state(job, change, state, reason)
     if not job.logins_disabled:
         job.finished_at = now
@@ -175,6 +180,7 @@ def offer_enable(
     evidence: dict[str, Any] | None = None,
 ) -> Gate:
     """Go to the enable gate and offer it: failure, abort or reject with logins (maybe) off."""
+    clear_wake(job, change)
     job.step = Step.GATE_ENABLE
     mark_step(job, Step.GATE_ENABLE, StepStatus.WAITING, now)
     set_state(job, change, state, why)
@@ -205,6 +211,7 @@ def fail(job: Job, change: Change, now: float, error: str) -> None:
 def start_step(job: Job, change: Change, now: float) -> None:
     """A worker begins (or re-enters after a crash) the job's current step."""
     first = job.step_record(job.step).status is StepStatus.PENDING
+    clear_wake(job, change)
     mark_step(job, job.step, StepStatus.RUNNING, now)
     job.attempts += 1
     if first:
@@ -270,6 +277,8 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
     job.outputs.update(result.outputs)
     if result.outputs.get("acting_node"):
         job.acting_node = str(result.outputs["acting_node"])
+    if not isinstance(result, Poll):
+        clear_wake(job, change)
     if isinstance(result, Advance):
         mark_step(job, step, StepStatus.DONE, now, result.detail)
         _advance(job, change, result, now)

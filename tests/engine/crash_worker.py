@@ -25,20 +25,19 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine_support import crash_settings, make_inventory  # noqa: E402
+import redis.asyncio as aioredis
+from engine_support import crash_settings, make_inventory
 
-from jobs.appliance import ActiveUsers, ExportKind, Overview, SystemInfo  # noqa: E402
-from jobs.clock import SystemClock  # noqa: E402
-from jobs.inventory import Cluster  # noqa: E402
-from jobs.keys import Keys  # noqa: E402
-from jobs.log import configure_logging  # noqa: E402
-from jobs.model import Job, Step  # noqa: E402
-from jobs.redis_conn import make_redis  # noqa: E402
-from jobs.steps.base import Poll, StepResult  # noqa: E402
-from jobs.testing import FakeCluster  # noqa: E402
-from jobs.worker import Worker  # noqa: E402
-
-import redis.asyncio as aioredis  # noqa: E402, I001
+from jobs.appliance import ActiveUsers, ExportKind, Overview, SystemInfo
+from jobs.clock import SystemClock
+from jobs.inventory import Cluster
+from jobs.keys import Keys
+from jobs.log import configure_logging
+from jobs.model import Job, Step
+from jobs.redis_conn import make_redis
+from jobs.steps.base import Poll, StepResult
+from jobs.testing import FakeCluster
+from jobs.worker import Worker
 
 T = TypeVar("T")
 RUNNING = "9.1R17 (build 27583)"
@@ -75,7 +74,9 @@ class PersistentFake:
 
     async def _with(self, call: Callable[[FakeCluster], Awaitable[T]]) -> T:
         token = os.urandom(8).hex()
-        while not await self.redis.set(self.lock, token, nx=True, px=2000):
+        for _ in range(2000):  # the lock is held for a few ms by the other process at most
+            if await self.redis.set(self.lock, token, nx=True, px=2000):
+                break
             await asyncio.sleep(0.005)
         try:
             raw = await self.redis.get(self.key)

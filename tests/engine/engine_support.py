@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +16,11 @@ import redis.asyncio as aioredis
 
 from jobs.appliance import Appliance
 from jobs.clock import FakeClock
+from jobs.errors import StaleGate
 from jobs.events import Event, EventKind
 from jobs.inventory import Cluster, Inventory, parse_inventory
 from jobs.keys import Keys
-from jobs.model import Job, Step
+from jobs.model import GateKind, Job, Step
 from jobs.queue import WorkQueue
 from jobs.runner import AfterCommit, Runner
 from jobs.service import JobService, UpgradeRequest
@@ -41,6 +44,11 @@ REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"
 
 def make_inventory(tmp: Path) -> Inventory:
     """Clusters `solo` (standalone), `east` (active-passive, VIP), `mesh` (active-active)."""
+    return parse_inventory(inventory_data(tmp), tmp, env=ENV, check_files=True)
+
+
+def inventory_data(tmp: Path) -> dict[str, Any]:
+    """The inventory of `make_inventory` as YAML-ready data; writes the firmware files."""
     fw_dir = tmp / "firmware"
     fw_dir.mkdir(exist_ok=True)
     firmware = []
@@ -67,7 +75,7 @@ def make_inventory(tmp: Path) -> Inventory:
         },
         "firmware": firmware,
     }
-    return parse_inventory(data, tmp, env=ENV, check_files=True)
+    return data
 
 
 def make_settings(prefix: str, tmp: Path, **kw: Any) -> Settings:
@@ -304,3 +312,32 @@ class TcpProxy:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def approve_until(
+    svc: JobService, job_id: str, until: Callable[[Job], bool], within: float
+) -> Job:
+    """Real time: approve each open approval gate as a non-requester until `until(job)`
+    holds or `within` seconds pass; returns the job as last read."""
+    deadline = time.monotonic() + within
+    while True:
+        job = await svc.get(job_id)
+        if until(job) or time.monotonic() > deadline:
+            return job
+        gate = job.open_gate()
+        if gate is not None:
+            assert gate.kind is GateKind.APPROVAL, f"unexpected operator step: {job.manual}"
+            with contextlib.suppress(StaleGate):  # a worker moved it on meanwhile
+                await svc.approve(job_id, gate.id, APPROVER)
+        await asyncio.sleep(0.03)
+
+
+async def worker_started(log_file: Path, within: float) -> bool:
+    """Wait for a worker process to log `worker started` (its signal handlers are set)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(log_file.read_text)
+        if '"worker started"' in text:
+            return True
+        await asyncio.sleep(0.05)
+    return False

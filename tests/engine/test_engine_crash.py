@@ -18,12 +18,17 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from crash_worker import fake_key
-from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory
+from engine_support import (
+    REQUESTER,
+    approve_until,
+    crash_settings,
+    make_inventory,
+    worker_started,
+)
 
 from jobs.clock import SystemClock
-from jobs.errors import StaleGate
-from jobs.keys import WORKER_GROUP, Keys
-from jobs.model import GateKind, Job, State, Step
+from jobs.keys import Keys
+from jobs.model import State, Step
 from jobs.redis_conn import make_redis
 from jobs.service import JobService, UpgradeRequest
 from jobs.testing import FakeCluster
@@ -81,39 +86,8 @@ async def start_worker(
         )
 
 
-async def consumer_ready(redis: aioredis.Redis, keys: Keys, name: str, timeout: float) -> bool:
-    """Wait until worker `name` reads the queue (its signal handlers are installed by then)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        consumers = await redis.xinfo_consumers(keys.queue, WORKER_GROUP)
-        if any(c["name"] == name for c in consumers):
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
-async def drive(svc: JobService, job_id: str, until: object, timeout: float) -> Job:
-    """Approve every open approval gate as a non-requester until `until(job)` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await svc.get(job_id)
-        if until(job):  # type: ignore[operator]
-            return job
-        gate = job.open_gate()
-        if gate is not None:
-            assert gate.kind is GateKind.APPROVAL, f"unexpected operator step: {job.manual}"
-            try:
-                await svc.approve(job_id, gate.id, APPROVER)
-            except StaleGate:
-                pass
-        if time.monotonic() > deadline:
-            return job
-        await asyncio.sleep(0.05)
-
-
 async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
     t0 = time.monotonic()
-    tmp.mkdir(parents=True, exist_ok=True)
     prefix = f"{base}{boundary.replace(':', '-')}:"
     keys = Keys(prefix)
     settings = crash_settings(prefix, tmp)
@@ -123,13 +97,13 @@ async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
         job, _ = await svc.create_job(UpgradeRequest("east", REQUESTER, "C1"))
         first = await start_worker(prefix, tmp, redis_url, "w1", boundary)
         waiter = asyncio.create_task(first.wait())
-        await drive(svc, job.id, lambda j: waiter.done() or j.settled, PHASE_TIMEOUT)
+        await approve_until(svc, job.id, lambda j: waiter.done() or j.settled, PHASE_TIMEOUT)
         if not waiter.done():
             first.send_signal(signal.SIGTERM)
         rc1 = await waiter
         second = await start_worker(prefix, tmp, redis_url, "w2", None)
-        done = await drive(svc, job.id, lambda j: j.settled, PHASE_TIMEOUT)
-        await consumer_ready(redis, keys, "w2", 10)
+        done = await approve_until(svc, job.id, lambda j: j.settled, PHASE_TIMEOUT)
+        await worker_started(tmp / "w2.log", 10)
         second.send_signal(signal.SIGTERM)
         try:
             rc2: int | None = await asyncio.wait_for(second.wait(), 10)
@@ -161,9 +135,13 @@ async def test_crash_matrix(
     t0 = time.monotonic()
     gate = asyncio.Semaphore(6)  # two cores: keep the workers' real-time waits honest
 
+    dirs = {b: tmp_path / b.replace(":", "-") for b in BOUNDARIES + MID_STEP}
+    for d in dirs.values():
+        d.mkdir()
+
     async def limited(b: str) -> Run:
         async with gate:
-            return await one_run(b, prefix, tmp_path / b.replace(":", "-"), redis_url)
+            return await one_run(b, prefix, dirs[b], redis_url)
 
     runs = await asyncio.gather(*(limited(b) for b in BOUNDARIES + MID_STEP))
     for run in runs:

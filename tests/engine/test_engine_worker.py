@@ -4,21 +4,32 @@ stop() finishes the current step, Redis outages are waited out quietly."""
 from __future__ import annotations
 
 import asyncio
-import time
+import os
+import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, REQUESTER, Stubs, TcpProxy, crash_settings
+import yaml
+from engine_support import (
+    ENV,
+    REQUESTER,
+    Stubs,
+    TcpProxy,
+    approve_until,
+    crash_settings,
+    inventory_data,
+    worker_started,
+)
 
 from jobs import worker as worker_mod
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
 from jobs.inventory import Cluster, Inventory
 from jobs.keys import Keys
-from jobs.model import GateKind, Job, State, Step
+from jobs.model import State, Step
 from jobs.redis_conn import make_redis
 from jobs.service import JobService, UpgradeRequest
 from jobs.settings import Settings
@@ -27,18 +38,7 @@ from jobs.steps.base import StepContext, StepResult
 from jobs.testing import FakeCluster
 from jobs.worker import Worker, backoff, tick_seconds
 
-
-async def approve_until(svc: JobService, job_id: str, done: Any, timeout: float = 20) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = await svc.get(job_id)
-        if done(job):
-            return job
-        gate = job.open_gate()
-        if gate is not None and gate.kind is GateKind.APPROVAL:
-            await svc.approve(job_id, gate.id, APPROVER)
-        await asyncio.sleep(0.03)
-    raise AssertionError(f"not done in {timeout}s: {await svc.get(job_id)}")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
@@ -76,7 +76,7 @@ async def test_two_workers_run_the_real_procedure_together(
     tasks = [asyncio.create_task(w.run()) for w in workers]
     svc = JobService(redis, settings, inventory, SystemClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("mesh", REQUESTER, "C1"))
-    done = await approve_until(svc, job.id, lambda j: j.terminal)
+    done = await approve_until(svc, job.id, lambda j: j.terminal, 20)
     for w in workers:
         w.stop()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
@@ -177,7 +177,7 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
         svc = JobService(redis, settings, inventory, SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1", dry_run=True))
         await proxy.up()
-        done = await approve_until(svc, job.id, lambda j: j.terminal, timeout=15)
+        done = await approve_until(svc, job.id, lambda j: j.terminal, 15)
         assert done.state is State.SUCCEEDED
         ups = [e for lvl, e in rec.lines if "reachable again" in e]
         assert ups == ["redis reachable again"]
@@ -186,3 +186,34 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
         await asyncio.wait_for(task, 15)
         await client.aclose()
         await proxy.down()
+
+
+async def test_ppsbot_worker_exits_0_on_sigterm(
+    prefix: str, tmp_path: Path, redis_url: str
+) -> None:
+    """The real entry point: settings and inventory from the environment, SIGTERM -> exit 0."""
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory_data(tmp_path)))
+    env = {
+        **os.environ,
+        **ENV,
+        "REDIS_URL": redis_url,
+        "PPS_REDIS_PREFIX": prefix,
+        "PPS_INVENTORY": str(inv),
+        "PPS_LEASE_SECONDS": "1",
+        "LOG_FORMAT": "json",
+    }
+    ppsbot = ROOT / ".venv" / "bin" / "ppsbot"
+    with (tmp_path / "worker.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            str(ppsbot), "worker", "--name", "cli-worker", env=env, stdout=log, stderr=log
+        )
+    # Signal handlers are installed before the worker logs that it started.
+    log_file = tmp_path / "worker.log"
+    if not await worker_started(log_file, 15):
+        proc.kill()
+        raise AssertionError(log_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    text = (tmp_path / "worker.log").read_text()
+    assert '"worker stopped"' in text and "not-a-real-password" not in text
