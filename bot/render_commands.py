@@ -26,7 +26,7 @@ def _lines(lines: list[str]) -> Message:
 
 
 def _usage_block() -> list[str]:
-    return ["*Usage*", *(f"`{u}`" for u in USAGE_LINES)]
+    return ["*Usage*", *(f"`{escape(u)}`" for u in USAGE_LINES)]
 
 
 def _queued(r: Queued) -> list[str]:

@@ -75,14 +75,14 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     lead = [f"{word} · job `{job.id}` · requested by <@{job.requester}>"]
     if s.get("total_seconds") is not None:
         lead.append(f"Total time {fmt_duration(float(s['total_seconds']))}.")
-    if s.get("error"):
-        lead.append(f"*Error:* {engine_text(str(s['error']))}")
     if s.get("aborted_by"):
         lead.append(f"Aborted by <@{s['aborted_by']}>.")
     off = s.get("logins_disabled_seconds")
     if isinstance(off, int | float):
         lead.append(f"🔒 User logins were disabled for *{fmt_duration(off)}*.")
     blocks.append(section("\n".join(lead)))
+    if s.get("error"):
+        blocks.append(section(f"*Error:* {engine_text(str(s['error']))}"))
     durations = _durations(s.get("durations") or {})
     if durations:
         blocks.append(section("*Step durations*\n```" + "\n".join(durations) + "```"))

@@ -150,8 +150,9 @@ def main() -> int:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     problems = _config_problems(settings)
     try:
-        # The bot never reads firmware files; the worker checks them.
-        inventory = load_inventory(settings.PPS_INVENTORY, check_files=False)
+        # The bot never reads firmware files nor talks to appliances: the worker checks
+        # those, and the bot's environment need not hold appliance credentials.
+        inventory = load_inventory(settings.PPS_INVENTORY, check_files=False, check_env=False)
     except InventoryError as exc:
         problems.extend(exc.problems)
     if problems:

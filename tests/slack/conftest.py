@@ -8,6 +8,7 @@ through the `stack` fixture (a factory of running `Stack`s).
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import socket
@@ -29,7 +30,7 @@ from jobs.appliance import Appliance
 from jobs.clock import SystemClock
 from jobs.inventory import Cluster, Inventory, parse_inventory
 from jobs.keys import Keys
-from jobs.model import Job
+from jobs.model import Job, Step
 from jobs.settings import Settings
 from jobs.testing import FakeCluster
 from sim.slack_signing import Signer, block_actions_body, block_actions_payload, slash_command_body
@@ -40,12 +41,14 @@ SECRET = "test-signing-secret-5f2a9c"
 CMD_CHANNEL = "C_CMD"
 PPS_CHANNEL = "C_PPS"
 EAST_CHANNEL = "C_EAST"
-REQUESTER, APPROVER1, APPROVER2, STRANGER = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2", "U_STRANGER"
+REQUESTER = "U_REQUESTER"
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 FAST_FAKE = {"install_seconds": 0.2, "reboot_seconds": 0.3, "rejoin_seconds": 0.2}
 
 
-def make_inventory(tmp: Path, east_extra: dict[str, Any] | None = None) -> Inventory:
+def make_inventory(
+    tmp: Path, east_extra: dict[str, Any] | None = None, lab_extra: dict[str, Any] | None = None
+) -> Inventory:
     """`cluster-east` (A/P, own channel, window-free) and `lab` (standalone), 9.1R17/18."""
     fw = tmp / "firmware"
     fw.mkdir(exist_ok=True)
@@ -64,7 +67,7 @@ def make_inventory(tmp: Path, east_extra: dict[str, Any] | None = None) -> Inven
         "clusters": {
             "cluster-east": cluster("active-passive", ["east-a", "east-b"],
                                     channel=EAST_CHANNEL, **(east_extra or {})),
-            "lab": cluster("standalone", ["lab-1"]),
+            "lab": cluster("standalone", ["lab-1"], **(lab_extra or {})),
         },
         "firmware": firmware,
     }
@@ -84,7 +87,7 @@ def fast_settings(prefix: str, tmp: Path, api_url: str, **kw: Any) -> Settings:
         "PPS_SETTLE_SECONDS": 0.2,
         "PPS_REBOOT_TIMEOUT_SECONDS": 30.0,
         "PPS_REMINDER_SECONDS": 600.0,
-        "PPS_LEASE_SECONDS": 5.0,
+        "PPS_LEASE_SECONDS": 1.0,  # also keeps the worker's blocking read (lease/2) short
     }
     base.update(kw)
     return Settings(_env_file=None, **base)
@@ -167,10 +170,10 @@ class Stack:
         return await self.signer.send(self.http, block_actions_body(payload), **flags)
 
     async def wait_for(
-        self, check: Callable[[], Awaitable[Any]], timeout: float = 15.0, what: str = ""
+        self, check: Callable[[], Awaitable[Any]], seconds: float = 15.0, what: str = ""
     ) -> Any:
         """Poll `check` until it returns something truthy."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         while True:
             got = await check()
             if got:
@@ -207,12 +210,35 @@ class Stack:
         return out
 
     async def gate(self, job_id: str, action_id: str = "pps_approve", count: int = 1) -> Message:
-        """Wait for the `count`-th gate message of the job with `action_id` buttons."""
+        """Wait for the `count`-th gate message of the job with `action_id` buttons; a copy,
+        as the user saw it (the stand-in edits its own message in place)."""
         async def found() -> Message | None:
             msgs = self.gate_messages(job_id, action_id)
-            return msgs[count - 1] if len(msgs) >= count else None
+            return copy.deepcopy(msgs[count - 1]) if len(msgs) >= count else None
         msg: Message = await self.wait_for(found, what=f"gate message {count} of {job_id}")
         return msg
+
+    async def open_gate(self, job_id: str, step: Step) -> Message:
+        """Wait for the job's open gate at `step` to be shown with buttons; a copy of it."""
+        async def found() -> Message | None:
+            job = await self.job(job_id)
+            gate = job.open_gate()
+            if gate is None or gate.step is not step or not gate.message_ts:
+                return None
+            m = self.store.find(job.channel, gate.message_ts)
+            if m is None or not any(b.get("type") == "actions" for b in m.blocks):
+                return None
+            return copy.deepcopy(m)
+        msg: Message = await self.wait_for(found, what=f"open gate at {step} of {job_id}")
+        return msg
+
+    def calls_on(self, method: str, ts: str) -> list[Any]:
+        """Recorded calls of `method` that target (chat.update) or answered `ts`."""
+        return [c for c in self.store.calls_of(method) if c.args.get("ts") == ts]
+
+    def thread(self, card: Message) -> list[Message]:
+        return [m for m in self.store.channels.get(card.channel, [])
+                if m.thread_ts == card.ts]
 
     def ephemerals(self, user: str) -> list[Message]:
         return [m for msgs in self.store.channels.values() for m in msgs
@@ -233,12 +259,15 @@ StackFactory = Callable[..., Awaitable[Stack]]
 async def stack(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> AsyncIterator[StackFactory]:
-    """`await stack(worker=False, rate_limit=None, east_extra=None, **settings)`."""
+    """`await stack(worker=False, rate_limit=None, east_extra=None, lab_extra=None,
+    notifier=True, **settings)`: the extras are added to those clusters' inventory entries;
+    `notifier=False` runs the bot without its notifier (tests drive their own)."""
     async with AsyncExitStack() as exits:
 
         async def start(
             *, worker: bool = False, rate_limit: RateLimit | None = None,
-            east_extra: dict[str, Any] | None = None, **overrides: Any,
+            east_extra: dict[str, Any] | None = None, lab_extra: dict[str, Any] | None = None,
+            notifier: bool = True, **overrides: Any,
         ) -> Stack:
             bot_sock, standin_sock = _bound_socket(), _bound_socket()
             bot_url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
@@ -246,9 +275,9 @@ async def stack(
             standin = create_standin_app(bot_url + "/slack/events", SECRET,
                                          rate_limit=rate_limit)
             settings = fast_settings(prefix, tmp_path, standin_url + "/api/", **overrides)
-            inventory = make_inventory(tmp_path, east_extra)
+            inventory = make_inventory(tmp_path, east_extra, lab_extra)
             rt = build(settings, redis, inventory, make_client(settings),
-                       consumer=f"test-{prefix}")
+                       consumer=f"test-{prefix}", notifier=notifier)
             http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
             st = Stack(settings, redis, keys, inventory, rt, standin.state.standin, bot_url,
                        standin_url, http)

@@ -15,7 +15,9 @@ StackFactory = Any
 
 
 @pytest.mark.parametrize("flag", ["unsigned", "tamper", "stale", "future"])
-async def test_slack_bad_signature_is_401_and_creates_no_job(stack: StackFactory, flag: str) -> None:
+async def test_slack_bad_signature_is_401_and_creates_no_job(
+    stack: StackFactory, flag: str
+) -> None:
     st = await stack()
     resp = await st.command("upgrade lab", **{flag: True})
     assert resp.status_code == 401

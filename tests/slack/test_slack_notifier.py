@@ -1,0 +1,178 @@
+"""The notifier's delivery guarantees: at least once, never duplicated, paced by Retry-After,
+pending updates coalesced, resumed after a restart or taken over from a dead consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from bot.notifier import Notifier
+from jobs.clock import SystemClock
+from jobs.events import EventKind
+from jobs.keys import NOTIFIER_GROUP
+from jobs.model import State, Step
+from sim.slack_store import RateLimit
+
+StackFactory = Any
+REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
+
+
+async def start_job(st: Any, text: str = "upgrade lab") -> str:
+    resp = await st.command(text)
+    m = re.search(r"`(J-\d+)`", resp.text)
+    assert m, resp.text
+    return m.group(1)
+
+
+async def run_happy_path(st: Any, jid: str) -> Any:
+    await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
+    await st.click(A2, await st.open_gate(jid, Step.GATE_ENABLE), "pps_approve")
+
+    async def shown() -> Any:
+        cards = st.cards(jid)
+        done = cards and cards[0].metadata["event_payload"]["state"] == "succeeded"
+        summary = done and any("upgraded to" in m.text for m in st.thread(cards[0]))
+        return cards[0] if summary else None
+    return await st.wait_for(shown, seconds=60, what="card succeeded and summary posted")
+
+
+def thread_counts(st: Any, card: Any) -> Counter[str]:
+    return Counter(m.text for m in st.thread(card))
+
+
+async def events_of(st: Any, jid: str) -> list[Any]:
+    return [e for e in await st.service.store.events() if e.job_id == jid]
+
+
+async def test_slack_rate_limit_no_call_before_retry_after(stack: StackFactory) -> None:
+    limit = RateLimit(limit=1, window=1.0, methods=frozenset({"chat.update"}))
+    st = await stack(worker=True, rate_limit=limit)
+    jid = await start_job(st)
+    card = await run_happy_path(st, jid)
+    calls = st.store.calls
+    assert any(c.status == 429 for c in calls), "the stand-in did rate-limit"
+    early = [c.public() for c in calls if c.early]
+    assert early == [], "a call came before its Retry-After had elapsed"
+    # pending card updates coalesce: fewer edits than events that changed the card
+    updates = [c for c in st.calls_on("chat.update", card.ts) if c.ok]
+    assert 0 < len(updates) < len(await events_of(st, jid))
+    assert updates[-1].args["metadata"]["event_payload"]["state"] == "succeeded"
+    assert max(thread_counts(st, card).values()) == 1
+
+
+async def test_slack_errors_are_retried_without_loss_or_duplicates(stack: StackFactory) -> None:
+    st = await stack(worker=True)
+    st.store.inject("chat.postMessage", "http_500")
+    st.store.inject("chat.postMessage", "internal_error")
+    st.store.inject("chat.postMessage", "ratelimited", retry_after=1)
+    st.store.inject("chat.update", "service_unavailable")
+    jid = await start_job(st)
+    card = await run_happy_path(st, jid)
+    assert len(st.cards(jid)) == 1
+    counts = thread_counts(st, card)
+    assert max(counts.values()) == 1, [t for t, n in counts.items() if n > 1]
+    done = [e for e in await events_of(st, jid) if e.kind is EventKind.STEP_DONE]
+    replies = [m.text for m in st.thread(card) if ": done" in m.text]
+    assert len(replies) == len(done), "every step's reply arrived, once"
+    assert any(c.error == "internal_error" for c in st.store.calls)
+
+
+async def test_slack_redelivered_event_updates_instead_of_posting(stack: StackFactory) -> None:
+    st = await stack(notifier=False)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
+    await n.ensure_group()
+    jid = await start_job(st)
+    entries = await st.redis.xrange(st.keys.events)
+    assert await n.process(entries)
+    (card,) = st.cards(jid)
+    job = await st.job(jid)
+    assert job.card_ts == card.ts and job.channel == card.channel
+    # the same entries again (a re-delivery): nothing new is posted
+    assert await n.process(entries)
+    await st.ack_text(f"abort {jid}")
+    entries = await st.redis.xrange(st.keys.events)
+    assert await n.process(entries)
+    assert await n.process(entries)
+    posts = [c for c in st.store.calls_of("chat.postMessage") if c.ok]
+    assert len([c for c in posts if not c.args.get("thread_ts")]) == 1
+    assert max(thread_counts(st, card).values()) == 1
+    assert st.cards(jid)[0].metadata["event_payload"]["state"] == "cancelled"
+
+
+async def test_slack_post_in_progress_elsewhere_is_retried_later(stack: StackFactory) -> None:
+    st = await stack(notifier=False)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
+    await n.ensure_group()
+    jid = await start_job(st)
+    marker = st.keys.dedupe(f"notify:{jid}:card")
+    await st.redis.set(marker, "another-notifier", ex=30)
+    entries = await n._read(">")
+    assert not await n.process(entries), "deferred while another notifier posts the card"
+    assert st.cards(jid) == []
+    pending = await st.redis.xpending(st.keys.events, NOTIFIER_GROUP)
+    assert pending["pending"] == len(entries)
+    await st.redis.delete(marker)  # the other one died: its marker expired
+    assert await n.process(await n._read("0"))
+    assert len(st.cards(jid)) == 1
+    assert (await st.redis.xpending(st.keys.events, NOTIFIER_GROUP))["pending"] == 0
+
+
+async def test_slack_restarted_notifier_resumes_and_dead_one_is_taken_over(
+    stack: StackFactory,
+) -> None:
+    st = await stack(notifier=False)
+    clock = SystemClock()
+    first = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "bot-a")
+    await first.ensure_group()
+    jid = await start_job(st)
+    # bot-a reads the entries and dies before handling them (they stay in its PEL)
+    read = await first._read(">")
+    assert read and st.cards(jid) == []
+    # bot-a restarted under the same name resumes from its own pending entries
+    again = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "bot-a")
+    task = asyncio.create_task(again.run())
+    await st.wait_for(lambda: _cards(st, jid), what="card after restart")
+    again.stop()
+    await asyncio.wait_for(task, 5)
+    # now bot-a dies holding the abort's events; bot-b takes them over with XAUTOCLAIM
+    await st.ack_text(f"abort {jid}")
+    assert await Notifier(st.redis, st.service, st.runtime.client, st.keys, clock,
+                          "bot-a")._read(">")
+    other = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "bot-b",
+                     reclaim_idle_ms=0)
+    task = asyncio.create_task(other.run())
+
+    async def cancelled_shown() -> bool:
+        cards = st.cards(jid)
+        return bool(cards) and cards[0].metadata["event_payload"]["state"] == "cancelled"
+    await st.wait_for(cancelled_shown, what="bot-b shows the abort")
+    other.stop()
+    await asyncio.wait_for(task, 5)
+    assert (await st.redis.xpending(st.keys.events, NOTIFIER_GROUP))["pending"] == 0
+    assert len(st.cards(jid)) == 1
+    assert max(thread_counts(st, st.cards(jid)[0]).values()) == 1
+    assert (await st.job(jid)).state is State.CANCELLED
+
+
+async def _cards(st: Any, jid: str) -> bool:
+    return bool(st.cards(jid))
+
+
+async def test_slack_card_metadata_and_text_fallback_on_every_call(stack: StackFactory) -> None:
+    st = await stack(worker=True)
+    jid = await start_job(st, "upgrade cluster-east")
+    card = await run_happy_path(st, jid)
+    for c in st.store.calls:
+        if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            assert c.args.get("text"), f"{c.method} without fallback text"
+    card_calls = [c for c in st.store.calls if c.ok and (
+        (c.method == "chat.update" and c.args.get("ts") == card.ts)
+        or (c.method == "chat.postMessage" and not c.args.get("thread_ts")))]
+    assert card_calls and all(
+        c.args["metadata"]["event_payload"]["job_id"] == jid for c in card_calls)
+    states = [c.args["metadata"]["event_payload"]["state"] for c in card_calls]
+    assert states[-1] == "succeeded" and "awaiting_approval" in states
+    assert json.dumps(card.blocks, ensure_ascii=False).count("✅") >= 12  # 11 steps + header
