@@ -5,7 +5,9 @@ Run it with `ppsbot simulator --config sim.yml` (see `sim.example.yml`), or in-p
     sim = Simulator(load_config("sim.yml"))      # or Simulator(SimConfig([...]))
     await sim.start()                            # ports 0 get free ports
     sim.node_url("cluster-east", "east-a"); sim.vip_url("cluster-east"); sim.control_url
-    ...
+    sim.cluster("cluster-east")          # the live state: knobs, faults, write log, events
+    await sim.power(...); await sim.reboot(...); await sim.console_install(...)
+    sim.inventory(firmware); sim.credentials_env()   # an inventory pointing at it
     await sim.stop()
 
 How reachability is simulated: every node has its own listening socket. While a node
@@ -25,6 +27,7 @@ import sys
 import time
 from typing import Any
 
+from sim.packages import build_string
 from sim.pps_app import node_app
 from sim.pps_config import SimConfig, load_config
 from sim.pps_control import control_app
@@ -220,6 +223,23 @@ class Simulator:
             c.drop_sessions_of(node)
             c.event(f"{node}: powered off")
         await self.sync(c)
+
+    async def console_install(self, cluster: str, node: str, version: str, build: int) -> None:
+        """What an operator does in the admin console (Install Now), bypassing the API.
+
+        Same rules as the API (active node only, one upgrade at a time); not in the write
+        log, which records API calls only.
+        """
+        c = self.clusters[cluster]
+        n = c.node(node)
+        refusal = c.install_refusal(n)
+        if refusal is not None:
+            raise ValueError(refusal)
+        target = build_string(version, build)
+        c.upgrading, c.upgrade_target = True, target
+        c.event(f"{node}: console install of {target}")
+        self._spawn(run_upgrade(c, n, target, self, grace=0))
+        await asyncio.sleep(0)  # the task marks the node installing before any await
 
     # -- helpers for tests and the demo ----------------------------------------------
 

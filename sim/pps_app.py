@@ -198,12 +198,9 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
         request.state.detail = target
         if cluster.faults.install_status is not None:
             return _error(cluster.faults.install_status, "package installation refused")
-        if cluster.upgrading:
-            return _error(422, "an upgrade is already in progress")
-        if cluster.mode == "active-passive" and node.name != cluster.vip_holder:
-            return _error(422, "this node is passive; install on the active node")
-        if node.phase != "up":
-            return _error(422, f"node is {node.phase}")
+        refusal = cluster.install_refusal(node)
+        if refusal is not None:
+            return _error(422, refusal)
         cluster.upgrading = True
         cluster.upgrade_target = target
         start(cluster, node, target)

@@ -12,6 +12,8 @@
     POST   /_sim/clusters/{c}/nodes/{n}/reboot     reboot now (same build)
     POST   /_sim/clusters/{c}/nodes/{n}/power      {"on": false} closes the port, {"on": true}
                                                    boots it again
+    POST   /_sim/clusters/{c}/nodes/{n}/console-install  {"version": "9.1R18", "build": 29865}
+                                                   an operator's "Install Now" in the console
 
 Errors answer `{"error": "..."}` with 400 (bad request) or 404 (unknown cluster or node).
 """
@@ -42,6 +44,8 @@ class Controls(Protocol):
     async def reboot(self, cluster: str, node: str) -> None: ...
 
     async def power(self, cluster: str, node: str, on: bool) -> None: ...
+
+    async def console_install(self, cluster: str, node: str, version: str, build: int) -> None: ...
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -119,6 +123,13 @@ def control_app(sim: Controls) -> Starlette:
         await sim.power(p["cluster"], p["node"], on)
         return cluster_of(request).state_dict()
 
+    async def console_install(request: Request) -> Any:
+        p, b = request.path_params, await body(request)
+        if not isinstance(b.get("version"), str) or not isinstance(b.get("build"), int):
+            raise ValueError("needs 'version' (text) and 'build' (number)")
+        await sim.console_install(p["cluster"], p["node"], b["version"], b["build"])
+        return cluster_of(request).state_dict()
+
     base = "/_sim/clusters"
     return Starlette(
         routes=[
@@ -131,5 +142,10 @@ def control_app(sim: Controls) -> Starlette:
             Route(base + "/{cluster}/nodes/{node}", guarded(patch_node), methods=["PATCH"]),
             Route(base + "/{cluster}/nodes/{node}/reboot", guarded(reboot_node), methods=["POST"]),
             Route(base + "/{cluster}/nodes/{node}/power", guarded(power_node), methods=["POST"]),
+            Route(
+                base + "/{cluster}/nodes/{node}/console-install",
+                guarded(console_install),
+                methods=["POST"],
+            ),
         ]
     )

@@ -186,6 +186,16 @@ class SimCluster:
         self.vip_holder = new_name
         return True
 
+    def install_refusal(self, n: SimNode) -> str | None:
+        """Why `n` cannot start an install now (answered as 422), or None."""
+        if self.upgrading:
+            return "an upgrade is already in progress"
+        if self.mode == "active-passive" and n.name != self.vip_holder:
+            return "this node is passive; install on the active node"
+        if n.phase != "up":
+            return f"node is {n.phase}"
+        return None
+
     # -- cluster status -------------------------------------------------------------
 
     def leader(self) -> str | None:

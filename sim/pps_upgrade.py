@@ -75,10 +75,20 @@ def upgrade_order(cluster: SimCluster, first: SimNode) -> list[SimNode]:
     return [first, *(n for n in cluster.nodes if n is not first)]
 
 
-async def run_upgrade(cluster: SimCluster, first: SimNode, target: str, net: Network) -> None:
-    """The whole cluster upgrade started by an install accepted on `first`."""
+async def run_upgrade(
+    cluster: SimCluster,
+    first: SimNode,
+    target: str,
+    net: Network,
+    grace: float = ANSWER_GRACE_SECONDS,
+) -> None:
+    """The whole cluster upgrade started by an install accepted on `first`.
+
+    `grace` lets an API answer leave first; a console install starts at once.
+    """
     try:
-        await asyncio.sleep(ANSWER_GRACE_SECONDS)
+        if grace > 0:
+            await asyncio.sleep(grace)
         for node in upgrade_order(cluster, first):
             if node.phase != "up":
                 cluster.event(f"{node.name}: not up ({node.phase}); upgrade stops")

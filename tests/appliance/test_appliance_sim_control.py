@@ -116,6 +116,28 @@ async def test_control_api_reads_and_changes_state(start_sim: Any, kit: Any) -> 
         assert "east-b: rebooting" in events and "vip: east-a -> east-b" in events
 
 
+async def test_console_install_follows_the_api_rules(start_sim: Any, kit: Any) -> None:
+    sim = await start_sim(
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+    )
+    base = sim.control_url + "/_sim/clusters/east/nodes"
+    c = sim.cluster("east")
+    async with httpx.AsyncClient() as http:
+        body = {"version": "9.1R18", "build": 29865}
+        r = await http.post(f"{base}/east-b/console-install", json=body)
+        assert r.status_code == 400 and "passive" in r.json()["error"]
+        r = await http.post(f"{base}/east-a/console-install", json={"version": "9.1R18"})
+        assert r.status_code == 400
+        r = await http.post(f"{base}/east-a/console-install", json=body)
+        assert r.status_code == 200
+        assert c.node("east-a").phase == "installing"  # at once, no API grace
+        r = await http.post(f"{base}/east-a/console-install", json=body)
+        assert r.status_code == 400 and "in progress" in r.json()["error"]
+    await kit.wait_for(lambda: not c.upgrading)
+    assert [n.build for n in c.nodes] == ["9.1R18 (build 29865)"] * 2
+    assert c.log == []  # the write log records API calls only
+
+
 async def test_control_api_errors(start_sim: Any) -> None:
     sim = await start_sim({"c": {"mode": "standalone", "nodes": ["solo"]}})
     base = sim.control_url + "/_sim/clusters"
