@@ -3,7 +3,9 @@
 Pure functions: each validates against the job as read, raises a `jobs.errors.EngineError`
 when it refuses (nothing changes), or mutates the job and returns the `Change` that
 jobs/service.py commits atomically, compared on (state, step, gates) so a concurrent
-decision on the same gate makes the later one see the gate as decided.
+decision on the same gate makes the later one see the gate as decided. Delivery guarantee:
+a decision takes effect exactly once; the work it enqueues is delivered at least once and
+the worker's fencing keeps appliance side effects at most once.
 """
 
 from __future__ import annotations

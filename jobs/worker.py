@@ -125,7 +125,9 @@ class Worker:
 
     async def run(self) -> None:
         """Consume until stopped. Redis outages are waited out, never fatal."""
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # APScheduler warns on every skipped or late tick (a tick waits on Redis during an
+        # outage); the worker reports outages itself, once per change. Errors still show.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         lease = self.settings.PPS_LEASE_SECONDS
         for fn, every in (
@@ -133,7 +135,14 @@ class Worker:
             (self.reclaim, max(0.1, lease / 2)),
             (self.heartbeat, max(0.05, lease / 3)),
         ):
-            scheduler.add_job(fn, "interval", seconds=every, max_instances=1, coalesce=True)
+            scheduler.add_job(
+                fn,
+                "interval",
+                seconds=every,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
         scheduler.start()
         log.info("worker started", worker=self.name)
         failures = 0
@@ -196,12 +205,14 @@ class Worker:
 
     async def tick_timers(self) -> None:
         """Scheduler tick: move due durable timers into the work stream."""
+        if self._redis_up is False:
+            return  # the consume loop is waiting Redis out
         with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
             await self.timers.release_due(self.clock.now())
 
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""
-        if self._reclaimed:
+        if self._reclaimed or self._redis_up is False:
             return
         try:
             items = await self.queue.reclaim(self.reclaim_idle_ms)

@@ -3,7 +3,9 @@
 Each script is one atomic step of the engine's protocol. Keys are passed as KEYS except the
 job key of a job whose id the create script itself allocates (single-instance Redis only).
 Payloads arrive as one JSON argument; every value in them is a string, so no float or big
-integer goes through Lua numbers.
+integer goes through Lua numbers. Delivery guarantee these scripts provide: work items and
+events are appended at least once, and a job write happens only if the fence it was
+computed under still holds, so side effects decided on stale reads are never committed.
 """
 
 from __future__ import annotations
