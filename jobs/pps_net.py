@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import httpx
 import structlog
@@ -80,11 +79,6 @@ def tls_verify(cluster: Cluster) -> bool | ssl.SSLContext:
     if isinstance(value, str):
         return ssl.create_default_context(cafile=value)
     return True
-
-
-def quote_segment(name: str) -> str:
-    """Percent-encode one path segment (PPS-API.md: names in paths are encoded)."""
-    return quote(name, safe="")
 
 
 def describe_transport_error(exc: httpx.TransportError, timeouts: Timeouts) -> str:

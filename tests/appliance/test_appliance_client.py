@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from jobs.appliance import VIP, ApplianceError, AuthFailed, Rejected, Unreachable, Unsupported
 from jobs.clock import FakeClock
-from jobs.pps_client import make_appliance
+from jobs.pps_client import PpsClient, make_appliance
 from jobs.settings import Settings
 from sim.packages import write_package
 
@@ -125,20 +126,27 @@ async def test_active_users_paging(start_sim: Any, kit: Any, sessions: int, page
     assert calls(sim, "c", "solo", "GET /api/v1/system/active-users") == pages
 
 
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """A real transport that remembers the query of every active-users request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/active-users"):
+            q = request.url.params
+            self.pages.append(f"{q['start']}/{q['number']}")
+        return await super().handle_async_request(request)
+
+
 async def test_paging_uses_1_based_start(start_sim: Any, kit: Any) -> None:
     sim = await start_sim({"c": {**STANDALONE, "sessions": 412}})
-    seen: list[str] = []
-    async with kit.client_of(sim, "c") as client:
-        orig = client.session._http.request
-
-        async def spy(method: str, url: str, **kw: Any) -> Any:
-            if "active-users" in url:
-                seen.append(f"{kw['params']['start']}/{kw['params']['number']}")
-            return await orig(method, url, **kw)
-
-        client.session._http.request = spy  # type: ignore[method-assign]
-        await client.active_users("solo")
-    assert seen == ["1/200", "201/200", "401/200"]
+    spy = RecordingTransport()
+    c = sim.cluster("c")
+    async with PpsClient(kit.cluster_of(sim, "c"), c.username, c.password, transport=spy) as cl:
+        assert (await cl.active_users("solo")).sessions == 412
+    assert spy.pages == ["1/200", "201/200", "401/200"]
 
 
 async def test_reads_retry_through_flapping_503_and_writes_do_not(start_sim: Any, kit: Any) -> None:

@@ -127,7 +127,7 @@ async def e2e(
                 "PPS_TWO_PERSON_RULE": True,
                 **kw,
             }
-            settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+            settings = Settings(_env_file=None, **values)
 
             def appliance(cluster: Cluster) -> Appliance:
                 return make_appliance(cluster, env=env, settings=settings)
