@@ -123,6 +123,10 @@ def create_app(
         signing_secret=settings.SLACK_SIGNING_SECRET.get_secret_value(),
         authorize=auth.authorize_fn(),
         name="ppsbot",
+        # The command listener is quick and acks with its reply, so answer as soon as it
+        # returns (without this Bolt polls for the ack every 10 ms); clicks ack at once
+        # and do their work in a lazy listener.
+        process_before_response=True,
     )
 
     async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
@@ -133,19 +137,20 @@ def create_app(
                         trigger_id=command.get("trigger_id") or None)
         try:
             reply = await commands.run(text, caller)
+            msg = render_reply(reply)
         except Exception:  # Redis down or a bug: a message, never a traceback or a 5xx
             ref = secrets.token_hex(4)
             log.exception("command_failed", ref=ref, user=caller.user_id)
             reply = Failed(ref)
-        msg = render_reply(reply)
+            msg = render_reply(reply)
         await ack(text=msg.text, blocks=msg.blocks, response_type="ephemeral")
         metrics.ACK_SECONDS.observe(time.perf_counter() - started)
         metrics.COMMANDS.labels(_verb(text), type(reply).__name__.lower()).inc()
 
-    async def on_action(
-        ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
-    ) -> None:
+    async def ack_click(ack: Callable[..., Awaitable[Any]]) -> None:
         await ack()
+
+    async def on_action(body: dict[str, Any], action: dict[str, Any]) -> None:
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id")
                       or (body.get("container") or {}).get("channel_id") or "")
@@ -175,7 +180,7 @@ def create_app(
 
     app.command("/pps")(on_command)
     for action_id in GATE_ACTIONS:
-        app.action(action_id)(on_action)
+        app.action(action_id)(ack=ack_click, lazy=[on_action])
     app.error(on_error)
     return SlackBot(app, auth, authorizer, commands, actions)
 

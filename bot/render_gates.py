@@ -76,11 +76,11 @@ def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _gate_head(job: Job, step: Step, evidence: dict[str, Any]) -> list[Block]:
+def _gate_head(job: Job, step: Step, evidence: dict[str, Any], *, open_: bool) -> list[Block]:
     question = _fmt(_QUESTIONS.get(step, STEP_TITLES[step] + "?"), job)
-    blocks: list[Block] = [
-        section(f"✋ *Approval needed* — {STEP_TITLES[step]}\n*{question}*"),
-    ]
+    what = STEP_TITLES[step].removeprefix("Approval: ")
+    lead = "✋ *Approval needed:*" if open_ else "*Approval requested:*"
+    blocks: list[Block] = [section(f"{lead} {what}\n*{question}*")]
     blocks.extend(sections_for_lines(_evidence_lines(evidence)))
     blocks.append(context(f"Job `{job.id}` · requested by <@{job.requester}>"))
     return blocks
@@ -99,7 +99,7 @@ def approval_request(job: Job, gate_id: str, step: Step, evidence: dict[str, Any
         confirm=_confirm("Reject?", _REJECT_CONFIRM.get(step, "The request is refused."),
                          "Reject", danger=True),
     )
-    blocks = _gate_head(job, step, evidence)
+    blocks = _gate_head(job, step, evidence, open_=True)
     blocks.append(ActionsBlock(block_id=f"gate:{gate_id}", elements=[approve, reject]))
     question = _fmt(_QUESTIONS.get(step, STEP_TITLES[step]), job)
     return message(f"Approval needed for {job.id}: {question}", blocks)
@@ -114,7 +114,7 @@ def _decided_line(gate: Gate) -> str:
 
 def approval_decided(job: Job, gate: Gate, evidence: dict[str, Any]) -> Message:
     """The approval message after the decision: no buttons; decider, outcome and time."""
-    blocks = _gate_head(job, gate.step, evidence)
+    blocks = _gate_head(job, gate.step, evidence, open_=False)
     blocks.append(section(_decided_line(gate)))
     return message(f"{STEP_TITLES[gate.step]} for {job.id}: {gate.decision or 'decided'}",
                    blocks)

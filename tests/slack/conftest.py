@@ -94,7 +94,9 @@ def fast_settings(prefix: str, tmp: Path, api_url: str, **kw: Any) -> Settings:
 
 
 def _bound_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    # (without it, Nagle + delayed ACKs add ~40 ms to every response with a body).
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", 0))
     return s
@@ -260,14 +262,16 @@ async def stack(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> AsyncIterator[StackFactory]:
     """`await stack(worker=False, rate_limit=None, east_extra=None, lab_extra=None,
-    notifier=True, **settings)`: the extras are added to those clusters' inventory entries;
-    `notifier=False` runs the bot without its notifier (tests drive their own)."""
+    notifier=True, inventory=None, appliance=None, **settings)`: the extras are added to
+    those clusters' inventory entries; `notifier=False` runs the bot without its notifier
+    (tests drive their own); `inventory`/`appliance` replace the FakeCluster set-up."""
     async with AsyncExitStack() as exits:
 
         async def start(
             *, worker: bool = False, rate_limit: RateLimit | None = None,
             east_extra: dict[str, Any] | None = None, lab_extra: dict[str, Any] | None = None,
-            notifier: bool = True, **overrides: Any,
+            notifier: bool = True, inventory: Inventory | None = None,
+            appliance: Callable[[Cluster], Appliance] | None = None, **overrides: Any,
         ) -> Stack:
             bot_sock, standin_sock = _bound_socket(), _bound_socket()
             bot_url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
@@ -275,7 +279,7 @@ async def stack(
             standin = create_standin_app(bot_url + "/slack/events", SECRET,
                                          rate_limit=rate_limit)
             settings = fast_settings(prefix, tmp_path, standin_url + "/api/", **overrides)
-            inventory = make_inventory(tmp_path, east_extra, lab_extra)
+            inventory = inventory or make_inventory(tmp_path, east_extra, lab_extra)
             rt = build(settings, redis, inventory, make_client(settings),
                        consumer=f"test-{prefix}", notifier=notifier)
             http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
@@ -285,7 +289,7 @@ async def stack(
                 server, task = await _serve(app, sock)
                 exits.push_async_callback(_stop, server, task)
             if worker:
-                await _start_worker(st, exits)
+                await _start_worker(st, exits, appliance)
             return st
 
         yield start
@@ -296,15 +300,17 @@ async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     await asyncio.wait_for(task, 10)
 
 
-async def _start_worker(st: Stack, exits: AsyncExitStack) -> None:
+async def _start_worker(
+    st: Stack, exits: AsyncExitStack, appliance: Callable[[Cluster], Appliance] | None
+) -> None:
     from jobs.worker import Worker
 
-    def appliance(cluster: Cluster) -> Appliance:
+    def fake(cluster: Cluster) -> Appliance:
         if cluster.name not in st.fakes:
             st.fakes[cluster.name] = FakeCluster.for_cluster(cluster, SystemClock(), **FAST_FAKE)
         return st.fakes[cluster.name]
 
-    w = Worker(st.redis, st.settings, st.inventory, appliance_factory=appliance,
+    w = Worker(st.redis, st.settings, st.inventory, appliance_factory=appliance or fake,
                name="slack-test-worker", keys=st.keys)
     task = asyncio.create_task(w.run())
 

@@ -68,6 +68,10 @@ async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> 
     assert card.channel == "C_EAST"
     assert "succeeded" in card.blocks[0]["text"]["text"]
     assert_card_calls(st, jid)
+
+    async def summary() -> bool:  # the card may show the end before the FINISHED event ran
+        return any("upgraded to" in m.text for m in st.thread(card))
+    await st.wait_for(summary, what="the final summary")
     thread = st.thread(card)
     body = texts(thread)
     for expected in ("1/11 Preflight checks: done", "11/11 Verify target build", "approved",
@@ -75,8 +79,9 @@ async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> 
                      "east-a", "system.cfg"):
         assert expected in body, expected
     # one message per gate, both decided (buttons gone) and naming the decider
-    gates = [m for m in thread if "Approval needed" in texts([m])]
+    gates = [m for m in thread if "Approval requested:" in texts([m])]
     assert len(gates) == 2
+    assert "Approval needed" not in body
     for m, who in zip(gates, (A1, A2), strict=True):
         assert m.edited and not any(b["type"] == "actions" for b in m.blocks)
         assert f"*Approved* by <@{who}>" in texts([m])
