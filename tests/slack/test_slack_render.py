@@ -32,6 +32,7 @@ from handlers.replies import (
     JobReport,
     Queued,
     Refused,
+    Reply,
     Usage,
 )
 from jobs.events import Event, EventKind
@@ -226,7 +227,7 @@ def test_slack_render_every_command_reply() -> None:
     cluster = Cluster(name="cluster-east", mode="active-passive",
                       nodes=(Node("east-a", "https://a"), Node("east-b", "https://b")),
                       username_env="U", password_env="P")
-    replies = [
+    replies: list[Reply] = [
         Usage(f"`{EVIL}` is not a cluster name.", "/pps upgrade <cluster>"), Usage(),
         HelpText(), Refused("Cluster busy: `J-1` by <@U1> " + EVIL), Queued(job, True, "C1"),
         Queued(job, False, "C1"), JobReport(job), ClusterReport(cluster, job, None),
