@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).parent))
 
 import redis.asyncio as aioredis
-from engine_support import crash_settings, make_inventory
+from engine_support import crash_settings, make_inventory, new_fake
 
 from jobs.appliance import ActiveUsers, ExportKind, Overview, SystemInfo
 from jobs.clock import SystemClock
@@ -40,24 +40,11 @@ from jobs.testing import FakeCluster
 from jobs.worker import Worker
 
 T = TypeVar("T")
-RUNNING = "9.1R17 (build 27583)"
-TARGET_BUILD = "9.1R18 (build 29865)"
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.4, "rejoin_seconds": 0.2}
 
 
 def fake_key(keys: Keys, cluster: str) -> str:
     return keys.cache(f"fake:{cluster}")
-
-
-def new_fake(cluster: Cluster) -> FakeCluster:
-    return FakeCluster.for_cluster(
-        cluster,
-        SystemClock(),
-        build=RUNNING,
-        packages={"pps-9.1R18-package.pkg": TARGET_BUILD},
-        sessions=40,
-        **FAKE_TIMINGS,
-    )
 
 
 class PersistentFake:
@@ -83,7 +70,7 @@ class PersistentFake:
             fake = (
                 FakeCluster.restore(json.loads(raw), SystemClock())
                 if raw
-                else new_fake(self.cluster)
+                else new_fake(self.cluster, SystemClock(), sessions=40, **FAKE_TIMINGS)
             )
             try:
                 return await call(fake)

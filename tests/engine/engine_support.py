@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from jobs.appliance import Appliance
-from jobs.clock import FakeClock
+from jobs.clock import Clock, FakeClock
 from jobs.errors import StaleGate
 from jobs.events import Event, EventKind
 from jobs.inventory import Cluster, Inventory, parse_inventory
@@ -40,6 +40,18 @@ from jobs.timers import Timers
 
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"
+RUNNING = "9.1R17 (build 27583)"  # what the fake appliances run before the upgrade
+TARGET_BUILD = "9.1R18 (build 29865)"  # what the 9.1R18 package installs
+
+
+def new_fake(cluster: Cluster, clock: Clock, **kw: Any) -> FakeCluster:
+    """A FakeCluster shaped like `cluster`, on 9.1R17, with the 9.1R18 package known."""
+    base: dict[str, Any] = {
+        "build": RUNNING,
+        "packages": {"pps-9.1R18-package.pkg": TARGET_BUILD},
+        "sessions": 412,
+    }
+    return FakeCluster.for_cluster(cluster, clock, **{**base, **kw})
 
 
 def make_inventory(tmp: Path) -> Inventory:

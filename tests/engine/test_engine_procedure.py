@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, Engine
+from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 
 from jobs.appliance import Appliance
 from jobs.clock import FakeClock
@@ -19,20 +19,11 @@ from jobs.settings import Settings
 from jobs.steps import STEP_IMPLS
 from jobs.testing import FakeCluster
 
-RUNNING = "9.1R17 (build 27583)"
-TARGET_BUILD = "9.1R18 (build 29865)"
-
 
 def fake_factory(clock: FakeClock, fakes: dict[str, FakeCluster]) -> Any:
     def make(cluster: Cluster) -> Appliance:
         if cluster.name not in fakes:
-            fakes[cluster.name] = FakeCluster.for_cluster(
-                cluster,
-                clock,
-                build=RUNNING,
-                packages={"pps-9.1R18-package.pkg": TARGET_BUILD},
-                sessions=412,
-            )
+            fakes[cluster.name] = new_fake(cluster, clock)
         return fakes[cluster.name]
 
     return make

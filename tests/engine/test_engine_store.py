@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,8 +20,8 @@ from jobs.store import Change
 from jobs.transitions import clone
 
 
-def req(cluster: str = "solo", **kw: object) -> UpgradeRequest:
-    return UpgradeRequest(cluster=cluster, requester=REQUESTER, channel="C1", **kw)  # type: ignore[arg-type]
+def req(cluster: str = "solo", **kw: Any) -> UpgradeRequest:
+    return UpgradeRequest(cluster=cluster, requester=REQUESTER, channel="C1", **kw)
 
 
 async def test_ids_are_sequential_and_target_defaults_to_newest(service: JobService) -> None:

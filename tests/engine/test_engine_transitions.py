@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_support import OTHER, REQUESTER, make_settings
@@ -25,8 +26,8 @@ def cfg(tmp_path: Path) -> Settings:
     return make_settings("unit:", tmp_path)
 
 
-def job_at(step: Step, state: State = State.RUNNING, **kw: object) -> Job:
-    job = Job(id="J-0007", cluster="solo", target="9.1R18", requester=REQUESTER, **kw)  # type: ignore[arg-type]
+def job_at(step: Step, state: State = State.RUNNING, **kw: Any) -> Job:
+    job = Job(id="J-0007", cluster="solo", target="9.1R18", requester=REQUESTER, **kw)
     job.step, job.state = step, state
     return job
 

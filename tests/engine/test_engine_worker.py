@@ -21,6 +21,7 @@ from engine_support import (
     approve_until,
     crash_settings,
     inventory_data,
+    new_fake,
     worker_started,
 )
 
@@ -58,14 +59,8 @@ async def test_two_workers_run_the_real_procedure_together(
 
     def factory(cluster: Cluster) -> Appliance:
         if cluster.name not in fakes:
-            fakes[cluster.name] = FakeCluster.for_cluster(
-                cluster,
-                SystemClock(),
-                build="9.1R17 (build 27583)",
-                packages={"pps-9.1R18-package.pkg": "9.1R18 (build 29865)"},
-                install_seconds=0.2,
-                reboot_seconds=0.3,
-                rejoin_seconds=0.1,
+            fakes[cluster.name] = new_fake(
+                cluster, SystemClock(), install_seconds=0.2, reboot_seconds=0.3, rejoin_seconds=0.1
             )
         return fakes[cluster.name]
 
