@@ -31,7 +31,10 @@ import yaml
 from sim.packages import build_string, write_package
 
 CHANNEL = "C0PPSDEMO"
-APPROVER_GROUP = "S_APPROVERS"
+# The stand-in's group S_APPROVERS (alex, sam) plus riley, the usual requester: riley may
+# approve other people's jobs, so refusing riley's approval of their own job is the
+# two-person rule at work, not a missing right.
+APPROVERS = "S_APPROVERS,U_REQUESTER"
 USERNAME_ENV = "PPS_DEMO_USERNAME"
 PASSWORD_ENV = "PPS_DEMO_PASSWORD"
 RUNNING = ("9.1R17", 27583)
@@ -235,7 +238,7 @@ def write_demo(
     timings: Timings = DEMO_TIMINGS,
     host: str = "127.0.0.1",
     standin_port: int | None = None,
-    approvers: str = APPROVER_GROUP,
+    approvers: str = APPROVERS,
 ) -> DemoConfig:
     """Write the demo directory and return its config (ports picked now, free at this time)."""
     run_dir = run_dir.resolve()

@@ -5,13 +5,16 @@ scripted fake of the stand-in's control API for page-only browser tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,24 +79,35 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
+EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+
+
+def _apt_install(*packages: str) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        subprocess.run(argv, check=False, timeout=900, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def ensure_chromium() -> str:
-    """Debian's Chromium, installed with apt when missing and we are root; else skip."""
+    """Debian's Chromium (and an emoji font, so the cards' status icons render), installed
+    with apt when missing and we are root; without Chromium the browser tests skip."""
+    missing = [pkg for pkg, path in (("chromium", CHROMIUM),
+                                     ("fonts-noto-color-emoji", EMOJI_FONT))
+               if not os.path.exists(path)]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install(*missing)
     if os.path.exists(CHROMIUM):
         return CHROMIUM
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        if os.path.exists(CHROMIUM):
-            return CHROMIUM
     pytest.skip(f"{CHROMIUM} is missing; install it with `sudo apt-get install -y chromium`")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium_browser() -> Iterator[Any]:
-    """A headless Chromium driven by Playwright (never `playwright install`)."""
+    """A headless Chromium driven by Playwright (never `playwright install`).
+
+    Function-scoped on purpose: Playwright's sync API runs an event loop in this thread
+    while it is open, which would break every asyncio test that runs after it."""
     exe = ensure_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -201,3 +215,94 @@ def fake_standin() -> Iterator[tuple[FakeStandin, str]]:
     fake = FakeStandin()
     with ThreadedServer(fake.app(page_routes(channel="C0PPSDEMO"))) as srv:
         yield fake, srv.url
+
+
+# -- `ppsbot demo` as a child process ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+
+
+class DemoProcess:
+    """`python -m bot.cli demo` (fast timings, a free page port) as a child process."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.out = run_dir.parent / f"{run_dir.name}-stdout.log"
+        env = dict(os.environ, PPS_DEMO_DIR=str(run_dir), PPS_DEMO_TIMINGS="fast",
+                   PPS_DEMO_PORT=str(free_port()), REDIS_URL=REDIS_URL)
+        with self.out.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], cwd=ROOT,
+                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.status: dict[str, Any] = {}
+
+    def wait_up(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait for `demo.json` (written once every part answers) and return it."""
+        path = self.run_dir / "demo.json"
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"demo did not start:\n{self.output()}\n{self.logs()}")
+            time.sleep(0.1)
+        self.status = json.loads(path.read_text())
+        return self.status
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace") if self.out.exists() else ""
+
+    def logs(self, lines: int = 25) -> str:
+        """The tail of every child's log, for failure messages."""
+        parts = []
+        for log in sorted((self.run_dir / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    def wait(self, timeout: float) -> int:
+        """Exit status, or -9 after killing it when it does not exit in time."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return -9
+
+    def interrupt(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
+        """Send `sig` (Ctrl-C by default) and wait for the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie still exists but no longer runs
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def pid_alive() -> Callable[[int], bool]:
+    return _pid_alive
+
+
+@pytest.fixture
+def start_demo() -> Iterator[Callable[[Path], DemoProcess]]:
+    """Start `ppsbot demo` children; any still running at teardown get SIGINT, then kill."""
+    started: list[DemoProcess] = []
+
+    def start(run_dir: Path) -> DemoProcess:
+        d = DemoProcess(run_dir)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.interrupt()

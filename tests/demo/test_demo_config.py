@@ -66,7 +66,7 @@ def test_settings_are_the_demo_timings(tmp_path: Path) -> None:
         "settle": 20.0,
         "prefix": "ppsdemo:x:",
         "channel": "C0PPSDEMO",
-        "approvers": ["S_APPROVERS"],
+        "approvers": ["S_APPROVERS", "U_REQUESTER"],
         "two_person": True,
         "api": f"http://127.0.0.1:{cfg.standin_port}/api/",
         "port": cfg.bot_port,
