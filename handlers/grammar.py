@@ -150,8 +150,14 @@ def _parse_upgrade(args: list[str]) -> Upgrade:
     return Upgrade(cluster, version, at, dry_run, allow_downgrade)
 
 
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of `&`, `<`, `>` in command text (replies escape again)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse(text: str) -> Command:
     """Parse the text after `/pps`; raise `ParseError` on anything else."""
+    text = unescape(text)
     if len(text) > MAX_TEXT:
         raise ParseError(f"That command is too long ({len(text)} characters).")
     # Slack may send non-breaking spaces from copy-pasted text; split on any whitespace.

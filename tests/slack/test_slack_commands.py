@@ -76,6 +76,18 @@ async def test_slack_injection_attempt_is_echoed_escaped(stack: StackFactory) ->
     assert await st.job_ids() == []
 
 
+async def test_slack_at_hhmm_is_read_in_the_window_zone(stack: StackFactory) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    st = await stack(east_extra={"window": "Sat 01:00-05:00 Europe/Berlin"})
+    job = await st.job(job_id_of(await st.ack_text("upgrade cluster-east --at 01:30")))
+    assert job.state is State.SCHEDULED and job.scheduled_at is not None
+    local = datetime.fromtimestamp(job.scheduled_at, ZoneInfo("Europe/Berlin"))
+    assert (local.hour, local.minute) == (1, 30)
+    assert 0 < job.scheduled_at - job.created_at <= 86400
+
+
 async def test_slack_bad_input_gets_usage_never_an_error(stack: StackFactory) -> None:
     st = await stack()
     for text in ("frobnicate", "upgrade", "abort", "upgrade lab --at 99:99", "status a b",

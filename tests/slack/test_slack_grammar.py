@@ -49,6 +49,7 @@ BAD: list[tuple[str, str]] = [
     ("frobnicate", "Unknown command `frobnicate`"),
     ("upgrade", "needs a cluster name"),
     ("upgrade <!channel>", "`<!channel>` is not a cluster name"),
+    ("upgrade &lt;!channel&gt;", "`<!channel>` is not a cluster name"),  # as Slack sends it
     ("upgrade lab nine", "`nine` is not a PPS version"),
     ("upgrade lab 9.1R18 extra", "Unexpected `extra`"),
     ("upgrade lab --at", "`--at` needs a time"),
