@@ -125,6 +125,10 @@ class PpsSession:
             how = "auth (legacy)"
         if resp.status_code in (401, 403):
             raise AuthFailed(target, f"admin credentials refused (realm {self.cluster.realm!r})")
+        if resp.status_code == 404:
+            raise Rejected(
+                target, 404, "no REST login endpoint (realm_auth and auth both answer 404)"
+            )
         if not 200 <= resp.status_code < 300:
             raise self._rejected(target, resp)
         try:

@@ -56,7 +56,7 @@ async def test_legacy_auth_is_gone_from_22_7R2_1(start_sim: Any, kit: Any) -> No
         {"c": {**STANDALONE, "build": "22.7R2.3 (build 3431)", "knobs": {"realm_auth": False}}}
     )
     async with kit.client_of(sim, "c") as client:
-        with pytest.raises(Rejected) as err:
+        with pytest.raises(Rejected, match="realm_auth and auth both answer 404") as err:
             await client.system_info("solo")
     assert err.value.status == 404
 
