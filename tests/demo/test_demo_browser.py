@@ -85,7 +85,7 @@ def test_demo_upgrade_in_the_browser(
         # 2. The requester (an approver of other people's jobs) tries to approve their own
         #    disable gate: the two-person rule refuses, and only they see why.
         page.wait_for_selector(APPROVE, timeout=60_000)
-        assert card.get_attribute("data-job-state") == "awaiting_approval"
+        page.wait_for_selector(f'{CARD}[data-job-state="awaiting_approval"]', timeout=15_000)
         before = page.locator(EPHEMERAL).count()
         gate1 = click_button(page, APPROVE)
         wait_more(page, EPHEMERAL, before)
