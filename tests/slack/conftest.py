@@ -11,6 +11,7 @@ import asyncio
 import copy
 import hashlib
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -155,6 +156,13 @@ class Stack:
         return "\n".join(
             b["text"]["text"] for b in body.get("blocks", []) if b.get("type") == "section"
         )
+
+    async def start_job(self, text: str = "upgrade lab", user: str = REQUESTER) -> str:
+        """Send an `upgrade` command; the job id the ack names in inline code."""
+        resp = await self.command(text, user=user)
+        m = re.search(r"`(J-\d+)`", resp.text)
+        assert resp.status_code == 200 and m, resp.text
+        return m.group(1)
 
     async def click(
         self, user: str, msg: Message, action_id: str, **flags: Any

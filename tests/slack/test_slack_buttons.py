@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 from jobs.model import Decision, GateKind, State, Step
@@ -15,11 +14,6 @@ StackFactory = Any
 REQ, A1, A2, STRANGER = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2", "U_STRANGER"
 
 
-async def start_job(st: Any, text: str = "upgrade lab", user: str = REQ) -> str:
-    resp = await st.command(text, user=user)
-    m = re.search(r"`(J-\d+)`", resp.text)
-    assert m, resp.text
-    return m.group(1)
 
 
 def has_buttons(msg: Any) -> bool:
@@ -36,7 +30,7 @@ async def at_gate(st: Any, jid: str, step: Step) -> Any:
 
 async def test_slack_requester_refused_with_two_person_rule(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     before = await at_gate(st, jid, Step.GATE_DISABLE)
     resp = await st.click(REQ, msg, "pps_approve")
@@ -50,7 +44,7 @@ async def test_slack_requester_refused_with_two_person_rule(stack: StackFactory)
 
 async def test_slack_requester_may_approve_without_two_person_rule(stack: StackFactory) -> None:
     st = await stack(worker=True, PPS_TWO_PERSON_RULE=False)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await st.click(REQ, msg, "pps_approve")
 
@@ -63,7 +57,7 @@ async def test_slack_requester_may_approve_without_two_person_rule(stack: StackF
 
 async def test_slack_approver_through_user_group_and_message_updated(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await st.click(A1, msg, "pps_approve")
 
@@ -81,7 +75,7 @@ async def test_slack_approver_through_user_group_and_message_updated(stack: Stac
 
 async def test_slack_stranger_refused_and_nothing_changes(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await at_gate(st, jid, Step.GATE_DISABLE)
     for action in ("pps_approve", "pps_reject"):
@@ -94,7 +88,7 @@ async def test_slack_stranger_refused_and_nothing_changes(stack: StackFactory) -
 
 async def test_slack_two_concurrent_clicks_make_one_transition(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await at_gate(st, jid, Step.GATE_DISABLE)
     r1, r2 = await asyncio.gather(st.click(A1, msg, "pps_approve"),
@@ -123,7 +117,7 @@ async def _count(st: Any, user: str, text: str, at_least: int) -> bool:
 
 async def test_slack_redelivered_click_counts_once(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await at_gate(st, jid, Step.GATE_DISABLE)
     button = next(el for b in msg.blocks if b["type"] == "actions" for el in b["elements"]
@@ -147,7 +141,7 @@ async def _approved_by(st: Any, jid: str, user: str) -> bool:
 
 async def test_slack_requester_reject_cancels_before_anything_changed(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st)
+    jid = await st.start_job()
     msg = await st.gate(jid)
     await st.click(REQ, msg, "pps_reject")
 

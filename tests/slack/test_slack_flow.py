@@ -4,7 +4,6 @@ thread, the gate messages, the summary, reminders, dry runs, operator-assisted s
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from jobs.model import State, Step
@@ -13,11 +12,6 @@ StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 
 
-async def start_job(st: Any, text: str, user: str = REQ) -> str:
-    resp = await st.command(text, user=user)
-    m = re.search(r"`(J-\d+)`", resp.text)
-    assert m, resp.text
-    return m.group(1)
 
 
 async def until_state(st: Any, jid: str, *states: State) -> Any:
@@ -58,7 +52,7 @@ async def card_state(st: Any, jid: str, state: str) -> Any:
 
 async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st, "upgrade cluster-east")
+    jid = await st.start_job("upgrade cluster-east")
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     enable = await st.open_gate(jid, Step.GATE_ENABLE)
     assert enable.reply_broadcast and "Enable all user logins" in texts([enable])
@@ -93,7 +87,7 @@ async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> 
 
 async def test_slack_reject_enable_holds_alerts_reminds_then_recovers(stack: StackFactory) -> None:
     st = await stack(worker=True, PPS_REMINDER_SECONDS=0.4)
-    jid = await start_job(st, "upgrade lab")
+    jid = await st.start_job("upgrade lab")
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     first = await st.open_gate(jid, Step.GATE_ENABLE)
     await st.click(A2, first, "pps_reject")
@@ -127,7 +121,7 @@ async def _sleep_true(seconds: float) -> bool:
 
 async def test_slack_dry_run_posts_the_plan(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st, "upgrade cluster-east --dry-run")
+    jid = await st.start_job("upgrade cluster-east --dry-run")
     await until_state(st, jid, State.SUCCEEDED)
     card = await card_state(st, jid, "succeeded")
 
@@ -148,7 +142,7 @@ async def test_slack_dry_run_posts_the_plan(stack: StackFactory) -> None:
 
 async def test_slack_operator_assisted_install_with_confirm(stack: StackFactory) -> None:
     st = await stack(worker=True, lab_extra={"manual": ["install"]})
-    jid = await start_job(st, "upgrade lab")
+    jid = await st.start_job("upgrade lab")
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     ask = await st.gate(jid, "pps_confirm")
     assert "Operator action needed" in texts([ask]) and "Done — verify" in texts([ask])

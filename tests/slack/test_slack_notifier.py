@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from typing import Any
 
@@ -20,11 +19,6 @@ StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 
 
-async def start_job(st: Any, text: str = "upgrade lab") -> str:
-    resp = await st.command(text)
-    m = re.search(r"`(J-\d+)`", resp.text)
-    assert m, resp.text
-    return m.group(1)
 
 
 async def run_happy_path(st: Any, jid: str) -> Any:
@@ -50,7 +44,7 @@ async def events_of(st: Any, jid: str) -> list[Any]:
 async def test_slack_rate_limit_no_call_before_retry_after(stack: StackFactory) -> None:
     limit = RateLimit(limit=1, window=1.0, methods=frozenset({"chat.update"}))
     st = await stack(worker=True, rate_limit=limit)
-    jid = await start_job(st)
+    jid = await st.start_job()
     card = await run_happy_path(st, jid)
     calls = st.store.calls
     assert any(c.status == 429 for c in calls), "the stand-in did rate-limit"
@@ -69,7 +63,7 @@ async def test_slack_errors_are_retried_without_loss_or_duplicates(stack: StackF
     st.store.inject("chat.postMessage", "internal_error")
     st.store.inject("chat.postMessage", "ratelimited", retry_after=1)
     st.store.inject("chat.update", "service_unavailable")
-    jid = await start_job(st)
+    jid = await st.start_job()
     card = await run_happy_path(st, jid)
     assert len(st.cards(jid)) == 1
     counts = thread_counts(st, card)
@@ -84,7 +78,7 @@ async def test_slack_redelivered_event_updates_instead_of_posting(stack: StackFa
     st = await stack(notifier=False)
     n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
     await n.ensure_group()
-    jid = await start_job(st)
+    jid = await st.start_job()
     entries = await st.redis.xrange(st.keys.events)
     assert await n.process(entries)
     (card,) = st.cards(jid)
@@ -106,7 +100,7 @@ async def test_slack_post_in_progress_elsewhere_is_retried_later(stack: StackFac
     st = await stack(notifier=False)
     n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
     await n.ensure_group()
-    jid = await start_job(st)
+    jid = await st.start_job()
     marker = st.keys.dedupe(f"notify:{jid}:card")
     await st.redis.set(marker, "another-notifier", ex=30)
     entries = await n._read(">")
@@ -127,7 +121,7 @@ async def test_slack_restarted_notifier_resumes_and_dead_one_is_taken_over(
     clock = SystemClock()
     first = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "bot-a")
     await first.ensure_group()
-    jid = await start_job(st)
+    jid = await st.start_job()
     # bot-a reads the entries and dies before handling them (they stay in its PEL)
     read = await first._read(">")
     assert read and st.cards(jid) == []
@@ -163,7 +157,7 @@ async def _cards(st: Any, jid: str) -> bool:
 
 async def test_slack_card_metadata_and_text_fallback_on_every_call(stack: StackFactory) -> None:
     st = await stack(worker=True)
-    jid = await start_job(st, "upgrade cluster-east")
+    jid = await st.start_job("upgrade cluster-east")
     card = await run_happy_path(st, jid)
     for c in st.store.calls:
         if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
