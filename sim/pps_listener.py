@@ -14,9 +14,25 @@ import asyncio
 import contextlib
 import socket
 import struct
-from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def cut_quietly(app: ASGIApp) -> ASGIApp:
+    """End a request quietly when its listener is closed under it.
+
+    Closing a listener cancels the requests in flight (the peer already saw a reset);
+    without this, uvicorn would log each one as an application error with a traceback.
+    """
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            return
+
+    return wrapped
 
 
 class Listener:
@@ -24,13 +40,13 @@ class Listener:
 
     def __init__(
         self,
-        app: Any,
+        app: ASGIApp,
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
     ) -> None:
-        self.app = app
+        self.app = cut_quietly(app)
         self.host = host
         self.port = port  # 0 until the first open picks a free port
         self.ssl_certfile = ssl_certfile

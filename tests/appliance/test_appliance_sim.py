@@ -216,3 +216,23 @@ async def test_invalid_package_is_422(start_sim: Any, kit: Any, tmp_path: Path) 
         with pytest.raises(ApplianceError, match="not a valid package"):
             await client.install("solo", junk)
     assert sim.cluster("solo").upgrading is False
+
+
+async def test_request_in_flight_is_reset_when_the_node_goes_down(
+    start_sim: Any, kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await start_sim(
+        {"solo": {"mode": "standalone", "nodes": ["solo"], "faults": {"slow_seconds": 2.0}}}
+    )
+    async with kit.client_of(sim, "solo", attempts=1, read=5.0) as client:
+        sim.cluster("solo").faults.slow_seconds = 0.0
+        await client.system_info("solo")  # logged in while fast
+        sim.cluster("solo").faults.slow_seconds = 2.0
+        pending = asyncio.create_task(client.overview("solo"))
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await sim.power("solo", "solo", False)
+        with pytest.raises(Unreachable, match="reset or closed"):
+            await pending
+        assert time.monotonic() - t0 < 1.0  # cut at once, not after the slow answer
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
