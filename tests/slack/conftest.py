@@ -207,6 +207,20 @@ class Stack:
             and m.metadata.get("event_payload", {}).get("job_id") == job_id
         ]
 
+    async def card_in(self, job_id: str, state: str, summary: str | None = None) -> Message:
+        """Wait for the job's card to show `state` (and, if given, a thread reply containing
+        `summary`: the card may show the end before the FINISHED event was handled)."""
+        async def shows() -> Message | None:
+            cards = self.cards(job_id)
+            meta = cards[0].metadata if cards else None
+            if meta is None or meta["event_payload"]["state"] != state:
+                return None
+            if summary and not any(summary in m.text for m in self.thread(cards[0])):
+                return None
+            return cards[0]
+        msg: Message = await self.wait_for(shows, seconds=40, what=f"card of {job_id} {state}")
+        return msg
+
     def gate_messages(self, job_id: str, action_id: str = "pps_approve") -> list[Message]:
         """Messages with a button of `action_id` for this job (newest last)."""
         out = []

@@ -42,14 +42,6 @@ def assert_card_calls(st: Any, jid: str) -> Any:
     return card
 
 
-async def card_state(st: Any, jid: str, state: str) -> Any:
-    async def shows() -> Any:
-        cards = st.cards(jid)
-        return cards[0] if cards and cards[0].metadata["event_payload"]["state"] == state \
-            else None
-    return await st.wait_for(shows, seconds=30, what=f"card of {jid} {state}")
-
-
 async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> None:
     st = await stack(worker=True)
     jid = await st.start_job("upgrade cluster-east")
@@ -58,14 +50,10 @@ async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> 
     assert enable.reply_broadcast and "Enable all user logins" in texts([enable])
     await st.click(A2, enable, "pps_approve")
     job = await until_state(st, jid, State.SUCCEEDED)
-    card = await card_state(st, jid, "succeeded")
+    card = await st.card_in(jid, "succeeded", summary="upgraded to")
     assert card.channel == "C_EAST"
     assert "succeeded" in card.blocks[0]["text"]["text"]
     assert_card_calls(st, jid)
-
-    async def summary() -> bool:  # the card may show the end before the FINISHED event ran
-        return any("upgraded to" in m.text for m in st.thread(card))
-    await st.wait_for(summary, what="the final summary")
     thread = st.thread(card)
     body = texts(thread)
     for expected in ("1/11 Preflight checks: done", "11/11 Verify target build", "approved",
@@ -92,7 +80,7 @@ async def test_slack_reject_enable_holds_alerts_reminds_then_recovers(stack: Sta
     first = await st.open_gate(jid, Step.GATE_ENABLE)
     await st.click(A2, first, "pps_reject")
     await until_state(st, jid, State.HELD)
-    card = await card_state(st, jid, "held")
+    card = await st.card_in(jid, "held")
     assert "User logins are disabled" in texts([card])
 
     async def reminded() -> bool:
@@ -104,7 +92,7 @@ async def test_slack_reject_enable_holds_alerts_reminds_then_recovers(stack: Sta
     assert second.ts != first.ts, "a fresh enable request, one message per gate"
     await st.click(A1, second, "pps_approve")
     await until_state(st, jid, State.SUCCEEDED)
-    await card_state(st, jid, "succeeded")
+    await st.card_in(jid, "succeeded")
     reminders = len([m for m in st.thread(card) if m.text.startswith("⏰")])
     await st.wait_for(lambda: _sleep_true(1.0), what="reminder cadence")
     assert len([m for m in st.thread(card) if m.text.startswith("⏰")]) == reminders, \
@@ -123,7 +111,7 @@ async def test_slack_dry_run_posts_the_plan(stack: StackFactory) -> None:
     st = await stack(worker=True)
     jid = await st.start_job("upgrade cluster-east --dry-run")
     await until_state(st, jid, State.SUCCEEDED)
-    card = await card_state(st, jid, "succeeded")
+    card = await st.card_in(jid, "succeeded")
 
     async def plan() -> Any:
         return [m for m in st.thread(card) if m.text.startswith(f"Dry run {jid}")]
@@ -163,5 +151,5 @@ async def test_slack_operator_assisted_install_with_confirm(stack: StackFactory)
     await st.click(A2, await st.open_gate(jid, Step.INSTALL), "pps_confirm")
     await st.click(A1, await st.open_gate(jid, Step.GATE_ENABLE), "pps_approve")
     await until_state(st, jid, State.SUCCEEDED)
-    card = await card_state(st, jid, "succeeded")
+    card = await st.card_in(jid, "succeeded")
     assert "(operator-assisted)" in texts([card])

@@ -24,13 +24,7 @@ REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 async def run_happy_path(st: Any, jid: str) -> Any:
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     await st.click(A2, await st.open_gate(jid, Step.GATE_ENABLE), "pps_approve")
-
-    async def shown() -> Any:
-        cards = st.cards(jid)
-        done = cards and cards[0].metadata["event_payload"]["state"] == "succeeded"
-        summary = done and any("upgraded to" in m.text for m in st.thread(cards[0]))
-        return cards[0] if summary else None
-    return await st.wait_for(shown, seconds=60, what="card succeeded and summary posted")
+    return await st.card_in(jid, "succeeded", summary="upgraded to")
 
 
 def thread_counts(st: Any, card: Any) -> Counter[str]:
@@ -138,11 +132,7 @@ async def test_slack_restarted_notifier_resumes_and_dead_one_is_taken_over(
     other = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "bot-b",
                      reclaim_idle_ms=0)
     task = asyncio.create_task(other.run())
-
-    async def cancelled_shown() -> bool:
-        cards = st.cards(jid)
-        return bool(cards) and cards[0].metadata["event_payload"]["state"] == "cancelled"
-    await st.wait_for(cancelled_shown, what="bot-b shows the abort")
+    await st.card_in(jid, "cancelled")  # shown by bot-b
     other.stop()
     await asyncio.wait_for(task, 5)
     assert (await st.redis.xpending(st.keys.events, NOTIFIER_GROUP))["pending"] == 0
