@@ -16,6 +16,9 @@ XAUTOCLAIM. Re-delivery is made harmless, not prevented:
   content did not change is skipped;
 - the per-job event `seq` drops events already handled.
 
+Several notifiers may consume the group (bot replicas): nothing is posted twice, but the
+thread replies of one job may then interleave out of order.
+
 Slack errors that may pass (429, 5xx, network) leave the job's entries pending and are
 retried after a pause, never before a `Retry-After` elapsed (`Pacer`); other errors are
 logged and the event is acknowledged (retrying would fail the same way forever).
@@ -122,17 +125,22 @@ class Notifier:
     async def run(self) -> None:
         """Consume until `stop()`; Redis and Slack trouble pause the loop, never end it."""
         failures = 0
+        redis_down, group_ok = False, False
         backlog, cursor = True, "0"
         next_reclaim = 0.0
         while not self._stop.is_set():
             try:
-                if failures == 0 or backlog:
+                if not group_ok:  # at start, and after Redis trouble (it may have lost it)
                     await self.ensure_group()
+                    group_ok = True
                 if self.clock.monotonic() >= next_reclaim:
                     next_reclaim = self.clock.monotonic() + RECLAIM_EVERY_SECONDS
                     if await self.reclaim():
                         backlog, cursor = True, "0"
                 entries = await self._read(cursor if backlog else ">")
+                if redis_down:
+                    redis_down = False
+                    log.info("notifier_redis_back")
                 if backlog and not entries:
                     backlog, cursor = False, "0"
                     continue
@@ -142,16 +150,15 @@ class Notifier:
                     cursor = entries[-1][0]
                 if await self.process(entries):
                     failures = 0
-                else:
-                    failures += 1
-                    backlog, cursor = True, "0"
-                    await self._pause(min(MAX_PAUSE_SECONDS, 0.25 * 2 ** min(failures, 6)))
+                    continue
             except RedisError as exc:
-                failures += 1
-                if failures == 1:
+                if not redis_down:
+                    redis_down = True
                     log.warning("notifier_redis_error", error=repr(exc))
-                backlog, cursor = True, "0"
-                await self._pause(min(MAX_PAUSE_SECONDS, 0.25 * 2 ** min(failures, 6)))
+                group_ok = False
+            failures += 1
+            backlog, cursor = True, "0"
+            await self._pause(min(MAX_PAUSE_SECONDS, 0.25 * 2 ** min(failures, 6)))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -240,8 +247,10 @@ class Notifier:
         if job is None or not job.channel:
             log.warning("notifier_no_job_or_channel", job_id=ev.job_id)
             return
-        card_key = self.keys.card(job.id)
-        if ev.seq and ev.seq <= int(await self.redis.hget(card_key, "seq") or 0):
+        card_key, seen = self.keys.card(job.id), f"seq:{ev.seq}"
+        # Exact seq, not "highest so far": with several notifiers a job's events may be
+        # handled out of order, and a later one must not hide an earlier one.
+        if ev.seq and await self.redis.hexists(card_key, seen):
             NOTIFIER_EVENTS.labels(ev.kind.value, "duplicate").inc()
             return
         card_ts = await self.ensure_card(job)
@@ -253,7 +262,7 @@ class Notifier:
         if post is not None:
             await self._once(job.id, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
         if ev.seq:
-            await self.redis.hset(card_key, "seq", str(ev.seq))
+            await self.redis.hset(card_key, seen, "1")
 
     async def _once(self, job_id: str, name: str, post: Callable[[], Awaitable[str]]) -> str:
         """Post at most once per (job, name); returns the message ts."""

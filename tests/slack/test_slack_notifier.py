@@ -160,3 +160,27 @@ async def test_slack_card_metadata_and_text_fallback_on_every_call(stack: StackF
     states = [c.args["metadata"]["event_payload"]["state"] for c in card_calls]
     assert states[-1] == "succeeded" and "awaiting_approval" in states
     assert json.dumps(card.blocks, ensure_ascii=False).count("✅") >= 12  # 11 steps + header
+
+
+async def test_slack_notifier_waits_out_a_redis_outage(stack: StackFactory) -> None:
+    from redis.asyncio import Redis
+
+    st = await stack(notifier=False)
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    calls = 0
+    original = dead.xgroup_create
+
+    async def counting(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await original(*args, **kw)
+
+    dead.xgroup_create = counting  # type: ignore[method-assign]
+    n = Notifier(dead, st.service, st.runtime.client, st.keys, SystemClock(), "n-dead")
+    task = asyncio.create_task(n.run())
+    await asyncio.sleep(1.5)
+    assert not task.done(), "a Redis outage must not end the notifier"
+    assert 2 <= calls <= 5, f"{calls} attempts in 1.5 s: backs off, does not spin"
+    n.stop()
+    await asyncio.wait_for(task, 5)
+    await dead.aclose()
