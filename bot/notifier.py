@@ -39,7 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import NOTIFIER_EVENTS
 from bot.render_card import card
-from bot.render_gates import approval_request, decided, operator_request
+from bot.render_gates import gate_message
 from bot.render_limits import Message
 from bot.render_thread import ThreadPost, thread_post
 from bot.slack_api import Pacer, is_transient
@@ -47,7 +47,7 @@ from jobs.clock import Clock
 from jobs.events import Event, EventKind
 from jobs.keys import NOTIFIER_GROUP, Keys
 from jobs.log import get_logger
-from jobs.model import Gate, GateKind, Job
+from jobs.model import Job
 from jobs.redis_conn import BLOCK_MS
 from jobs.service import JobService
 
@@ -63,17 +63,6 @@ Entry = tuple[str, dict[str, str]]
 
 class Deferred(Exception):
     """Another notifier is posting this message (or died doing so): retry later."""
-
-
-def gate_message(job: Job, gate: Gate, data: dict[str, Any]) -> Message:
-    """A gate's message from its event data: buttons while open, the decision once decided."""
-    approval = gate.kind is GateKind.APPROVAL
-    shown = (data.get("evidence") or {}) if approval else data
-    if gate.decision is not None:
-        return decided(job, gate, shown)
-    if approval:
-        return approval_request(job, gate.id, gate.step, shown)
-    return operator_request(job, gate.id, gate.step, data)
 
 
 def digest(msg: Message) -> str:

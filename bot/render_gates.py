@@ -161,3 +161,14 @@ def decided(job: Job, gate: Gate, data: dict[str, Any]) -> Message:
     if gate.kind is GateKind.CONFIRM:
         return operator_decided(job, gate, data)
     return approval_decided(job, gate, data)
+
+
+def gate_message(job: Job, gate: Gate, data: dict[str, Any]) -> Message:
+    """A gate's message from its event data: buttons while open, the decision once decided."""
+    approval = gate.kind is GateKind.APPROVAL
+    shown = (data.get("evidence") or {}) if approval else data
+    if gate.decision is not None:
+        return decided(job, gate, shown)
+    if approval:
+        return approval_request(job, gate.id, gate.step, shown)
+    return operator_request(job, gate.id, gate.step, data)
