@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--name", default=None, help="consumer name (default: host-pid)")
     s = sub.add_parser("simulator", help="run the PPS cluster simulator")
     s.add_argument("--config", required=True, help="simulator YAML (clusters, ports, knobs)")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--host", default=None, help="listen address (default: the config's host)")
     sub.add_parser("demo", help="run the whole thing locally with a Slack stand-in page")
     sub.add_parser("check", help="validate settings + inventory and reach every node")
     args = parser.parse_args(argv)
