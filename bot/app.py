@@ -51,12 +51,18 @@ log = get_logger(__name__)
 
 
 class StartupAuth:
-    """Bolt's `authorize`: the answer of one auth.test, fetched at start-up and kept."""
+    """Bolt's `authorize`: the answer of one auth.test, fetched at start-up and kept.
+
+    A request never waits for Slack here: until auth.test has answered (Slack unreachable
+    at start-up), requests are authorized with the bot token alone and a retry of
+    auth.test runs in the background.
+    """
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._result: AuthorizeResult | None = None
         self._lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
 
     async def load(self) -> AuthorizeResult:
         """Call auth.test once (later calls return the kept answer)."""
@@ -68,9 +74,20 @@ class StartupAuth:
                 )
             return self._result
 
+    async def _load_quietly(self) -> None:
+        try:
+            await self.load()
+        except Exception as exc:
+            log.warning("auth_test_failed", error=repr(exc))
+
     def authorize_fn(self) -> Callable[..., Awaitable[AuthorizeResult]]:
         async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-            return await self.load()
+            if self._result is not None:
+                return self._result
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(self._load_quietly())
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id,
+                                   bot_token=self.client.token)
 
         return authorize
 

@@ -69,7 +69,7 @@ class BotRuntime:
         """Start background work with the server; stop it on shutdown."""
         try:
             await self.bot.auth.load()
-        except Exception as exc:  # Slack unreachable now: Bolt retries on the first request
+        except Exception as exc:  # Slack unreachable: requests go on with the token alone
             log.warning("auth_test_failed", error=repr(exc))
         if self.notifier is not None:
             self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))

@@ -60,3 +60,18 @@ async def test_slack_socket_mode_serves_health_but_no_request_url(
         paths[mode] = {getattr(r, "path", "") for r in rt.web.routes}
     assert paths["socket"] == {"/healthz", "/metrics"}
     assert paths["http"] == {"/healthz", "/metrics", "/slack/events"}
+
+
+async def test_slack_authorize_never_waits_for_slack() -> None:
+    import asyncio
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.app import StartupAuth
+
+    auth = StartupAuth(AsyncWebClient(token="xoxb-1", base_url="http://127.0.0.1:1/api/"))
+    authorize = auth.authorize_fn()
+    result = await asyncio.wait_for(authorize(enterprise_id=None, team_id="T1"), 0.5)
+    assert result.bot_token == "xoxb-1" and result.team_id == "T1"
+    assert auth._retry is not None  # auth.test is retried in the background
+    await auth._retry  # fails quietly (Slack unreachable), never raises into a request
