@@ -12,6 +12,7 @@ Bolt needs is made once at start-up (`StartupAuth.load`), not on a user's reques
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -45,9 +46,24 @@ from jobs.service import JobService
 from jobs.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+# Bolt warns that SLACK_BOT_TOKEN "will be unused/ignored" when given a client and
+# `authorize`; here that is the design (the token reaches Bolt through `authorize`).
+_TOKEN_NOTICES = ("will be unused", "will be ignored")
 _VERBS = frozenset(u.split()[1] for u in USAGE_LINES)
 
 log = get_logger(__name__)
+
+
+class _DropTokenNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in _TOKEN_NOTICES)
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("ppsbot.bolt")
+    if not any(isinstance(f, _DropTokenNotices) for f in logger.filters):
+        logger.addFilter(_DropTokenNotices())
+    return logger
 
 
 class StartupAuth:
@@ -140,6 +156,7 @@ def create_app(
         signing_secret=settings.SLACK_SIGNING_SECRET.get_secret_value(),
         authorize=auth.authorize_fn(),
         name="ppsbot",
+        logger=_bolt_logger(),
         # The command listener is quick and acks with its reply, so answer as soon as it
         # returns (without this Bolt polls for the ack every 10 ms); clicks ack at once
         # and do their work in a lazy listener.

@@ -136,8 +136,11 @@ def _config_problems(settings: Settings) -> list[str]:
 async def _serve(settings: Settings, inventory: Inventory) -> None:
     redis = make_redis(settings.REDIS_URL)
     rt = build(settings, redis, inventory)
+    # No access log: one line per Slack request is noise next to the metrics; uvicorn's
+    # own few lines go through the logging set up by configure_logging.
     config = uvicorn.Config(rt.web, host=os.environ.get("HOST", "0.0.0.0"), port=settings.PORT,
-                            log_level=settings.LOG_LEVEL.lower(), lifespan="on")
+                            log_level=settings.LOG_LEVEL.lower(), lifespan="on",
+                            access_log=False, log_config=None)
     try:
         await uvicorn.Server(config).serve()
     finally:
