@@ -2,7 +2,7 @@
 
 A click is de-duplicated per delivery (`Keys.dedupe`, SET NX EX), its opaque value decoded
 to (job id, gate id), the clicker authorized, then the engine decides atomically: a
-stale or second click comes back as `StaleGate` ("Already approved by <@U…>").
+stale or second click comes back as `StaleGate` ("Already decided by <@U…> (approved).").
 Who may click: approve → approvers; reject and confirm → the requester or approvers (the
 engine refuses the requester's confirm when the two-person rule is on).
 """

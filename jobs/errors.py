@@ -56,7 +56,8 @@ class StaleGate(EngineError):
         decision: str | None = None,
     ) -> None:
         if decided_by:
-            msg = f"Already {decision or 'decided'} by <@{decided_by}>."
+            outcome = f" ({decision})" if decision else ""
+            msg = f"Already decided by <@{decided_by}>{outcome}."
         else:
             msg = f"That request for job `{job_id}` is no longer current."
         super().__init__(msg)

@@ -102,7 +102,8 @@ async def test_stale_and_unknown_gates_change_nothing(engine: Engine) -> None:
     await engine.service.approve(job.id, gate, APPROVER)
     with pytest.raises(StaleGate) as exc:
         await engine.service.reject(job.id, gate, OTHER)  # old message clicked later
-    assert exc.value.decided_by == APPROVER and "Already approved" in exc.value.message
+    assert exc.value.decided_by == APPROVER
+    assert f"Already decided by <@{APPROVER}> (approved)" in exc.value.message
     after = await engine.job(job.id)
     assert after.state is State.QUEUED and after.step is Step.DISABLE_LOGINS
 

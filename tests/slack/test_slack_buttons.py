@@ -96,7 +96,7 @@ async def test_slack_two_concurrent_clicks_make_one_transition(stack: StackFacto
     assert r1.status_code == r2.status_code == 200
 
     async def one_refused() -> Any:
-        return [m for u in (A1, A2) for m in st.ephemerals(u) if "Already approved by" in m.text]
+        return [m for u in (A1, A2) for m in st.ephemerals(u) if "Already decided by" in m.text]
     (refusal,) = await st.wait_for(one_refused, what="the losing click's refusal")
     job = await st.job(jid)
     decisions = [a for a in job.approvals if a["step"] == "gate_disable"]
@@ -105,7 +105,7 @@ async def test_slack_two_concurrent_clicks_make_one_transition(stack: StackFacto
     assert refusal.ephemeral_for != winner and f"<@{winner}>" in refusal.text
     # a later click on the old message is stale too
     await st.click(A2, msg, "pps_reject")
-    await st.wait_for(lambda: _count(st, A2, "Already approved by", at_least=1 if
+    await st.wait_for(lambda: _count(st, A2, "Already decided by", at_least=1 if
                                      refusal.ephemeral_for == A1 else 2), what="stale reject")
     assert len((await st.job(jid)).approvals) >= 1
     assert [a for a in (await st.job(jid)).approvals if a["decision"] == "rejected"] == []
