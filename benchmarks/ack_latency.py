@@ -14,6 +14,10 @@ Each command is signed exactly as Slack signs it and sent one after the other ov
 keep-alive connection; the time measured is request sent -> ack body received. The default
 mix cycles `upgrade lab --dry-run` (a job is created, then refused as busy), `status`,
 `list`, `status lab` and `history`.
+
+In self-contained mode the same run also measures a baseline side by side: a bare Starlette
+endpoint under the same uvicorn that only checks the v0 signature and answers an ephemeral
+text (the least any Slack app must do). The bot's p50/p99 are reported as ratios to it.
 """
 
 from __future__ import annotations
@@ -80,6 +84,44 @@ async def _started(server: Any) -> None:
     raise SystemExit("the in-process server did not start")
 
 
+def baseline_app(secret: str) -> Any:
+    """The least a Slack command endpoint does: verify the signature, answer ephemerally."""
+    import hashlib
+    import hmac
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        ts = request.headers.get("x-slack-request-timestamp", "")
+        mac = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256)
+        if not hmac.compare_digest("v0=" + mac.hexdigest(), request.headers.get(
+                "x-slack-signature", "")) or abs(time.time() - float(ts or 0)) > 300:
+            return Response(status_code=401)
+        return JSONResponse({"response_type": "ephemeral", "text": "ok `J-0000`"})
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+
+
+@asynccontextmanager
+async def serve_baseline(secret: str) -> AsyncIterator[str]:
+    """The baseline endpoint under uvicorn on a free port; yields its URL."""
+    import uvicorn
+
+    sock = _free_socket()
+    server = uvicorn.Server(uvicorn.Config(baseline_app(secret), log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    await _started(server)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/slack/events"
+    finally:
+        server.should_exit = True
+        await task
+
+
 @asynccontextmanager
 async def self_contained(secret: str) -> AsyncIterator[str]:
     """Stand-in + bot (with its notifier) under uvicorn on free ports; yields the bot URL."""
@@ -133,12 +175,27 @@ async def _amain(args: argparse.Namespace) -> None:
 
         configure_logging("WARNING", "console")
         secret = args.secret or "bench-secret"
-        async with self_contained(secret) as url:
-            lat = await measure(url, secret, args.count, texts)
-    else:
-        if not args.secret:
-            raise SystemExit("--secret or SLACK_SIGNING_SECRET is required")
-        lat = await measure(args.url, args.secret, args.count, texts)
+        async with self_contained(secret) as url, serve_baseline(secret) as base_url:
+            lat, base = [], []
+            # Interleave in blocks of 20 so both see the same machine load.
+            for _ in range(max(1, args.count // 20)):
+                lat += await measure(url, secret, 20, texts)
+                base += await measure(base_url, secret, 20, texts)
+        _report(lat, texts)
+        b = [x * 1000 for x in base]
+        m = [x * 1000 for x in lat]
+        print(f"baseline (signature check + ephemeral answer, same server): "
+              f"p50 {percentile(b, 50):.1f} ms   p99 {percentile(b, 99):.1f} ms")
+        print(f"ratio bot/baseline: p50 {percentile(m, 50) / percentile(b, 50):.2f}x   "
+              f"p99 {percentile(m, 99) / percentile(b, 99):.2f}x   "
+              f"p99 uses {percentile(m, 99) / 3000:.2%} of Slack's 3000 ms ack budget")
+        return
+    if not args.secret:
+        raise SystemExit("--secret or SLACK_SIGNING_SECRET is required")
+    _report(await measure(args.url, args.secret, args.count, texts), texts)
+
+
+def _report(lat: list[float], texts: tuple[str, ...]) -> None:
     ms = [x * 1000 for x in lat]
     print(f"/pps ack latency over {len(ms)} signed commands ({', '.join(texts)}):")
     print(f"  p50 {percentile(ms, 50):.1f} ms   p99 {percentile(ms, 99):.1f} ms   "
