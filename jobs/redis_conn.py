@@ -15,12 +15,15 @@ HEALTH_CHECK_INTERVAL = 15
 BLOCK_MS = 2000
 
 
-def make_redis(url: str) -> aioredis.Redis:
-    """An asyncio Redis client with the project's timeouts (responses decoded to str)."""
+def make_redis(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> aioredis.Redis:
+    """An asyncio Redis client with the project's timeouts (responses decoded to str).
+
+    `socket_timeout` is shortened only by tests that freeze Redis; keep it above BLOCK_MS.
+    """
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_timeout=socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT,
         health_check_interval=HEALTH_CHECK_INTERVAL,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),

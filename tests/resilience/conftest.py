@@ -1,0 +1,65 @@
+"""Resilience fixtures: a private redis-server per test that the test may kill and restart.
+
+Helpers live in resilience_support.py and redis_process.py (importable from these tests);
+the engine's helpers (inventory, short timings, FakeCluster builder) come from tests/engine.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# pytest runs with --import-mode=importlib: make the helper modules importable.
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
+
+from redis_process import REDIS_SERVER, RedisProcess
+from resilience_support import Recorder, Rig, start_rig
+
+from jobs import worker as worker_mod
+
+StartRig = Callable[..., Awaitable[Rig]]
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
+    """`redis_process(persist=True, fsync="always")` -> a not yet started private server."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not on PATH: the Redis restart tests need their own server")
+    made: list[RedisProcess] = []
+
+    def make(**kw: Any) -> RedisProcess:
+        proc = RedisProcess(tmp_path / f"redis-{len(made)}", **kw)
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        proc.kill()
+
+
+@pytest.fixture
+async def rig(
+    redis_process: Callable[..., RedisProcess],
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[StartRig]:
+    """`await rig(workers=2, persist=True, **settings)` -> a running `Rig` on a private Redis."""
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            workers: int = 2, persist: bool = True, fsync: str = "always", **settings: Any
+        ) -> Rig:
+            server = redis_process(persist=persist, fsync=fsync)
+            await server.start()
+            log = Recorder()
+            monkeypatch.setattr(worker_mod, "log", log)  # count the workers' log lines
+            return await start_rig(stack, server, prefix, tmp_path, workers, log, **settings)
+
+        yield start

@@ -1,0 +1,175 @@
+"""Resilience test support: in-process workers and a JobService on a private Redis, the
+FakeCluster appliances they drive, and helpers to watch a job across Redis restarts.
+
+Each worker has its own Redis client (as separate processes would) made by the product's
+factory, with the socket timeout shortened to `SOCKET_TIMEOUT` so a frozen Redis is noticed
+within a second; the blocking read (lease / 2) stays below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory, new_fake
+from redis.exceptions import RedisError
+from redis_process import RedisProcess
+
+from jobs.appliance import Appliance
+from jobs.clock import SystemClock
+from jobs.errors import StaleGate
+from jobs.inventory import Cluster, Inventory
+from jobs.keys import NOTIFIER_GROUP, WORKER_GROUP, Keys
+from jobs.model import GateKind, Job
+from jobs.redis_conn import make_redis
+from jobs.service import JobService, UpgradeRequest
+from jobs.settings import Settings
+from jobs.timers import Timers
+from jobs.worker import Worker
+
+SOCKET_TIMEOUT = 1.0
+FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}
+
+
+class Recorder:
+    """Stands in for a module's structlog logger: records (level, event, fields)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def log(event: str, *args: Any, **kw: Any) -> None:
+            self.lines.append((level, event, kw))
+
+        return log
+
+    def count(self, text: str) -> int:
+        return sum(text in event for _, event, _ in self.lines)
+
+
+@dataclass
+class Rig:
+    """A private Redis, workers running against it, and the service a handler would use."""
+
+    server: RedisProcess
+    settings: Settings
+    inventory: Inventory
+    keys: Keys
+    redis: aioredis.Redis
+    service: JobService
+    workers: list[Worker] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    fakes: dict[str, Any] = field(default_factory=dict)
+    log: Recorder = field(default_factory=Recorder)
+
+    async def create(self, cluster: str = "east") -> Job:
+        job, created = await self.service.create_job(UpgradeRequest(cluster, REQUESTER, "C1"))
+        assert created
+        return job
+
+    async def job(self, job_id: str) -> Job:
+        return await self.service.get(job_id)
+
+    async def until(
+        self, job_id: str, pred: Callable[[Job], bool], within: float = 20.0, approve: bool = True
+    ) -> Job:
+        """Poll the job (approving open approval gates when `approve`) until `pred` holds."""
+        deadline = time.monotonic() + within
+        while True:
+            job = await self.job(job_id)
+            if pred(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"stuck: {job.state.value} at {job.step.value} {job.error}")
+            if approve:
+                await self.approve_open(job)
+            await asyncio.sleep(0.02)
+
+    async def approve_open(self, job: Job) -> bool:
+        gate = job.open_gate()
+        if gate is None or gate.kind is not GateKind.APPROVAL:
+            return False
+        with contextlib.suppress(StaleGate):  # a worker moved it on meanwhile
+            await self.service.approve(job.id, gate.id, APPROVER)
+        return True
+
+    def effects(self, cluster: str = "east") -> tuple[int, int, int]:
+        """(disable, install, enable) calls the appliance received."""
+        fake = self.fakes[cluster]
+        logins = [c["arg"] for c in fake.calls if c["method"] == "set_login_permission"]
+        return logins.count("enabled=False"), fake.count("install"), logins.count("enabled=True")
+
+    async def groups(self, stream: str) -> list[str]:
+        """Consumer groups of a stream ([] when the stream does not exist)."""
+        try:
+            info = await self.redis.xinfo_groups(stream)
+        except RedisError:
+            return []
+        return [str(g["name"]) for g in info]
+
+    async def worker_groups_ok(self) -> bool:
+        return WORKER_GROUP in await self.groups(self.keys.queue)
+
+    async def notifier_groups_ok(self) -> bool:
+        return NOTIFIER_GROUP in await self.groups(self.keys.events)
+
+    async def timers(self, job_id: str) -> dict[str, float]:
+        return await Timers(self.redis, self.keys).all(job_id)
+
+    def workers_running(self) -> bool:
+        return all(not t.done() for t in self.tasks)
+
+    def crashes(self) -> int:
+        """`work item crashed` lines the workers logged (a bug or an unexpected answer)."""
+        return self.log.count("work item crashed")
+
+
+async def start_rig(
+    stack: AsyncExitStack,
+    server: RedisProcess,
+    prefix: str,
+    tmp: Path,
+    workers: int,
+    log: Recorder,
+    **overrides: Any,
+) -> Rig:
+    """Start `workers` in-process workers and a service on `server` (stopped at exit)."""
+    settings = crash_settings(prefix, tmp).model_copy(
+        update={"PPS_SETTLE_SECONDS": 1.0, **overrides}
+    )
+    inventory = make_inventory(tmp)
+    keys = Keys(prefix)
+    redis = make_redis(server.url, socket_timeout=SOCKET_TIMEOUT)
+    stack.push_async_callback(redis.aclose)
+    service = JobService(redis, settings, inventory, SystemClock(), keys)
+    rig = Rig(server, settings, inventory, keys, redis, service, log=log)
+
+    def factory(cluster: Cluster) -> Appliance:
+        if cluster.name not in rig.fakes:
+            rig.fakes[cluster.name] = new_fake(cluster, SystemClock(), **FAKE_TIMINGS)
+        fake: Appliance = rig.fakes[cluster.name]
+        return fake
+
+    for i in range(workers):
+        client = make_redis(server.url, socket_timeout=SOCKET_TIMEOUT)
+        stack.push_async_callback(client.aclose)
+        w = Worker(
+            client, settings, inventory, appliance_factory=factory, name=f"w{i + 1}", keys=keys
+        )
+        rig.workers.append(w)
+        rig.tasks.append(asyncio.create_task(w.run()))
+    stack.push_async_callback(_join, rig)  # runs first: stop the workers, then close
+    return rig
+
+
+async def _join(rig: Rig) -> None:
+    for w in rig.workers:
+        w.stop()
+    await asyncio.wait_for(asyncio.gather(*rig.tasks, return_exceptions=True), 15)
