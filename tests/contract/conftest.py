@@ -1,0 +1,117 @@
+"""Contract test fixtures: a strict fake cluster and the real engine driving it.
+
+Helpers live in contract_fake.py and contract_support.py (importable from these tests).
+Real time, shrunk: fake installs 0.1 s, reboots 0.4 s, rejoins 0.2 s; PPS_POLL_SECONDS 0.1,
+PPS_SETTLE_SECONDS 0.3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
+from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
+
+from jobs.appliance import Appliance
+from jobs.clock import SystemClock
+from jobs.inventory import Cluster, parse_inventory
+from jobs.keys import Keys
+from jobs.pps_client import make_appliance
+from jobs.service import JobService
+from jobs.settings import Settings
+from jobs.worker import Worker
+
+ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
+
+
+@pytest.fixture
+async def contract(
+    redis: aioredis.Redis, prefix: str, keys: Keys, tmp_path: Path
+) -> AsyncIterator[Start]:
+    """`await contract(mode, nodes, vip=..., active=..., knobs=..., versions=..., **settings)`."""
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            mode: str,
+            nodes: list[str],
+            *,
+            vip: bool = False,
+            active: int = 0,
+            knobs: Knobs | None = None,
+            versions: tuple[str, str] = ("9.1R17", "9.1R18"),
+            rollback: str | None = "9.1R16 (build 26213)",
+            cluster_edit: dict[str, Any] | None = None,
+            **kw: Any,
+        ) -> Run:
+            firmware, packages = [], {}
+            for version, build in zip(versions, (RUNNING, TARGET), strict=True):
+                path = tmp_path / "fw" / f"pps-{version.split()[0]}.pkg"
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(os.urandom(4096))
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                packages[sha] = build
+                firmware.append({"version": version, "file": f"fw/{path.name}", "sha256": sha})
+            fake = FakeCluster(
+                mode,
+                nodes,
+                build=RUNNING,
+                rollback=rollback,
+                packages=packages,
+                active=active,
+                vip=vip,
+                knobs=knobs,
+            )
+            await fake.start()
+            stack.push_async_callback(fake.stop)
+            cluster: dict[str, Any] = {
+                "mode": mode,
+                "nodes": [{"name": n, "url": fake.url(n)} for n in nodes],
+                "username_env": "CT_USER",
+                "password_env": "CT_PASS",
+                **({"vip": fake.url(VIP)} if vip else {}),
+                **(cluster_edit or {}),
+            }
+            data = {"clusters": {CLUSTER: cluster}, "firmware": firmware}
+            inventory = parse_inventory(data, tmp_path, env=ENV)
+            values: dict[str, Any] = {
+                "PPS_REDIS_PREFIX": prefix,
+                "PPS_BACKUP_DIR": str(tmp_path / "backups"),
+                "PPS_POLL_SECONDS": 0.1,
+                "PPS_SETTLE_SECONDS": 0.3,
+                "PPS_REBOOT_TIMEOUT_SECONDS": 15.0,
+                "PPS_REMINDER_SECONDS": 60.0,
+                "PPS_LEASE_SECONDS": 0.6,
+                "PPS_TWO_PERSON_RULE": True,
+                **kw,
+            }
+            settings = Settings(_env_file=None, **values)
+
+            def appliance(c: Cluster) -> Appliance:
+                return make_appliance(c, env=ENV, settings=settings)
+
+            worker = Worker(
+                redis, settings, inventory, appliance_factory=appliance, name="ct", keys=keys
+            )
+            task = asyncio.create_task(worker.run())
+
+            async def stop_worker() -> None:
+                worker.stop()
+                await asyncio.wait_for(task, 10)
+
+            stack.push_async_callback(stop_worker)
+            service = JobService(redis, settings, inventory, SystemClock(), keys)
+            return Run(fake, service)
+
+        yield start
