@@ -244,7 +244,14 @@ def create_web_app(
         handler = AsyncSlackRequestHandler(bot.app)
 
         async def events(request: Request) -> Response:
-            return await handler.handle(request)
+            try:
+                return await handler.handle(request)
+            except Exception as exc:
+                # Bolt parses the body before it checks the signature: a body it cannot
+                # parse (`payload={...` that is not JSON) raises. Never a 5xx to Slack.
+                log.warning("slack_request_unreadable", error=type(exc).__name__)
+                return JSONResponse({"ok": False, "error": "unreadable request"},
+                                    status_code=400)
 
         routes.append(Route("/slack/events", events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
