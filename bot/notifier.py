@@ -20,8 +20,10 @@ Several notifiers may consume the group (bot replicas): nothing is posted twice,
 thread replies of one job may then interleave out of order.
 
 Slack errors that may pass (429, 5xx, network) leave the job's entries pending and are
-retried after a pause, never before a `Retry-After` elapsed (`Pacer`); other errors are
-logged and the event is acknowledged (retrying would fail the same way forever).
+retried after a pause, never before a `Retry-After` elapsed (`Pacer`); errors Slack uses
+for a call that can never succeed (`invalid_blocks`, `channel_not_found`, ...) are logged
+and the event is acknowledged; any other error code is retried `UNKNOWN_ERROR_RETRIES`
+times first, so one odd answer cannot leave a card showing a stale state.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import NOTIFIER_EVENTS
@@ -42,7 +45,7 @@ from bot.render_card import card
 from bot.render_gates import gate_message
 from bot.render_limits import Message
 from bot.render_thread import ThreadPost, thread_post
-from bot.slack_api import Pacer, is_transient
+from bot.slack_api import Pacer, is_permanent, is_transient
 from jobs.clock import Clock
 from jobs.events import Event, EventKind
 from jobs.keys import NOTIFIER_GROUP, Keys
@@ -56,6 +59,9 @@ MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another
 RECLAIM_EVERY_SECONDS = 15.0
 RECLAIM_IDLE_MS = 60_000
 MAX_PAUSE_SECONDS = 10.0
+# A Slack error that is neither known-transient nor known-permanent is retried this many
+# times per job and kind of work before the notifier gives up on it (and logs it).
+UNKNOWN_ERROR_RETRIES = 5
 
 log = get_logger(__name__)
 Entry = tuple[str, dict[str, str]]
@@ -97,6 +103,7 @@ class Notifier:
         self.reclaim_idle_ms = reclaim_idle_ms
         self.pacer = pacer or Pacer(clock)
         self._stop = asyncio.Event()
+        self._unknown_errors: dict[tuple[str, str], int] = {}
 
     # -- the loop ------------------------------------------------------------------
     async def ensure_group(self) -> None:
@@ -219,15 +226,26 @@ class Notifier:
             log.info("notifier_retry_later", job_id=job_id, what=what, error=repr(exc))
             return False
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) or self._retry_unknown(job_id, what, exc):
                 NOTIFIER_EVENTS.labels(what, "retry").inc()
                 log.warning("notifier_slack_retry", job_id=job_id, what=what, error=repr(exc))
                 return False
+            self._unknown_errors.pop((job_id, what), None)
             NOTIFIER_EVENTS.labels(what, "dropped").inc()
             log.error("notifier_slack_failed", job_id=job_id, what=what, error=repr(exc))
             return True
+        self._unknown_errors.pop((job_id, what), None)
         NOTIFIER_EVENTS.labels(what, "ok").inc()
         return True
+
+    def _retry_unknown(self, job_id: str, what: str, exc: Exception) -> bool:
+        """Retry a Slack error we do not know to be permanent, a few times (the last card
+        update must not be lost to one odd answer)."""
+        if not isinstance(exc, SlackApiError) or is_permanent(exc):
+            return False
+        n = self._unknown_errors.get((job_id, what), 0) + 1
+        self._unknown_errors[(job_id, what)] = n
+        return n <= UNKNOWN_ERROR_RETRIES
 
     # -- one event ---------------------------------------------------------------
     async def handle(self, ev: Event) -> None:

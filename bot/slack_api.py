@@ -24,11 +24,21 @@ from jobs.settings import Settings
 
 TIMEOUT_SECONDS = 10
 RATE_LIMIT_RETRIES = 2
-# Slack error codes worth retrying; anything else (invalid_blocks, channel_not_found, ...)
-# would fail the same way again.
+# Slack error codes worth retrying for as long as they last.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+# Slack error codes that say the same call will fail the same way again: never retried.
+# Any other error code (one Slack added later, say) is retried a few times, then given up.
+PERMANENT_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "missing_scope", "no_permission", "not_allowed_token_type", "invalid_arguments",
+    "invalid_blocks", "invalid_blocks_format", "invalid_metadata_format",
+    "invalid_metadata_schema", "metadata_too_large", "msg_too_long", "no_text",
+    "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+    "message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found",
+    "user_not_found", "user_not_in_channel", "unknown_method",
+})
 
 
 def make_client(settings: Settings) -> AsyncWebClient:
@@ -67,6 +77,13 @@ def is_transient(exc: BaseException) -> bool:
         error = resp.get("error") if resp is not None else None
         return status == 429 or status >= 500 or error in TRANSIENT_ERRORS
     return isinstance(exc, OSError | TimeoutError) or type(exc).__module__.startswith("aiohttp")
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Does Slack's answer say this very call can never succeed (bad token, bad blocks, ...)?"""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return False
+    return not is_transient(exc) and exc.response.get("error") in PERMANENT_ERRORS
 
 
 class Pacer:
