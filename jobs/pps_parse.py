@@ -9,10 +9,33 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.appliance import MemberStatus, Overview, SystemInfo
+from jobs.appliance import (
+    STATUS_DISABLED,
+    STATUS_ENABLED,
+    STATUS_LEADER,
+    STATUS_TRANSITIONING,
+    STATUS_UNREACHABLE,
+    MemberStatus,
+    Overview,
+    SystemInfo,
+)
+
+# The console's status words by a spelling-neutral key: an appliance that sends "LEADER" or
+# "Enabled,Transitioning" means the same thing, and the in-cluster test compares exactly.
+_STATUS_WORDS = {
+    "".join(w.split()).casefold(): w
+    for w in (
+        STATUS_LEADER,
+        STATUS_ENABLED,
+        STATUS_TRANSITIONING,
+        STATUS_UNREACHABLE,
+        STATUS_DISABLED,
+    )
+}
 
 
 class AnswerError(ValueError):
@@ -71,8 +94,26 @@ def parse_system_info(data: Any) -> SystemInfo:
     )
 
 
+def status_word(value: Any) -> str:
+    """A `statuscode` in the console's spelling (case and spaces ignored); others as sent."""
+    text = " ".join(str(value or "").split())
+    return _STATUS_WORDS.get("".join(text.split()).casefold(), text)
+
+
 def uptime_seconds(value: Any) -> float:
-    """`{"days", "hours", "minutes", "seconds"}` → seconds (missing parts count as 0)."""
+    """`{"days", "hours", "minutes", "seconds"}` → seconds (missing parts count as 0).
+
+    A plain number (or numeric string) is taken as seconds: not the documented shape, but
+    unambiguous, and refusing it would hide the whole cluster status.
+    """
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise AnswerError("unexpected answer: uptime is not a duration")
+        return seconds
     up = _mapping(value, "uptime")
     factors = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
     return float(sum(_int(up.get(k, 0), f"uptime.{k}") * f for k, f in factors.items()))
@@ -91,7 +132,7 @@ def parse_overview(data: Any) -> Overview:
             MemberStatus(
                 name=str(m.get("name") or ""),
                 enabled=_bool(m.get("enabled", False), f"cluster-member-status[{i}].enabled"),
-                status=str(m.get("statuscode") or ""),
+                status=status_word(m.get("statuscode")),
                 notes=str(m.get("notes") or ""),
             )
         )

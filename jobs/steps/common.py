@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from jobs.appliance import VIP, ActiveUsers, ApplianceError, SystemInfo, Unreachable
-from jobs.inventory import Firmware
+from jobs.inventory import Cluster, Firmware
 from jobs.steps.base import StepContext
 
 T = TypeVar("T")
@@ -69,6 +69,21 @@ async def read_logins(ctx: StepContext) -> LoginRead | Failed:
     return Failed("; ".join(problems), unreachable=True)
 
 
+def node_for_host(cluster: Cluster, host: str) -> str | None:
+    """The node a reported `host-name` means: its name, ignoring case, or followed by a domain
+    (an appliance may report `EAST-A.corp.example` for inventory node `east-a`)."""
+    names = cluster.node_names
+    if host in names:
+        return host
+    key = host.strip().casefold()
+    hits = [n for n in names if n.casefold() == key]
+    if not hits:  # the longest node name that the host name starts with, then a dot
+        prefixed = [n for n in names if key.startswith(n.casefold() + ".")]
+        longest = max((len(n) for n in prefixed), default=0)
+        hits = [n for n in prefixed if len(n) == longest]
+    return hits[0] if len(hits) == 1 else None
+
+
 async def resolve_active(ctx: StepContext) -> str | Failed:
     """The acting node now (DESIGN §4.8): A/P by the VIP's host name, else first reachable."""
     names = ctx.cluster.node_names
@@ -78,12 +93,13 @@ async def resolve_active(ctx: StepContext) -> str | Failed:
         info = await attempt(ctx.appliance.system_info(VIP))
         if isinstance(info, Failed):
             return Failed(f"the VIP does not answer ({info.message})", info.unreachable)
-        if info.host_name not in names:
+        node = node_for_host(ctx.cluster, info.host_name)
+        if node is None:
             return Failed(
                 f"the VIP reports host {info.host_name!r}, not a node of {ctx.cluster.name}",
                 unreachable=False,
             )
-        return info.host_name
+        return node
     for name in names:
         got = await attempt(ctx.appliance.system_info(name))
         if isinstance(got, SystemInfo):

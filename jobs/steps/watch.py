@@ -12,7 +12,7 @@ from typing import Any
 from jobs.appliance import VIP, Overview, SystemInfo
 from jobs.plan import fmt_duration
 from jobs.steps.base import Advance, Fail, Poll, StepContext, StepResult
-from jobs.steps.common import Failed, acting_node, attempt
+from jobs.steps.common import Failed, acting_node, attempt, node_for_host
 from jobs.watch import Reading, last_report, observe, start
 
 
@@ -52,7 +52,8 @@ async def run(ctx: StepContext) -> StepResult:
     vip_host = None
     if ctx.cluster.vip:
         vip = await attempt(ctx.appliance.system_info(VIP))
-        vip_host = vip.host_name if isinstance(vip, SystemInfo) else None
+        if isinstance(vip, SystemInfo):
+            vip_host = node_for_host(ctx.cluster, vip.host_name) or vip.host_name
     obs = observe(
         state,
         readings,

@@ -57,6 +57,10 @@ class Knobs:
     install_status: int = 202  # 202 (documented) or 200 (also success, DESIGN §4.10)
     assumed_status: int | None = None  # answer the [assumed] writes with this (404/405/501)
     crlf: bool = False  # export line breaks as \r\n
+    # Beyond PPS-API.md, what a real appliance might still do: "status-case" (status words
+    # in upper case, no space after the comma), "uptime-seconds" (uptime as a number),
+    # "fqdn-host" (host-name as an upper-case FQDN).
+    quirks: frozenset[str] = frozenset()
     install_s: float = 0.1
     reboot_s: float = 0.4
     rejoin_s: float = 0.2
@@ -343,7 +347,7 @@ class FakeCluster:
             return _error(call, 400, "no query or body expected")
         data: dict[str, Any] = {
             "system-information": {
-                "host-name": node.name,
+                "host-name": self._host_name(node),
                 "machine-id": f"mid-{node.name}",
                 "serial-number": f"SN{abs(hash(node.name)) % 10**8:08d}",
                 "model": "PSA-7000v",  # an extra field the client must ignore
@@ -401,16 +405,19 @@ class FakeCluster:
         members = []
         if self.mode != "standalone":
             members = [
-                {"name": n.name, "enabled": True, "statuscode": self.statuscode(n), "notes": ""}
+                {"name": n.name, "enabled": True, "statuscode": self._word(n), "notes": ""}
                 for n in self.nodes.values()
             ]
         up = int(time.monotonic() - node.booted)
         days, rest = divmod(up, 86400)
         hours, rest = divmod(rest, 3600)
         minutes, seconds = divmod(rest, 60)
+        uptime: Any = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+        if "uptime-seconds" in self.knobs.quirks:
+            uptime = up
         data = {
             "cluster-member-status": [self._drop(m) for m in members],
-            "uptime": {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds},
+            "uptime": uptime,
             "system-date-and-time": time.strftime("%Y/%m/%d %H:%M:%S"),
             "last-config-update": {"device": self.home, "time": "2026/11/20 09:00:00"},
         }
@@ -447,6 +454,15 @@ class FakeCluster:
             return _error(call, 422, "install on the active node")
         self._start_upgrade(node.name, self.packages[digest])
         return JSONResponse({"status": "installing"}, status_code=self.knobs.install_status)
+
+    def _host_name(self, node: FakeNode) -> str:
+        if "fqdn-host" in self.knobs.quirks:
+            return f"{node.name.upper()}.corp.example.net"
+        return node.name
+
+    def _word(self, node: FakeNode) -> str:
+        word = self.statuscode(node)
+        return word.upper().replace(", ", ",") if "status-case" in self.knobs.quirks else word
 
     def _drop(self, data: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in data.items() if k not in self.knobs.omit}
