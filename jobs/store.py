@@ -11,11 +11,13 @@ is settled, releases the cluster lock.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import structlog
 
 from jobs import lua
 from jobs.clock import Clock, ms
@@ -27,6 +29,9 @@ EVENTS_KEEP = 100_000  # approximate floor of the `events` stream (MAXLEN ~)
 AUDIT_KEEP = 100_000  # approximate floor of the `audit` stream: never trimmed below this
 IDEM_TTL_SECONDS = 24 * 3600  # how long an idempotency key maps to its job
 FENCED = ("state", "step", "fence")  # what a worker's commit compares
+COMMIT_IDS_KEPT = 8  # recent commit ids on a job: a re-sent commit is recognised (lua.COMMIT)
+
+log = structlog.get_logger("jobs.store")
 
 
 def _dumps(data: Any) -> str:
@@ -191,6 +196,9 @@ class JobStore:
         sets.pop("fence", None)  # only the lease writes the fence
         payload = {
             "job_id": new.id,
+            # Same id on every re-send of this call (redis-py retries): applied at most once.
+            "commit_id": secrets.token_hex(8),
+            "commit_ids_kept": str(COMMIT_IDS_KEPT),
             "expect": {f: snap.raw.get(f, "") for f in expect},
             "set": sets,
             "events": [[kind.value, repr(now), _dumps(data)] for kind, data in change.events],
@@ -203,7 +211,7 @@ class JobStore:
             "audit_keep": str(AUDIT_KEEP),
         }
         k = self.keys
-        ok, _field = await self._commit(
+        ok, why = await self._commit(
             keys=[
                 k.job(new.id),
                 k.events,
@@ -217,6 +225,8 @@ class JobStore:
         )
         if int(ok) != 1:
             return False
+        if why == "replayed":
+            log.info("commit re-sent after a lost reply; it had been applied", job_id=new.id)
         snap.raw.update(sets)
         snap.job = new
         return True

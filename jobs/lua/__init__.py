@@ -12,13 +12,23 @@ from __future__ import annotations
 
 # Fenced compare-and-set commit of one job transition.
 # KEYS: 1 job, 2 events, 3 audit, 4 timers, 5 queue, 6 cluster lock, 7 active set
-# ARGV[1] JSON: job_id, expect{field: value}, set{field: value}, events[[kind, at, data]],
-#   audit[[field, value, ...]], zrem[member], zadd[[score, member]], enqueue[[field, value, ...]],
-#   unlock (bool), events_keep, audit_keep
-# Returns {1, ""} on success, {0, <first field that did not match>} when refused.
+# ARGV[1] JSON: job_id, commit_id, expect{field: value}, set{field: value},
+#   events[[kind, at, data]], audit[[field, value, ...]], zrem[member], zadd[[score, member]],
+#   enqueue[[field, value, ...]], unlock (bool), events_keep, audit_keep
+# Returns {1, ""} on success, {1, "replayed"} when this very commit (same commit_id) was
+# already applied, {0, <first field that did not match>} when refused.
+# Why the replay check: a client whose reply was lost (socket timeout, Redis frozen or killed
+# after the write) re-sends the same script; without it the copy would be refused by the
+# first one's own change and the worker would drop a job it had just moved on (stranded).
+# The job keeps its last COMMIT_IDS_KEPT commit ids in `commits`.
 COMMIT = r"""
 local p = cjson.decode(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'missing'} end
+local cid = p.commit_id or ''
+local recent = redis.call('HGET', KEYS[1], 'commits') or ''
+if cid ~= '' and string.find(' ' .. recent .. ' ', ' ' .. cid .. ' ', 1, true) then
+  return {1, 'replayed'}
+end
 for f, v in pairs(p.expect) do
   local cur = redis.call('HGET', KEYS[1], f)
   if not cur then cur = '' end
@@ -26,6 +36,13 @@ for f, v in pairs(p.expect) do
 end
 local flat = {}
 for f, v in pairs(p.set) do flat[#flat + 1] = f; flat[#flat + 1] = v end
+if cid ~= '' then
+  local ids = {}
+  for id in string.gmatch(recent, '%S+') do ids[#ids + 1] = id end
+  ids[#ids + 1] = cid
+  local first = math.max(1, #ids - tonumber(p.commit_ids_kept or '8') + 1)
+  flat[#flat + 1] = 'commits'; flat[#flat + 1] = table.concat(ids, ' ', first, #ids)
+end
 if #flat > 0 then redis.call('HSET', KEYS[1], unpack(flat)) end
 for _, e in ipairs(p.events) do
   local seq = redis.call('HINCRBY', KEYS[1], 'event_seq', 1)

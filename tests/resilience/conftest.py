@@ -7,7 +7,7 @@ the engine's helpers (inventory, short timings, FakeCluster builder) come from t
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from redis_process import REDIS_SERVER, RedisProcess
 from resilience_support import Recorder, Rig, start_rig
 
 from jobs import worker as worker_mod
+from jobs.model import Step
+from jobs.steps.base import StepFn
 
 StartRig = Callable[..., Awaitable[Rig]]
 
@@ -54,12 +56,16 @@ async def rig(
     async with AsyncExitStack() as stack:
 
         async def start(
-            workers: int = 2, persist: bool = True, fsync: str = "always", **settings: Any
+            workers: int = 2,
+            persist: bool = True,
+            fsync: str = "always",
+            steps: Mapping[Step, StepFn] | None = None,
+            **settings: Any,
         ) -> Rig:
             server = redis_process(persist=persist, fsync=fsync)
             await server.start()
             log = Recorder()
             monkeypatch.setattr(worker_mod, "log", log)  # count the workers' log lines
-            return await start_rig(stack, server, prefix, tmp_path, workers, log, **settings)
+            return await start_rig(stack, server, prefix, tmp_path, workers, log, steps, **settings)
 
         yield start

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +22,61 @@ from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory, 
 from redis.exceptions import RedisError
 from redis_process import RedisProcess
 
-from jobs.appliance import Appliance
+from jobs.appliance import ActiveUsers, Appliance, ExportKind, Overview, SystemInfo
 from jobs.clock import SystemClock
 from jobs.errors import StaleGate
 from jobs.inventory import Cluster, Inventory
 from jobs.keys import NOTIFIER_GROUP, WORKER_GROUP, Keys
-from jobs.model import GateKind, Job
+from jobs.model import GateKind, Job, Step
 from jobs.redis_conn import make_redis
 from jobs.service import JobService, UpgradeRequest
 from jobs.settings import Settings
+from jobs.steps.base import StepFn
+from jobs.testing import FakeCluster
 from jobs.timers import Timers
 from jobs.worker import Worker
 
 SOCKET_TIMEOUT = 1.0
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}
+
+
+OnWrite = Callable[[str], Awaitable[None]]
+
+
+class HookedAppliance:
+    """A FakeCluster whose side effects call `rig.on_write("disable"|"install"|"enable")`
+    right after the appliance accepted them, before the step commits (the worst moment)."""
+
+    def __init__(self, fake: FakeCluster, rig: Rig) -> None:
+        self.fake = fake
+        self.rig = rig
+
+    async def _after(self, what: str) -> None:
+        if self.rig.on_write is not None:
+            await self.rig.on_write(what)
+
+    async def system_info(self, node: str) -> SystemInfo:
+        return await self.fake.system_info(node)
+
+    async def overview(self, node: str) -> Overview:
+        return await self.fake.overview(node)
+
+    async def active_users(self, node: str) -> ActiveUsers:
+        return await self.fake.active_users(node)
+
+    async def set_login_permission(self, node: str, enabled: bool) -> None:
+        await self.fake.set_login_permission(node, enabled)
+        await self._after("enable" if enabled else "disable")
+
+    async def export_config(self, node: str, kind: ExportKind) -> bytes:
+        return await self.fake.export_config(node, kind)
+
+    async def install(self, node: str, package: Path) -> None:
+        await self.fake.install(node, package)
+        await self._after("install")
+
+    async def aclose(self) -> None:
+        return None
 
 
 class Recorder:
@@ -66,8 +107,9 @@ class Rig:
     service: JobService
     workers: list[Worker] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    fakes: dict[str, Any] = field(default_factory=dict)
+    fakes: dict[str, FakeCluster] = field(default_factory=dict)
     log: Recorder = field(default_factory=Recorder)
+    on_write: OnWrite | None = None
 
     async def create(self, cluster: str = "east") -> Job:
         job, created = await self.service.create_job(UpgradeRequest(cluster, REQUESTER, "C1"))
@@ -82,14 +124,17 @@ class Rig:
     ) -> Job:
         """Poll the job (approving open approval gates when `approve`) until `pred` holds."""
         deadline = time.monotonic() + within
+        job: Job | None = None
         while True:
-            job = await self.job(job_id)
-            if pred(job):
-                return job
+            with contextlib.suppress(RedisError):  # Redis may be down right now: look again
+                job = await self.job(job_id)
+                if pred(job):
+                    return job
+                if approve:
+                    await self.approve_open(job)
             if time.monotonic() > deadline:
-                raise AssertionError(f"stuck: {job.state.value} at {job.step.value} {job.error}")
-            if approve:
-                await self.approve_open(job)
+                what = f"{job.state.value} at {job.step.value} {job.error}" if job else "unread"
+                raise AssertionError(f"stuck: {what}")
             await asyncio.sleep(0.02)
 
     async def approve_open(self, job: Job) -> bool:
@@ -138,6 +183,7 @@ async def start_rig(
     tmp: Path,
     workers: int,
     log: Recorder,
+    steps: Mapping[Step, StepFn] | None = None,
     **overrides: Any,
 ) -> Rig:
     """Start `workers` in-process workers and a service on `server` (stopped at exit)."""
@@ -154,14 +200,19 @@ async def start_rig(
     def factory(cluster: Cluster) -> Appliance:
         if cluster.name not in rig.fakes:
             rig.fakes[cluster.name] = new_fake(cluster, SystemClock(), **FAKE_TIMINGS)
-        fake: Appliance = rig.fakes[cluster.name]
-        return fake
+        return HookedAppliance(rig.fakes[cluster.name], rig)
 
     for i in range(workers):
         client = make_redis(server.url, socket_timeout=SOCKET_TIMEOUT)
         stack.push_async_callback(client.aclose)
         w = Worker(
-            client, settings, inventory, appliance_factory=factory, name=f"w{i + 1}", keys=keys
+            client,
+            settings,
+            inventory,
+            appliance_factory=factory,
+            steps=steps,
+            name=f"w{i + 1}",
+            keys=keys,
         )
         rig.workers.append(w)
         rig.tasks.append(asyncio.create_task(w.run()))

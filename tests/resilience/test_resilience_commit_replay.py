@@ -1,0 +1,58 @@
+"""A fenced commit re-sent after a lost reply (what redis-py's retry does after a socket
+timeout) is recognised as already applied: it reports success and writes nothing twice.
+A different commit computed from the same stale snapshot is still refused."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from engine_support import REQUESTER, make_inventory, make_settings
+
+from jobs.clock import FakeClock
+from jobs.events import EventKind
+from jobs.keys import Keys
+from jobs.model import Job, State
+from jobs.service import JobService, UpgradeRequest
+from jobs.store import Change
+from jobs.transitions import clone
+
+
+async def test_resilience_resent_commit_is_applied_once(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(prefix, tmp_path)
+    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
+    snap = await svc.store.load(job.id)
+    assert snap is not None
+    first, again, other = copy.deepcopy(snap), copy.deepcopy(snap), copy.deepcopy(snap)
+
+    def running() -> tuple[Job, Change]:
+        new = clone(snap.job)
+        new.state = State.RUNNING
+        change = Change()
+        change.event(EventKind.STATE, to="running")
+        return new, change
+
+    # The same call's payload twice = one commit whose reply was lost, then its re-send.
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "c0ffee00c0ffee00")
+    events_before = len(await svc.store.events(job.id))
+    new, change = running()
+    assert await svc.store.commit(first, new, change)
+    new, change = running()
+    assert await svc.store.commit(again, new, change), "re-sent commit reported refused"
+    assert len(await svc.store.events(job.id)) == events_before + 1, "event written twice"
+
+    # Another commit from the same (now stale) snapshot is refused as before.
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "0123456789abcdef")
+    new, change = running()
+    assert not await svc.store.commit(other, new, change)
+    assert (await svc.get(job.id)).state is State.RUNNING
