@@ -14,7 +14,7 @@ import yaml
 
 from jobs.maintenance_window import Window as Window
 from jobs.maintenance_window import parse_window as parse_window
-from jobs.versions import VersionError, compare, parse_version
+from jobs.versions import VersionError, newer, parse_version
 
 Mode = Literal["standalone", "active-passive", "active-active"]
 MODES: tuple[str, ...] = ("standalone", "active-passive", "active-active")
@@ -95,7 +95,7 @@ class Inventory:
         return self.clusters.get(name)
 
     def firmware_for(self, version: str) -> Firmware | None:
-        """The catalogue entry for `version` (exact, or equal on major/minor/release/patch)."""
+        """The catalogue entry for `version`: exact, else equal on major/minor/release/patch."""
         for f in self.firmware:
             if f.version == version:
                 return f
@@ -103,16 +103,19 @@ class Inventory:
             want = parse_version(version)
         except VersionError:
             return None
+        best: Firmware | None = None  # of several builds of one release, the newest
         for f in self.firmware:
-            if parse_version(f.version).key == want.key:
-                return f
-        return None
+            if parse_version(f.version).key == want.key and (
+                best is None or newer(f.version, best.version)
+            ):
+                best = f
+        return best
 
     @property
     def newest(self) -> Firmware | None:
         best: Firmware | None = None
         for f in self.firmware:
-            if best is None or compare(f.version, best.version) > 0:
+            if best is None or newer(f.version, best.version):
                 best = f
         return best
 

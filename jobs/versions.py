@@ -64,6 +64,27 @@ def compare(a: str, b: str) -> int:
     return (ka > kb) - (ka < kb)
 
 
+def compare_target(target: str, running: str) -> int:
+    """`compare`, but 0 only when the running build `matches` the target (DESIGN §4.6).
+
+    Same release: a build number on both sides orders them (a re-spin of `9.1R18` with a
+    higher build is an upgrade); without a build on either side they are the same.
+    """
+    order = compare(target, running)
+    if order:
+        return order
+    t, r = parse_version(target).build, parse_version(running).build
+    if t is None or r is None:
+        return 0
+    return (t > r) - (t < r)
+
+
+def newer(a: str, b: str) -> bool:
+    """True when version `a` sorts after `b`; within one release, the higher build number."""
+    va, vb = parse_version(a), parse_version(b)
+    return (va.key, va.build or -1) > (vb.key, vb.build or -1)
+
+
 def matches(catalogue: str, running: str) -> bool:
     """True when a running build is the catalogue version (DESIGN §4.6).
 

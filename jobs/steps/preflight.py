@@ -20,7 +20,7 @@ from jobs.steps.common import (
     read_logins,
     resolve_active,
 )
-from jobs.versions import VersionError, compare, matches
+from jobs.versions import VersionError, compare_target, matches
 from jobs.watch import in_cluster, reported, status_words
 
 
@@ -161,7 +161,7 @@ def _versions(ctx: StepContext, checks: Checks, infos: dict[str, SystemInfo]) ->
             checks.add("rollback package", True, f"rollback copy {copy.file.name} present")
         target = ctx.job.target
         try:
-            order = compare(target, build)
+            order = compare_target(target, build)
         except VersionError:
             checks.add("version", False, f"cannot compare {target!r} with {build!r}")
             continue

@@ -40,7 +40,10 @@ ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
 async def contract(
     redis: aioredis.Redis, prefix: str, keys: Keys, tmp_path: Path
 ) -> AsyncIterator[Start]:
-    """`await contract(mode, nodes, vip=..., active=..., knobs=..., versions=..., **settings)`."""
+    """`await contract(mode, nodes, vip=..., active=..., knobs=..., versions=..., **settings)`.
+
+    `versions`: catalogue entries for the package of the `running` build and of TARGET.
+    """
     async with AsyncExitStack() as stack:
 
         async def start(
@@ -52,12 +55,14 @@ async def contract(
             knobs: Knobs | None = None,
             versions: tuple[str, str] = ("9.1R17", "9.1R18"),
             rollback: str | None = "9.1R16 (build 26213)",
+            running: str = RUNNING,
             cluster_edit: dict[str, Any] | None = None,
             **kw: Any,
         ) -> Run:
             firmware, packages = [], {}
-            for version, build in zip(versions, (RUNNING, TARGET), strict=True):
-                path = tmp_path / "fw" / f"pps-{version.split()[0]}.pkg"
+            for version, build in zip(versions, (running, TARGET), strict=True):
+                slug = version.replace(" (", "-").replace(" ", "").rstrip(")")
+                path = tmp_path / "fw" / f"pps-{slug}.pkg"
                 path.parent.mkdir(exist_ok=True)
                 path.write_bytes(os.urandom(4096))
                 sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -66,7 +71,7 @@ async def contract(
             fake = FakeCluster(
                 mode,
                 nodes,
-                build=RUNNING,
+                build=running,
                 rollback=rollback,
                 packages=packages,
                 active=active,

@@ -1,12 +1,15 @@
-"""Unit edges of the tolerant readings (status words, uptime, host names)."""
+"""Unit edges of the tolerant readings: status words, uptime, host names, catalogue builds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from jobs.inventory import Cluster, Node
+from jobs.inventory import Cluster, Firmware, Inventory, Node
 from jobs.pps_parse import AnswerError, parse_overview, status_word, uptime_seconds
 from jobs.steps.common import node_for_host
+from jobs.versions import compare_target
 
 
 @pytest.mark.parametrize(
@@ -71,3 +74,22 @@ def test_node_for_host_dotted_names_and_ambiguity() -> None:
     assert node_for_host(_cluster("n1.lab", "n2.lab"), "N1.LAB.corp") == "n1.lab"
     assert node_for_host(_cluster("a", "a.x"), "a.x.corp") == "a.x"
     assert node_for_host(_cluster("a", "A"), "a.corp") is None  # two nodes would fit
+
+
+def test_catalogue_builds_of_one_release() -> None:
+    fw = tuple(
+        Firmware(v, Path(f"/fw/{i}"), "0" * 64)
+        for i, v in enumerate(["9.1R18 (build 29865)", "9.1R18 (build 30001)", "9.1R17"])
+    )
+    inv = Inventory(clusters={}, firmware=fw)
+    newest = inv.newest
+    assert newest is not None and newest.version == "9.1R18 (build 30001)"
+    by_release = inv.firmware_for("9.1R18")
+    assert by_release is not None and by_release.version == "9.1R18 (build 30001)"
+    exact = inv.firmware_for("9.1R18 (build 29865)")
+    assert exact is not None and exact.version == "9.1R18 (build 29865)"
+    assert compare_target("9.1R18 (build 29865)", "9.1R18 (build 29000)") == 1
+    assert compare_target("9.1R18 (build 29000)", "9.1R18 (build 29865)") == -1
+    assert compare_target("9.1R18", "9.1R18 (build 29865)") == 0
+    assert compare_target("9.1R18 (build 29865)", "9.1R18 (build 29865)") == 0
+    assert compare_target("9.1R19", "9.1R18 (build 29865)") == 1

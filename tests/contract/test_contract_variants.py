@@ -128,3 +128,14 @@ async def test_assumed_writes_refused_go_operator_assisted(contract: Start, stat
     calls = fake.calls
     assert installs(calls) == [("as-b", status)]
     assert [(p, s) for p, _, s in permission_writes(calls)] == [(VIP, status), (VIP, status)]
+
+
+async def test_same_release_newer_build_is_an_upgrade(contract: Start) -> None:
+    """§4.6: `9.1R18 (build 29865)` does not match a running `9.1R18 (build 29000)`."""
+    running = "9.1R18 (build 29000)"
+    versions = (running, "9.1R18 (build 29865)")
+    run = await contract("standalone", ["sr-1"], versions=versions, running=running)
+    done = await run.happy()  # the newest catalogue entry: the higher build
+    _ok(run, done)
+    assert done.target == "9.1R18 (build 29865)"
+    assert installs(run.fake.calls) == [("sr-1", 202)]
