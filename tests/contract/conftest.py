@@ -28,7 +28,8 @@ from jobs.appliance import Appliance
 from jobs.clock import SystemClock
 from jobs.inventory import Cluster, parse_inventory
 from jobs.keys import Keys
-from jobs.pps_client import make_appliance
+from jobs.pps_client import PpsClient, make_appliance
+from jobs.pps_net import RetryPolicy, Timeouts
 from jobs.service import JobService
 from jobs.settings import Settings
 from jobs.worker import Worker
@@ -57,6 +58,7 @@ async def contract(
             rollback: str | None = "9.1R16 (build 26213)",
             running: str = RUNNING,
             cluster_edit: dict[str, Any] | None = None,
+            read_timeout: float | None = None,
             **kw: Any,
         ) -> Run:
             firmware, packages = [], {}
@@ -104,7 +106,12 @@ async def contract(
             settings = Settings(_env_file=None, **values)
 
             def appliance(c: Cluster) -> Appliance:
-                return make_appliance(c, env=ENV, settings=settings)
+                if read_timeout is None:
+                    return make_appliance(c, env=ENV, settings=settings)
+                user, password = c.credentials(ENV)  # the same client, shorter patience
+                patience = Timeouts(connect=read_timeout, read=read_timeout)
+                retry = RetryPolicy(base=0.01, cap=0.1)
+                return PpsClient(c, user, password, timeouts=patience, retry=retry)
 
             worker = Worker(
                 redis, settings, inventory, appliance_factory=appliance, name="ct", keys=keys

@@ -61,6 +61,7 @@ class Knobs:
     # in upper case, no space after the comma), "uptime-seconds" (uptime as a number),
     # "fqdn-host" (host-name as an upper-case FQDN).
     quirks: frozenset[str] = frozenset()
+    down: str = "refuse"  # while rebooting: "refuse" connections, "reset" or "hang" each one
     install_s: float = 0.1
     reboot_s: float = 0.4
     rejoin_s: float = 0.2
@@ -227,7 +228,11 @@ class FakeCluster:
             self._phase(node, "down")
             assert node.port is not None
             await node.port.close()
+            stand_in = Rebooting(k.down)
+            if k.down != "refuse":  # the port accepts, then resets or never answers
+                await stand_in.start(node.port.port)
             await asyncio.sleep(k.reboot_s)
+            await stand_in.stop()
             node.rollback, node.build, node.booted = node.build, build, time.monotonic()
             await node.port.open()
             self._phase(node, "rejoining")
@@ -466,6 +471,35 @@ class FakeCluster:
 
     def _drop(self, data: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in data.items() if k not in self.knobs.omit}
+
+
+class Rebooting:
+    """What a rebooting node's port does besides refusing: reset or hang every connection."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def start(self, port: int) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "reset":
+            raw = writer.get_extra_info("socket")
+            with contextlib.suppress(OSError):  # linger 0: close sends RST
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        self._open.add(writer)  # "hang": read, never answer; the client times out
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in self._open:
+            writer.transport.abort()
+        await self._server.wait_closed()
 
 
 def export_bytes(node: str, export: str) -> bytes:

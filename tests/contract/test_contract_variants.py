@@ -139,3 +139,22 @@ async def test_same_release_newer_build_is_an_upgrade(contract: Start) -> None:
     _ok(run, done)
     assert done.target == "9.1R18 (build 29865)"
     assert installs(run.fake.calls) == [("sr-1", 202)]
+
+
+async def test_reboot_resets_connections_instead_of_refusing(contract: Start) -> None:
+    """§4.11: a reset connection counts as unreachable, like a refused one."""
+    run = await contract("active-active", ["rs-1", "rs-2"], knobs=Knobs(down="reset"))
+    done = await run.happy()
+    _ok(run, done)
+    assert installs(run.fake.calls) == [("rs-1", 202)]
+    watch = done.outputs["watch"]["nodes"]
+    assert all(w["seen_down"] for w in watch.values()), watch
+
+
+async def test_reboot_hangs_connections_until_timeout(contract: Start) -> None:
+    """§4.11: a timeout counts as unreachable (client read timeout shortened to 0.3 s)."""
+    knobs = Knobs(down="hang", reboot_s=1.0)
+    run = await contract("standalone", ["hg-1"], knobs=knobs, read_timeout=0.3)
+    done = await run.happy()
+    _ok(run, done)
+    assert done.outputs["watch"]["nodes"]["hg-1"]["seen_down"]
