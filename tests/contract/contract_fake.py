@@ -61,6 +61,7 @@ class Knobs:
     # in upper case, no space after the comma), "uptime-seconds" (uptime as a number),
     # "fqdn-host" (host-name as an upper-case FQDN).
     quirks: frozenset[str] = frozenset()
+    one_session: bool = False  # a login ends the node's earlier admin sessions (keys)
     down: str = "refuse"  # while rebooting: "refuse" connections, "reset" or "hang" each one
     install_s: float = 0.1
     reboot_s: float = 0.4
@@ -341,6 +342,8 @@ class FakeCluster:
         if call.auth != "admin":
             return _error(call, 401, "invalid credentials")
         key = secrets.token_urlsafe(18)
+        if self.knobs.one_session:
+            node.keys.clear()
         ttl = self.knobs.key_ttl
         node.keys[key] = time.monotonic() + (ttl if ttl is not None else 1e9)
         return JSONResponse({"api_key": key})

@@ -6,8 +6,10 @@ a catalogue with build numbers, and the [assumed] writes refused with 405 / 501.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from contract_fake import API, OPTIONAL, VIP, Knobs
+from contract_fake import API, OPTIONAL, VIP, Knobs, export_bytes
 from contract_support import (
     TARGET,
     Run,
@@ -78,6 +80,9 @@ async def test_optional_fields_missing_install_200_crlf_exports(contract: Start)
     ]
     assert done.outputs["record"]["sessions"] == 400
     assert all(n["rollback_build"] is None for n in done.outputs["record"]["nodes"].values())
+    folder = Path(run.service.settings.PPS_BACKUP_DIR) / "ct" / done.id  # \r\n exports decoded
+    assert (folder / "system.cfg").read_bytes() == export_bytes("om-a", "system_config")
+    assert (folder / "user.cfg").read_bytes() == export_bytes("om-a", "user_config")
 
 
 async def test_catalogue_with_build_numbers(contract: Start) -> None:
@@ -158,3 +163,15 @@ async def test_reboot_hangs_connections_until_timeout(contract: Start) -> None:
     done = await run.happy()
     _ok(run, done)
     assert done.outputs["watch"]["nodes"]["hg-1"]["seen_down"]
+
+
+async def test_one_admin_session_per_node(contract: Start) -> None:
+    """A login ends the node's earlier session: the node's and the VIP's keys evict each
+    other; each 401 costs one login and one resend, never a write sent twice."""
+    knobs = Knobs(one_session=True)
+    run = await contract("active-passive", ["os-a", "os-b"], vip=True, knobs=knobs)
+    done = await run.happy()
+    _ok(run, done)
+    assert installs(run.fake.calls) == [("os-a", 202)]
+    assert permission_writes(run.fake.calls) == [(VIP, OFF, 200), (VIP, ON, 200)]
+    assert any(c.status == 401 for c in run.fake.calls)
