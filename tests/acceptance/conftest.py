@@ -1,0 +1,61 @@
+"""Acceptance fixtures: the product started as real processes against a fake Slack written
+from SLACK.md (helpers in acceptance_stack.py and acceptance_fake_slack.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# pytest runs with --import-mode=importlib: make this folder's helper modules importable.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from acceptance_stack import FAST, Stack, launch, slack_contract_problems, teardown
+
+
+def standalone(name: str) -> dict[str, object]:
+    """A simulated standalone appliance `<name>-1` on 9.1R17 with fast reboots."""
+    return {"mode": "standalone", "nodes": [f"{name}-1"], "knobs": dict(FAST)}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Bot + two workers, two-person rule on; approvers `U0APPR1` and the group `S0APPRS`
+    (members `U0APPR2` and the requester `U0REQ`); `east` posts to its own channel."""
+    clusters: dict[str, object] = {
+        "east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 3,
+                 "knobs": dict(FAST)},
+        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 14)},
+    }
+    st = launch(tmp_path_factory.mktemp("acc"), clusters, channels={"east": "C0EAST"},
+                workers=2, users_info=True, extra_env={"PPS_TWO_PERSON_RULE": "true"})
+    try:
+        yield st
+    finally:
+        teardown(st)
+
+
+@pytest.fixture(scope="session")
+def lenient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Bot + one worker, two-person rule off, a fake Slack without `users.info`, and only
+    the settings a new user would set."""
+    st = launch(tmp_path_factory.mktemp("acc-lenient"), {"solo": standalone("solo")},
+                channels={}, workers=1, users_info=False,
+                extra_env={"PPS_TWO_PERSON_RULE": "false"}, minimal=True)
+    try:
+        yield st
+    finally:
+        teardown(st)
+
+
+@pytest.fixture(autouse=True)
+def _slack_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test: whatever the bot sent the fake Slack kept the contract."""
+    yield
+    for name in ("stack", "lenient_stack"):
+        if name in request.fixturenames:
+            st = request.getfixturevalue(name)
+            problems = slack_contract_problems(st)
+            assert not problems, "\n".join(problems)

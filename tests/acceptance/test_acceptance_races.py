@@ -1,0 +1,62 @@
+"""What Slack and people do at the same moment: simultaneous upgrades of one cluster, a
+command delivered twice, two approvers clicking together, a click re-delivered."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from acceptance_stack import JOB_ID, job_id_in
+
+Stack = Any
+REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
+
+
+def _blob(x: Any) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+def test_acceptance_simultaneous_upgrades_make_one_job(stack: Stack) -> None:
+    users = [f"U0OPS{i}" for i in range(6)]
+    bodies = [stack.command_body(u, "upgrade lab11 --dry-run") for u in users]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        acks = list(pool.map(lambda b: stack.post_signed(b), bodies))
+    assert all(a.status_code == 200 for a in acks)
+    texts = [_blob(a.json()) for a in acks]
+    ids = {m.group(1) for t in texts for m in JOB_ID.finditer(t)}
+    assert len(ids) == 1, texts  # every refusal names the one job that was made
+    jid = ids.pop()
+    stack.card_in(jid, "succeeded")
+    assert _blob(stack.command(REQ, "history lab11")).count("J-") == 1
+
+
+def test_acceptance_command_delivered_twice_makes_one_job(stack: Stack) -> None:
+    body = stack.command_body(REQ, "upgrade lab12 --dry-run")
+    first = stack.post_signed(body).json()
+    second = stack.post_signed(body).json()
+    jid = job_id_in(first)
+    assert job_id_in(second) == jid
+    stack.card_in(jid, "succeeded")
+    assert _blob(stack.command(REQ, "history lab12")).count("J-") == 1
+
+
+def test_acceptance_two_approvers_at_once_one_decision(stack: Stack) -> None:
+    jid = stack.upgrade(REQ, "upgrade lab13")
+    gate = stack.open_gate(jid, 1)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda u: stack.click(u, gate, "pps_approve"), [A1, A2, A1, A2]))
+    enable = stack.open_gate(jid, 2)
+    _, _, eph = stack.slack.snapshot()
+    refused = [e for e in eph if "Already decided" in e.text + _blob(e.blocks)
+               and e.user in (A1, A2)]
+    assert refused, "the losing click was not told why"
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda u: stack.click(u, enable, "pps_approve"), [A1, A2, A1]))
+    stack.card_in(jid, "succeeded")
+    writes = stack.writes("lab13")
+    assert writes.count("install") == 1, writes
+    assert writes.count("login_permission") == 2, writes  # one disable, one enable
+    card = stack.card(jid)
+    decided = [m for m in stack.thread(card) if "approved:" in m.text]
+    assert len(decided) == 2, [m.text for m in decided]
