@@ -59,7 +59,7 @@ class Knobs:
     crlf: bool = False  # export line breaks as \r\n
     # Beyond PPS-API.md, what a real appliance might still do: "status-case" (status words
     # in upper case, no space after the comma), "uptime-seconds" (uptime as a number),
-    # "fqdn-host" (host-name as an upper-case FQDN).
+    # "fqdn-host" (host-name as an upper-case FQDN), "member-case" (member names in upper case).
     quirks: frozenset[str] = frozenset()
     one_session: bool = False  # a login ends the node's earlier admin sessions (keys)
     down: str = "refuse"  # while rebooting: "refuse" connections, "reset" or "hang" each one
@@ -413,7 +413,7 @@ class FakeCluster:
         members = []
         if self.mode != "standalone":
             members = [
-                {"name": n.name, "enabled": True, "statuscode": self._word(n), "notes": ""}
+                {"name": self._member(n), "enabled": True, "statuscode": self._word(n), "notes": ""}
                 for n in self.nodes.values()
             ]
         up = int(time.monotonic() - node.booted)
@@ -467,6 +467,9 @@ class FakeCluster:
         if "fqdn-host" in self.knobs.quirks:
             return f"{node.name.upper()}.corp.example.net"
         return node.name
+
+    def _member(self, node: FakeNode) -> str:
+        return node.name.upper() if "member-case" in self.knobs.quirks else node.name
 
     def _word(self, node: FakeNode) -> str:
         word = self.statuscode(node)

@@ -12,7 +12,7 @@ from contract_support import TARGET, Start, installs, permission_writes, undocum
 from jobs.model import State
 
 
-@pytest.mark.parametrize("quirk", ["status-case", "uptime-seconds", "fqdn-host"])
+@pytest.mark.parametrize("quirk", ["status-case", "uptime-seconds", "fqdn-host", "member-case"])
 async def test_quirk_does_not_stop_the_upgrade(contract: Start, quirk: str) -> None:
     knobs = Knobs(quirks=frozenset({quirk}))
     run = await contract("active-passive", ["qk-a", "qk-b"], vip=True, active=1, knobs=knobs)
