@@ -12,6 +12,7 @@ from pathlib import Path
 import certifi
 from contract_fake import VIP, export_bytes
 from contract_support import (
+    INSTALL,
     RUNNING,
     TARGET,
     Run,
@@ -37,6 +38,9 @@ def _succeeded(run: Run, done: Job) -> None:
         n: TARGET for n in run.fake.nodes
     }
     assert run.fake.login_permission is True
+    sha = next(s for s, build in run.fake.packages.items() if build == TARGET)
+    uploads = [c.body for c in run.fake.calls if c.method == "POST" and c.path == INSTALL]
+    assert uploads == [{"package": sha}]  # the catalogue's file, byte for byte
 
 
 def _backups_match(run: Run, done: Job, node: str) -> None:
