@@ -104,6 +104,8 @@ class Notifier:
         self.pacer = pacer or Pacer(clock)
         self._stop = asyncio.Event()
         self._unknown_errors: dict[tuple[str, str], int] = {}
+        # (job, name) -> card-hash fields of a message posted whose ts is not stored yet.
+        self._unstored: dict[tuple[str, str], dict[str, str]] = {}
 
     # -- the loop ------------------------------------------------------------------
     async def ensure_group(self) -> None:
@@ -271,22 +273,36 @@ class Notifier:
         if ev.seq:
             await self.redis.hset(card_key, seen, "1")
 
-    async def _once(self, job_id: str, name: str, post: Callable[[], Awaitable[str]]) -> str:
-        """Post at most once per (job, name); returns the message ts."""
+    async def _once(
+        self,
+        job_id: str,
+        name: str,
+        post: Callable[[], Awaitable[str]],
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        """Post at most once per (job, name); returns the message ts. `extra` fields of the
+        card hash are written together with the ts."""
         card_key, field = self.keys.card(job_id), f"msg:{name}"
-        ts = await self.redis.hget(card_key, field)
-        if ts:
-            return str(ts)
-        marker = self.keys.dedupe(f"notify:{job_id}:{name}")
-        if not await self.redis.set(marker, self.consumer, nx=True, ex=MARKER_SECONDS):
-            raise Deferred(f"{job_id}:{name} is being posted")
-        try:
-            ts = await post()
-        except BaseException:
-            await self.redis.delete(marker)
-            raise
-        await self.redis.hset(card_key, field, ts)
-        return str(ts)
+        stored = self._unstored.get((job_id, name))
+        if stored is None:
+            ts = await self.redis.hget(card_key, field)
+            if ts:
+                return str(ts)
+            marker = self.keys.dedupe(f"notify:{job_id}:{name}")
+            if not await self.redis.set(marker, self.consumer, nx=True, ex=MARKER_SECONDS):
+                raise Deferred(f"{job_id}:{name} is being posted")
+            try:
+                ts = await post()
+            except BaseException:
+                with contextlib.suppress(RedisError):  # Redis down too: the marker expires
+                    await self.redis.delete(marker)
+                raise
+            # Posted. Until the ts is stored, keep it here: if Redis fails right now (a
+            # restart), the retry stores it instead of posting again once the marker expired.
+            stored = self._unstored[(job_id, name)] = {field: str(ts), **(extra or {})}
+        await self.redis.hset(card_key, items=[x for kv in stored.items() for x in kv])
+        self._unstored.pop((job_id, name), None)
+        return stored[field]
 
     async def _post(self, job: Job, msg: Message, **extra: Any) -> str:
         resp = await self.pacer.call("chat.postMessage", self.client.chat_postMessage,
@@ -302,13 +318,11 @@ class Notifier:
         if job.card_ts:
             return job.card_ts
         msg = card(job)
-
-        async def post() -> str:
-            ts = await self._post(job, msg)
-            await self.redis.hset(self.keys.card(job.id), "digest", digest(msg))
-            return ts
-
-        ts = await self._once(job.id, "card", post)
+        # The digest of what was posted is stored with its ts (no Redis call between the
+        # post and that write, see `_once`).
+        ts = await self._once(
+            job.id, "card", lambda: self._post(job, msg), extra={"digest": digest(msg)}
+        )
         await self.service.set_card(job.id, job.channel, ts)
         job.card_ts = ts
         return ts

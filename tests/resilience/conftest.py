@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
 
 from redis_process import REDIS_SERVER, RedisProcess
-from resilience_support import Recorder, Rig, start_rig
+from resilience_support import Recorder, Rig, start_rig, start_slack
 
 from jobs import worker as worker_mod
 from jobs.model import Step
@@ -52,7 +52,8 @@ async def rig(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[StartRig]:
-    """`await rig(workers=2, persist=True, **settings)` -> a running `Rig` on a private Redis."""
+    """`await rig(workers=2, persist=True, fsync="always", steps=None, slack=False,
+    **settings)` -> a running `Rig` on a private Redis (`slack`: stand-in + notifier)."""
     async with AsyncExitStack() as stack:
 
         async def start(
@@ -60,12 +61,16 @@ async def rig(
             persist: bool = True,
             fsync: str = "always",
             steps: Mapping[Step, StepFn] | None = None,
+            slack: bool = False,
             **settings: Any,
         ) -> Rig:
             server = redis_process(persist=persist, fsync=fsync)
             await server.start()
             log = Recorder()
             monkeypatch.setattr(worker_mod, "log", log)  # count the workers' log lines
-            return await start_rig(stack, server, prefix, tmp_path, workers, log, steps, **settings)
+            r = await start_rig(stack, server, prefix, tmp_path, workers, log, steps, **settings)
+            if slack:
+                r.slack = await start_slack(stack, r)
+            return r
 
         yield start

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -18,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+import uvicorn
 from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory, new_fake
 from redis.exceptions import RedisError
 from redis_process import RedisProcess
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.notifier import Notifier
 from jobs.appliance import ActiveUsers, Appliance, ExportKind, Overview, SystemInfo
 from jobs.clock import SystemClock
 from jobs.errors import StaleGate
@@ -35,6 +40,8 @@ from jobs.steps.base import StepFn
 from jobs.testing import FakeCluster
 from jobs.timers import Timers
 from jobs.worker import Worker
+from sim.slack_standin import create_standin_app
+from sim.slack_store import Message, StandinStore
 
 SOCKET_TIMEOUT = 1.0
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}
@@ -110,6 +117,7 @@ class Rig:
     fakes: dict[str, FakeCluster] = field(default_factory=dict)
     log: Recorder = field(default_factory=Recorder)
     on_write: OnWrite | None = None
+    slack: SlackSide | None = None
 
     async def create(self, cluster: str = "east") -> Job:
         job, created = await self.service.create_job(UpgradeRequest(cluster, REQUESTER, "C1"))
@@ -120,9 +128,11 @@ class Rig:
         return await self.service.get(job_id)
 
     async def until(
-        self, job_id: str, pred: Callable[[Job], bool], within: float = 20.0, approve: bool = True
+        self, job_id: str, pred: Callable[[Job], bool], within: float = 20.0, approve: str = "open"
     ) -> Job:
-        """Poll the job (approving open approval gates when `approve`) until `pred` holds."""
+        """Poll the job until `pred` holds, approving approval gates as an approver who is not
+        the requester: `approve` "open" (as soon as open), "shown" (once the notifier posted
+        the gate's message, as a human would click) or "no"."""
         deadline = time.monotonic() + within
         job: Job | None = None
         while True:
@@ -130,16 +140,16 @@ class Rig:
                 job = await self.job(job_id)
                 if pred(job):
                     return job
-                if approve:
-                    await self.approve_open(job)
+                if approve != "no":
+                    await self.approve_open(job, shown=approve == "shown")
             if time.monotonic() > deadline:
                 what = f"{job.state.value} at {job.step.value} {job.error}" if job else "unread"
                 raise AssertionError(f"stuck: {what}")
             await asyncio.sleep(0.02)
 
-    async def approve_open(self, job: Job) -> bool:
+    async def approve_open(self, job: Job, shown: bool = False) -> bool:
         gate = job.open_gate()
-        if gate is None or gate.kind is not GateKind.APPROVAL:
+        if gate is None or gate.kind is not GateKind.APPROVAL or (shown and not gate.message_ts):
             return False
         with contextlib.suppress(StaleGate):  # a worker moved it on meanwhile
             await self.service.approve(job.id, gate.id, APPROVER)
@@ -224,3 +234,83 @@ async def _join(rig: Rig) -> None:
     for w in rig.workers:
         w.stop()
     await asyncio.wait_for(asyncio.gather(*rig.tasks, return_exceptions=True), 15)
+
+
+# -- the notifier side: the Slack stand-in and a Notifier on the private Redis --------------
+class HookedClient(AsyncWebClient):
+    """A Web API client that calls `after_post(kwargs)` once Slack accepted a post."""
+
+    after_post: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    async def chat_postMessage(self, **kwargs: Any) -> AsyncSlackResponse:
+        resp = await super().chat_postMessage(**kwargs)
+        if self.after_post is not None:
+            await self.after_post(kwargs)
+        return resp
+
+
+@dataclass
+class SlackSide:
+    """The Slack stand-in's store, the client the notifier posts with, and the notifier."""
+
+    store: StandinStore
+    client: HookedClient
+    notifier: Notifier
+    task: asyncio.Task[None]
+
+    def cards(self, job_id: str) -> list[Message]:
+        """Top-level messages carrying the job's pps_job metadata."""
+        return [
+            m
+            for msgs in self.store.channels.values()
+            for m in msgs
+            if m.thread_ts is None
+            and m.metadata
+            and m.metadata.get("event_payload", {}).get("job_id") == job_id
+        ]
+
+    def thread(self, card: Message) -> list[Message]:
+        return [m for m in self.store.channels.get(card.channel, []) if m.thread_ts == card.ts]
+
+    def posts(self) -> list[dict[str, Any]]:
+        """Every accepted chat.postMessage, in order."""
+        return [c.args for c in self.store.calls_of("chat.postMessage") if c.ok]
+
+    def card_state(self, job_id: str) -> str | None:
+        cards = self.cards(job_id)
+        return cards[0].metadata["event_payload"]["state"] if cards and cards[0].metadata else None
+
+
+async def start_slack(stack: AsyncExitStack, rig: Rig, block_ms: int = 250) -> SlackSide:
+    """Serve the Slack stand-in on a free port and run a Notifier (own Redis client)."""
+    app = create_standin_app("http://127.0.0.1:9/slack/events", "unused-signing-secret")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert not serving.done() and time.monotonic() < deadline, "stand-in did not start"
+        await asyncio.sleep(0.01)
+
+    async def stop_server() -> None:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+    stack.push_async_callback(stop_server)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
+    client = HookedClient(token="xoxb-resilience", base_url=url, timeout=5)
+    redis = make_redis(rig.server.url, socket_timeout=SOCKET_TIMEOUT)
+    stack.push_async_callback(redis.aclose)
+    service = JobService(redis, rig.settings, rig.inventory, SystemClock(), rig.keys)
+    notifier = Notifier(
+        redis, service, client, rig.keys, SystemClock(), "bot-1", block_ms=block_ms
+    )
+    task = asyncio.create_task(notifier.run())
+
+    async def stop_notifier() -> None:
+        notifier.stop()
+        await asyncio.wait_for(task, 10)
+
+    stack.push_async_callback(stop_notifier)
+    return SlackSide(app.state.standin, client, notifier, task)
