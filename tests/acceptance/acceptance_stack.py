@@ -31,7 +31,7 @@ import httpx
 import redis
 import uvicorn
 import yaml
-from acceptance_fake_slack import Ephemeral, FakeSlack, Msg, block_problems
+from acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
 
 from sim.cluster_sim import Simulator
 from sim.packages import write_package
@@ -131,6 +131,7 @@ class Stack:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     shutdown: Callable[[], None] = lambda: None
+    minimal: bool = False  # send only the fields SLACK.md names, nothing deprecated
 
     # -- sending as Slack ----------------------------------------------------------------
     def post_signed(self, body: bytes, *, ts: str | None = None, secret: str = SECRET,
@@ -143,13 +144,16 @@ class Stack:
 
     def command_body(self, user: str, text: str, channel: str = CMD_CHANNEL) -> bytes:
         n = next(self._n)
-        return urlencode({
-            "token": "deprecated", "team_id": "T0FAKE", "team_domain": "fake",
-            "channel_id": channel, "channel_name": "ops", "user_id": user,
-            "user_name": user.lower(), "command": "/pps", "text": text,
-            "api_app_id": "A0APP", "response_url": f"{self.slack_url}/response/{n}",
+        fields = {
+            "team_id": "T0FAKE", "channel_id": channel, "user_id": user, "command": "/pps",
+            "text": text, "api_app_id": "A0APP",
+            "response_url": f"{self.slack_url}/response/{n}",
             "trigger_id": f"{n}.{uuid.uuid4().hex[:12]}",
-        }).encode()
+        }
+        if not self.minimal:  # the deprecated fields Slack still sends
+            fields.update(token="deprecated", team_domain="fake", channel_name="ops",
+                          user_name=user.lower())
+        return urlencode(fields).encode()
 
     def command(self, user: str, text: str, channel: str = CMD_CHANNEL) -> dict[str, Any]:
         """Send `/pps <text>`; return the ack body (asserting a 200 within 3 s)."""
@@ -190,6 +194,9 @@ class Stack:
                          "value": button.get("value", ""), "text": button["text"],
                          "action_ts": f"{time.time():.6f}"}],
         }
+        if self.minimal:  # only what identifies the click, its clicker and the message
+            for k in ("channel", "message", "team", "token", "api_app_id"):
+                payload.pop(k)
         r = self.post_signed(urlencode({"payload": json.dumps(payload)}).encode())
         assert r.status_code == 200, (r.status_code, r.text)
         return r
@@ -285,10 +292,18 @@ class Stack:
 
 def slack_contract_problems(st: Stack) -> list[str]:
     """What the bot sent so far that breaks SLACK.md / DESIGN §3: what the fake refused
-    (token, text fallback, Block Kit, thread_ts), top-level posts or card updates without
-    the `pps_job` metadata."""
+    (token, text fallback, Block Kit, thread_ts), methods nobody documented, a traceback
+    or a secret in a call, top-level posts or card updates without `pps_job` metadata."""
     calls, msgs, _ = st.slack.snapshot()
     out = list(st.slack.problems)
+    secrets = [SECRET, TOKEN, *(c.password for c in st.sim.clusters.values())]
+    for c in calls:
+        if c.method not in KNOWN:
+            out.append(f"called {c.method}, which the contract does not name")
+        raw = json.dumps(c.args, ensure_ascii=False)
+        if "Traceback" in raw or 'File "' in raw:
+            out.append(f"{c.method}: a traceback reached Slack: {raw[:300]}")
+        out.extend(f"{c.method}: a secret reached Slack" for x in secrets if x in raw)
     cards = {(m.channel, m.ts) for m in msgs if m.thread_ts is None}
     for c in calls:
         top_post = c.method == "chat.postMessage" and not c.args.get("thread_ts")
@@ -368,7 +383,7 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
         "PPS_REDIS_PREFIX": prefix, "PPS_INVENTORY": str(tmp / "inventory.yml"),
         "PPS_CHANNEL": PPS_CHANNEL, "PPS_APPROVERS": f"{A1},{GROUP}",
         "PPS_SETTLE_SECONDS": "0.5", "PPS_POLL_SECONDS": "0.2",
-        "PPS_REBOOT_TIMEOUT_SECONDS": "20", "PPS_REMINDER_SECONDS": "1",
+        "PPS_REBOOT_TIMEOUT_SECONDS": "20", "PPS_REMINDER_SECONDS": "0.5",
         "PPS_LEASE_SECONDS": "1", "PPS_BACKUP_DIR": str(tmp / "backups"),
         "PORT": str(port), "LOG_FORMAT": "json", **sim.credentials_env(), **extra_env,
     }
@@ -376,7 +391,8 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
         del env["PPS_BACKUP_DIR"], env["LOG_FORMAT"]
         env["SLACK_API_URL"] = f"{slack_url}/api"
     st = Stack(tmp, loop, slack, sim, env, prefix, f"http://127.0.0.1:{port}", slack_url,
-               shutdown=lambda: _shutdown(loop, sim, server, serving, slack_sock))
+               shutdown=lambda: _shutdown(loop, sim, server, serving, slack_sock),
+               minimal=minimal)
     try:
         st.start("bot", "bot")
         for i in range(workers):

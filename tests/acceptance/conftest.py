@@ -27,7 +27,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     clusters: dict[str, object] = {
         "east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 3,
                  "knobs": dict(FAST)},
-        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 14)},
+        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 16)},
     }
     st = launch(tmp_path_factory.mktemp("acc"), clusters, channels={"east": "C0EAST"},
                 workers=2, users_info=True, extra_env={"PPS_TWO_PERSON_RULE": "true"})

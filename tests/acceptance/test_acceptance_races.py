@@ -60,3 +60,20 @@ def test_acceptance_two_approvers_at_once_one_decision(stack: Stack) -> None:
     card = stack.card(jid)
     decided = [m for m in stack.thread(card) if "approved:" in m.text]
     assert len(decided) == 2, [m.text for m in decided]
+
+
+def test_acceptance_worker_killed_mid_upgrade_job_finishes(stack: Stack) -> None:
+    stack.configure("lab15", {"knobs": {"reboot_seconds": 1.0}})
+    jid = stack.upgrade(REQ, "upgrade lab15")
+    stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
+    from acceptance_stack import wait_until
+    wait_until("the install", lambda: "install" in stack.writes("lab15"), 10)
+    victim = stack.procs["worker1"]
+    victim.kill()  # SIGKILL: no chance to release anything
+    victim.wait(5)
+    try:
+        stack.click(A2, stack.open_gate(jid, 2, timeout=30), "pps_approve")
+        stack.card_in(jid, "succeeded")
+        assert stack.writes("lab15").count("install") == 1
+    finally:
+        stack.start("worker1", "worker", "--name", "acc-w1b")

@@ -12,13 +12,17 @@ TARGET = "9.1R18 (build 29865)"
 def test_acceptance_requester_may_approve_when_rule_is_off(lenient_stack: Stack) -> None:
     st = lenient_stack
     jid = st.upgrade(REQ, "upgrade solo")  # U0REQ is an approver through S0APPRS
-    st.click(REQ, st.open_gate(jid, 1), "pps_approve")
+    gate = st.open_gate(jid, 1)
+    st.click("U0STRANGER", gate, "pps_reject")  # minimal payload: channel from container
+    st.ephemeral_for("U0STRANGER", "Only")
+    st.click(REQ, gate, "pps_approve")
     st.click(REQ, st.open_gate(jid, 2), "pps_approve")
     st.card_in(jid, "succeeded")
     state = st.sim_state("solo")
     assert state["nodes"][0]["build"] == TARGET and state["login_permission"] is True
     calls, _, eph = st.slack.snapshot()
     assert not [e for e in eph if e.user == REQ], [e.text for e in eph]
+    assert [e.channel for e in eph] == [gate.channel]
     # users.info is not implemented here; whatever the bot asked of it, it got along.
     assert all(c.ok for c in calls if c.method != "users.info"), \
         [(c.method, c.error) for c in calls if not c.ok]

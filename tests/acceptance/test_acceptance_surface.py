@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 Stack = Any
 USER = "U0REQ"
@@ -21,8 +22,13 @@ def test_acceptance_health_and_metrics(stack: Stack) -> None:
     m = stack.http.get(f"{stack.bot_url}/metrics")
     assert m.status_code == 200
     assert m.headers["content-type"].startswith("text/plain")
-    assert "# TYPE pps_slack_commands_total counter" in m.text
-    assert 'pps_slack_commands_total{outcome="helptext",verb="help"}' in m.text
+    families = {f.name: f for f in text_string_to_metric_families(m.text)}
+    for name in ("pps_slack_commands", "pps_slack_command_ack_seconds", "pps_slack_actions",
+                 "pps_slack_api_calls", "pps_notifier_events"):
+        assert name in families, sorted(families)
+    helped = [s for s in families["pps_slack_commands"].samples
+              if s.labels.get("verb") == "help" and s.name.endswith("_total")]
+    assert helped and helped[0].value >= 1
 
 
 def test_acceptance_ssl_check_is_200_without_signature(stack: Stack) -> None:
@@ -134,3 +140,18 @@ def test_acceptance_garbage_click_is_refused_without_5xx(stack: Stack) -> None:
         r = stack.http.post(f"{stack.bot_url}/slack/events", content=body,
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert r.status_code < 500, body
+
+
+def test_acceptance_events_api_challenge_and_stray_event(stack: Stack) -> None:
+    challenge = json.dumps({"type": "url_verification", "challenge": "c-123",
+                            "token": "x"}).encode()
+    r = stack.post_signed(challenge, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and "c-123" in r.text
+    stray = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "api_app_id": "A0APP",
+                        "event": {"type": "app_mention", "user": USER, "text": "hi",
+                                  "channel": "C0PPS", "ts": "1.2"},
+                        "event_id": "Ev1", "event_time": 1}).encode()
+    r = stack.post_signed(stray, headers={"Content-Type": "application/json"})
+    assert r.status_code < 500
+    unknown_cmd = stack.command_body(USER, "help").replace(b"%2Fpps", b"%2Fother")
+    assert stack.post_signed(unknown_cmd).status_code < 500
