@@ -242,8 +242,10 @@ class Stack:
             if len(gates) >= count and has_buttons(gates[count - 1]):
                 return gates[count - 1]
             return None
-        return wait_until(f"approval message #{count} of {job_id} "
-                          f"(card {self._card_state(job_id)})", ready, timeout)
+        try:
+            return wait_until(f"approval message #{count} of {job_id}", ready, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (card {self._card_state(job_id)})") from None
 
     def ephemeral_for(self, user: str, contains: str, timeout: float = 10.0) -> Ephemeral:
         def ready() -> Ephemeral | None:

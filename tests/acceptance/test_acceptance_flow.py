@@ -157,3 +157,22 @@ def stack_wait_decided(stack: Stack, gate: Any) -> Any:
         m = stack.slack.find(gate.channel, gate.ts)
         return m if m is not None and m.updates and not has_buttons(m) else None
     return wait_until(f"gate message {gate.ts} updated without buttons", decided, 10)
+
+
+def test_acceptance_downgrade_needs_the_flag(stack: Stack) -> None:
+    """After the upgrade above, east runs 9.1R18: 9.1R17 is a downgrade."""
+    if stack.sim_state("east")["nodes"][0]["build"] != TARGET:
+        stack.loop.run(stack.sim.set_node("east", "east-a", {"build": TARGET}))
+        stack.loop.run(stack.sim.set_node("east", "east-b", {"build": TARGET}))
+    ack = stack.command(REQ, "upgrade east 9.1R17 --dry-run")
+    from acceptance_stack import JOB_ID
+    m = JOB_ID.search(ack["text"])
+    if m and "queued" in ack["text"]:
+        card = stack.card_in(m.group(1), "failed", "succeeded")
+        assert card.state == "failed"
+        thread = " ".join(t.text + _blob(t.blocks) for t in stack.thread(card))
+        assert "downgrade" in thread.lower(), thread
+    else:
+        assert "downgrade" in _blob(ack).lower(), ack
+    jid = stack.upgrade(REQ, "upgrade east 9.1R17 --dry-run --allow-downgrade")
+    assert stack.card_in(jid, "failed", "succeeded").state == "succeeded"

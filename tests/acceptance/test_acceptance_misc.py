@@ -127,3 +127,24 @@ def test_acceptance_gate_message_closed_when_its_update_fails_once(stack: Stack)
     wait_until("the gate message closed",
                lambda: not has_buttons(stack.slack.find(gate.channel, gate.ts)), 10)
     assert not stack.slack.fail_when
+
+
+def test_acceptance_posts_failing_once_are_retried_without_duplicates(stack: Stack) -> None:
+    def card_post(args: dict[str, Any]) -> bool:
+        return not args.get("thread_ts") and bool(args.get("metadata"))
+
+    def gate_post(args: dict[str, Any]) -> bool:
+        return "pps_approve" in _blob(args.get("blocks"))
+
+    stack.slack.inject("chat.postMessage", 500, {"ok": False, "error": "fatal_error"},
+                       when=card_post)
+    stack.slack.inject("chat.postMessage", 200, {"ok": False, "error": "odd_error"},
+                       when=gate_post)
+    jid = stack.upgrade(REQ, "upgrade lab9")
+    gate = stack.open_gate(jid, 1)
+    assert not stack.slack.fail_when
+    assert len(stack.gate_messages(jid)) == 1
+    stack.click(REQ, gate, "pps_reject")
+    stack.card_in(jid, "cancelled")
+    _, msgs, _ = stack.slack.snapshot()
+    assert len([m for m in msgs if m.thread_ts is None and jid in m.text]) == 1
