@@ -17,6 +17,15 @@ from redis.exceptions import ResponseError
 from jobs.keys import WORKER_GROUP, Keys
 
 
+def group_lost(exc: ResponseError) -> bool:
+    """Redis lost the stream or its group (emptied: restart without persistence, flush).
+
+    NOGROUP answers the next read; a read blocked at that moment gets UNBLOCKED.
+    """
+    text = str(exc)
+    return "NOGROUP" in text or text.startswith("UNBLOCKED")
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """One delivery: `kind` is step | poll | settle | start | reminder | retry."""
@@ -74,7 +83,7 @@ class WorkQueue:
                 WORKER_GROUP, self.consumer, {self.keys.queue: ">"}, count=count, block=block_ms
             )
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not group_lost(exc):
                 raise
             await self.ensure_group()  # Redis lost the group (restart without persistence)
             return []
@@ -88,7 +97,7 @@ class WorkQueue:
                 self.keys.queue, WORKER_GROUP, self.consumer, min_idle_ms, "0-0", count=count
             )
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not group_lost(exc):
                 raise
             await self.ensure_group()
             return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -94,6 +95,8 @@ class Recorder:
 
     def __getattr__(self, level: str) -> Callable[..., None]:
         def log(event: str, *args: Any, **kw: Any) -> None:
+            if level == "exception":  # what structlog would render: the current exception
+                kw = {**kw, "exc": f"{type(sys.exc_info()[1]).__name__}: {sys.exc_info()[1]}"}
             self.lines.append((level, event, kw))
 
         return log
@@ -276,8 +279,9 @@ class SlackSide:
         """Every accepted chat.postMessage, in order."""
         return [c.args for c in self.store.calls_of("chat.postMessage") if c.ok]
 
-    def card_state(self, job_id: str) -> str | None:
-        cards = self.cards(job_id)
+    def card_state(self, job: Job) -> str | None:
+        """The state the job's card shows (its card by ts: ids restart after a data loss)."""
+        cards = [c for c in self.cards(job.id) if c.ts == job.card_ts]
         return cards[0].metadata["event_payload"]["state"] if cards and cards[0].metadata else None
 
 

@@ -76,7 +76,7 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     assert done.state is State.SUCCEEDED
     assert kills == ["card", "gate"] and len(ups) == 2
     assert len(cards) == 1, "card posted twice"
-    assert slack.card_state(job.id) == "succeeded"
+    assert slack.card_state(await r.job(job.id)) == "succeeded"
     assert max(replies.values(), default=0) == 1, [t for t, n in replies.items() if n > 1]
     assert len(gates) == 2, "a gate message was posted twice or lost"
     assert not slack.task.done(), "the notifier ended"
