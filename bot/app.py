@@ -244,14 +244,22 @@ def create_web_app(
         handler = AsyncSlackRequestHandler(bot.app)
 
         async def events(request: Request) -> Response:
+            # Never a 5xx to Slack. Bolt's signature check raises on a timestamp that is not
+            # an integer (answered 500): such a request fails the check, so 401 it here.
+            stamp = request.headers.get("x-slack-request-timestamp")
+            if stamp is not None and not stamp.strip().isdigit():
+                return JSONResponse({"error": "invalid request"}, status_code=401)
             try:
-                return await handler.handle(request)
+                response = await handler.handle(request)
             except Exception as exc:
                 # Bolt parses the body before it checks the signature: a body it cannot
-                # parse (`payload={...` that is not JSON) raises. Never a 5xx to Slack.
+                # parse (`payload={...` that is not JSON) raises.
                 log.warning("slack_request_unreadable", error=type(exc).__name__)
                 return JSONResponse({"ok": False, "error": "unreadable request"},
                                     status_code=400)
+            if response.status_code >= 500:  # Bolt caught an error (logged by on_error)
+                return JSONResponse({"ok": False, "error": "request failed"}, status_code=400)
+            return response
 
         routes.append(Route("/slack/events", events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -51,6 +51,11 @@ def test_acceptance_unsigned_stale_or_forged_requests_get_401(stack: Stack) -> N
     from acceptance_stack import SECRET, sign
     h = {**plain, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(SECRET, ts, body)}
     assert stack.http.post(url, content=body + b"x", headers=h).status_code == 401
+    # Malformed signature headers: refused as unsigned, never a 5xx.
+    for bad in ({"X-Slack-Request-Timestamp": "abc"}, {"X-Slack-Request-Timestamp": ""},
+                {"X-Slack-Request-Timestamp": "1e3"}, {"X-Slack-Request-Timestamp": "-5"},
+                {"X-Slack-Signature": "garbage"}, {"X-Slack-Signature": ""}):
+        assert stack.post_signed(body, headers=bad).status_code == 401, bad
     # None of these created a job.
     assert "No active or scheduled jobs" in json.dumps(stack.command(USER, "list"))
 
