@@ -15,13 +15,14 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from jobs.appliance import VIP, ApplianceError
+from jobs.appliance import VIP, Appliance, ApplianceError
 from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
 from jobs.log import configure_logging
 from jobs.pps_client import PpsClient
 from jobs.pps_net import RetryPolicy, Timeouts
 from jobs.redis_conn import make_redis
 from jobs.settings import Settings
+from jobs.steps.common import node_for_host
 
 CHECK_TIMEOUTS = Timeouts(connect=5.0, read=10.0)
 CHECK_RETRY = RetryPolicy(attempts=2, base=0.3, cap=1.0)
@@ -67,7 +68,7 @@ def settings_problems(settings: Settings, inventory: Inventory) -> list[str]:
     return out
 
 
-async def _check_node(client: PpsClient, cluster: Cluster, target: str, report: Report) -> Row:
+async def _check_node(client: Appliance, cluster: Cluster, target: str, report: Report) -> Row:
     label = "VIP" if target == VIP else target
     row = Row(cluster.name, label)
     try:
@@ -91,12 +92,12 @@ async def _check_node(client: PpsClient, cluster: Cluster, target: str, report: 
     if target == VIP:
         names = cluster.node_names
         row.status = "VIP"
-        if info.host_name not in names:
+        if node_for_host(cluster, info.host_name) is None:
             report.problems.append(
                 f"{cluster.name}/VIP: answers as {info.host_name!r}, not one of {names}"
             )
         return row
-    me = next((m for m in overview.members if m.name == target), None)
+    me = overview.member(target)
     if me is None:
         row.status = "not a member"
         report.problems.append(f"{cluster.name}/{target}: not in its cluster-member-status")

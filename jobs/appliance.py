@@ -54,6 +54,11 @@ class Overview:
     members: tuple[MemberStatus, ...] = field(default_factory=tuple)
     uptime_seconds: float = 0.0
 
+    def member(self, name: str) -> MemberStatus | None:
+        """The row for node `name`; appliances may report member names in another case."""
+        key = name.casefold()
+        return next((m for m in self.members if m.name.casefold() == key), None)
+
 
 @dataclass(frozen=True)
 class ActiveUsers:

@@ -177,8 +177,7 @@ def _fold(
 
 def reported(views: dict[str, Overview], name: str) -> list[MemberStatus]:
     """Every row about `name` in the answering members' overviews (names ignore case)."""
-    key = name.casefold()
-    return [m for ov in views.values() for m in ov.members if m.name.casefold() == key]
+    return [m for ov in views.values() if (m := ov.member(name)) is not None]
 
 
 def in_cluster(views: dict[str, Overview], name: str) -> bool:

@@ -127,7 +127,7 @@ async def _verify_manual(ctx: StepContext, fw: Firmware, confirm: Gate) -> StepR
         before = record.get(name, {}).get("uptime")
         if before is not None and ov.uptime_seconds < float(before):
             return _accepted(ctx, confirm, name, f"{name} rebooted (uptime dropped)")
-        own = next((m for m in ov.members if m.name.casefold() == name.casefold()), None)
+        own = ov.member(name)
         if own is not None and own.status.endswith("Transitioning"):
             return _accepted(ctx, confirm, name, f"{name} is installing ({own.status})")
         seen.append(_seen(name, info, ov))
