@@ -247,6 +247,19 @@ class Stack:
         except AssertionError as exc:
             raise AssertionError(f"{exc} (card {self._card_state(job_id)})") from None
 
+    def with_button(self, job_id: str, action_id: str, after: Msg | None = None,
+                    timeout: float = 25.0) -> Msg:
+        """Wait for a message in the job's thread, newer than `after`, with a button
+        `action_id`; return it."""
+        def ready() -> Msg | None:
+            card = self.card(job_id)
+            for m in self.thread(card) if card else []:
+                newer = after is None or float(m.ts) > float(after.ts)
+                if newer and any(b.get("action_id") == action_id for b in buttons(m)):
+                    return m
+            return None
+        return wait_until(f"a {action_id} message of {job_id}", ready, timeout)
+
     def ephemeral_for(self, user: str, contains: str, timeout: float = 10.0) -> Ephemeral:
         def ready() -> Ephemeral | None:
             _, _, eph = self.slack.snapshot()
@@ -348,7 +361,8 @@ def _is_approval(msg: Msg) -> bool:
 
 def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
            workers: int, users_info: bool, extra_env: dict[str, str],
-           minimal: bool = False) -> Stack:
+           minimal: bool = False, inventory_extra: dict[str, dict[str, Any]] | None = None,
+           ) -> Stack:
     """Start simulator + fake Slack in a thread, then the bot and workers as processes.
 
     `minimal`: only the settings DESIGN §3 names that a new user would set (no backup dir,
@@ -375,6 +389,8 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
     inv = sim.inventory(fw)
     for cluster, channel in channels.items():
         inv["clusters"][cluster]["channel"] = channel
+    for cluster, extra in (inventory_extra or {}).items():
+        inv["clusters"][cluster].update(extra)
     (tmp / "inventory.yml").write_text(yaml.safe_dump(inv))
     prefix = f"ppsacc:{uuid.uuid4().hex[:8]}:"
     port = free_port()

@@ -23,14 +23,16 @@ def standalone(name: str) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Bot + two workers, two-person rule on; approvers `U0APPR1` and the group `S0APPRS`
-    (members `U0APPR2` and the requester `U0REQ`); `east` posts to its own channel."""
+    (members `U0APPR2` and the requester `U0REQ`); `east` posts to its own channel; `lab16`
+    has its logins switched by hand (operator-assisted)."""
     clusters: dict[str, object] = {
         "east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 3,
                  "knobs": dict(FAST)},
-        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 16)},
+        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 17)},
     }
     st = launch(tmp_path_factory.mktemp("acc"), clusters, channels={"east": "C0EAST"},
-                workers=2, users_info=True, extra_env={"PPS_TWO_PERSON_RULE": "true"})
+                workers=2, users_info=True, extra_env={"PPS_TWO_PERSON_RULE": "true"},
+                inventory_extra={"lab16": {"manual": ["logins"]}})
     try:
         yield st
     finally:

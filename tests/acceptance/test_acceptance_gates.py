@@ -145,7 +145,7 @@ def test_acceptance_install_refused_keeps_logins_alarm_until_enabled(stack: Stac
     assert loud, [m.text for m in stack.thread(card)]
     from acceptance_stack import wait_until
     wait_until("two reminders", lambda: len(reminders(stack, jid)) >= 2, 8)
-    stack.click(A2, enable, "pps_approve")
+    stack.click(A1, enable, "pps_approve")  # the same approver decides both gates
     wait_until("logins enabled", lambda: stack.sim_state("lab14")["login_permission"], 10)
     card = stack.card_in(jid, "failed")
     assert "install" in _blob(card.msg.blocks).lower()
