@@ -224,13 +224,19 @@ def make_appliance(
 ) -> PpsClient:
     """The production `Appliance` for one cluster; credentials come from `env` (os.environ).
 
-    Retry backoff is scaled to the polling interval so that retries of one poll never take
-    longer than a few polls.
+    Retry backoff and the connect/read timeouts are scaled to the polling interval, so that
+    a node that hangs instead of refusing connections while it reboots (DESIGN §4.11) costs
+    a few polls, not minutes. At the default 10 s poll they stay at 5 s connect / 20 s read.
     """
     username, password = cluster.credentials(env)
     retry = RetryPolicy()
+    timeouts = Timeouts()
     if settings is not None:
         poll = settings.PPS_POLL_SECONDS
         base = min(RetryPolicy.base, poll / 10)
         retry = RetryPolicy(base=base, cap=max(base, min(RetryPolicy.cap, poll)))
-    return PpsClient(cluster, username, password, retry=retry, clock=clock)
+        timeouts = Timeouts(
+            connect=min(Timeouts.connect, max(1.0, poll)),
+            read=min(Timeouts.read, max(2.0, 2 * poll)),
+        )
+    return PpsClient(cluster, username, password, timeouts=timeouts, retry=retry, clock=clock)

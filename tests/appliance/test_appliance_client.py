@@ -376,5 +376,10 @@ async def test_make_appliance_scales_retries_to_the_poll_interval(start_sim: Any
         assert (await client.system_info("solo")).host_name == "solo"
         assert client.session.retry.base == pytest.approx(0.01)
         assert client.session.retry.cap == pytest.approx(0.1)
+        assert (client.session.timeouts.connect, client.session.timeouts.read) == (1.0, 2.0)
     async with make_appliance(kit.cluster_of(sim, "c"), env=env) as default:
         assert default.session.retry.base == 0.5
+        assert (default.session.timeouts.connect, default.session.timeouts.read) == (5.0, 20.0)
+    ten = make_appliance(kit.cluster_of(sim, "c"), env=env, settings=Settings(PPS_POLL_SECONDS=10))
+    async with ten:
+        assert (ten.session.timeouts.connect, ten.session.timeouts.read) == (5.0, 20.0)
