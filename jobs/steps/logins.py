@@ -3,7 +3,9 @@
 Check first (already as desired: done). The write goes through the login target of
 DESIGN §4.7 after a checkpoint of the intent; a re-run that finds the intent recorded never
 writes again. An unsupported write, a forced manual step, or a read-back that disagrees
-turns the step operator-assisted: instructions, a confirm, then a verifying read.
+turns the step operator-assisted: instructions, a confirm, then a verifying read. A write
+that was sent but does not show yet is read again on the next polls (an appliance may
+apply it with a delay) before a human is asked.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 from jobs.appliance import VIP, ApplianceError, Unsupported
 from jobs.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
 from jobs.plan import fmt_time
-from jobs.steps.base import Advance, AskOperator, Fail, StepContext, StepFn, StepResult
+from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.steps.common import Failed, LoginRead, acting_node, label, read_logins
+
+# Re-reads of the login permission after a write before asking an operator.
+VERIFY_POLLS = 3
 
 
 def _word(enabled: bool) -> str:
@@ -35,7 +40,19 @@ def instructions(ctx: StepContext, enabled: bool, target: str) -> str:
 def make_step(step: Step, enabled: bool) -> StepFn:
     """The step function for DISABLE_LOGINS (enabled=False) or ENABLE_LOGINS (True)."""
     sent_key = f"{step.value}_sent_at"
+    polls_key = f"{step.value}_verify_polls"
     manual_name = MANUAL_STEP_NAMES[step]
+
+    def read_again(ctx: StepContext, saw: str) -> Poll | None:
+        """Poll once more while the written permission may still be on its way."""
+        polls = int(ctx.job.outputs.get(polls_key, 0))
+        if polls >= VERIFY_POLLS:
+            return None
+        return Poll(
+            after=ctx.settings.PPS_POLL_SECONDS,
+            outputs={polls_key: polls + 1},
+            progress=f"{saw}; reading again" if polls == 0 else None,
+        )
 
     def done(ctx: StepContext, read: LoginRead, by: str) -> Advance:
         record = {"enabled": enabled, "via": label(read.target), "by": by, "at": ctx.clock.now()}
@@ -72,6 +89,9 @@ def make_step(step: Step, enabled: bool) -> StepFn:
         if sent_key in job.outputs:
             # The request went out before (then a crash or an error): never send it twice.
             at = fmt_time(float(job.outputs[sent_key]))
+            again = read_again(ctx, f"login permission still {now_word}")
+            if again is not None:
+                return again
             return ask(
                 ctx,
                 read.target,
@@ -91,8 +111,14 @@ def make_step(step: Step, enabled: bool) -> StepFn:
             return ask(ctx, target, f"the request failed: {exc.message}")
         back = await read_logins(ctx)
         if isinstance(back, Failed):
-            return ask(ctx, target, "cannot read back", saw=back.message)
+            return read_again(ctx, f"cannot read back ({back.message})") or ask(
+                ctx, target, "cannot read back", saw=back.message
+            )
         if back.users.login_permission != enabled:
+            saw = f"login permission still {_word(back.users.login_permission)}"
+            again = read_again(ctx, saw)
+            if again is not None:
+                return again
             return ask(
                 ctx,
                 target,

@@ -8,8 +8,9 @@ from typing import Any
 
 from jobs.appliance import VIP
 from jobs.model import Decision, Step
-from jobs.steps.base import Advance, AskOperator, Fail
+from jobs.steps.base import Advance, AskOperator, Fail, Poll
 from jobs.steps.harness import Harness
+from jobs.steps.logins import VERIFY_POLLS
 from jobs.testing import FakeCluster
 
 MakeHarness = Callable[..., Harness]
@@ -55,11 +56,28 @@ async def test_reentry_after_checkpoint_never_writes_again(make_harness: MakeHar
     h = at_disable(make_harness("standalone"))
     # A worker checkpointed the intent and died; whether its request arrived is unknown.
     h.job.outputs["disable_logins_sent_at"] = h.clock.now() - 30
+    # It may still be on its way: read again on the next polls, never write.
+    for n in range(1, VERIFY_POLLS + 1):
+        poll = await h.run()
+        assert isinstance(poll, Poll), poll
+        assert poll.outputs == {"disable_logins_verify_polls": n}
+        h.apply(poll)
     result = await h.run()
     assert isinstance(result, AskOperator)
     assert result.saw and "still enabled" in result.saw
     assert "Disable All Users" in result.instructions
     assert writes(h) == []
+
+
+async def test_a_write_that_shows_late_is_found_on_a_later_poll(make_harness: MakeHarness) -> None:
+    h = at_disable(make_harness("standalone"))
+    h.job.outputs["disable_logins_sent_at"] = h.clock.now() - 1
+    poll = await h.run()
+    assert isinstance(poll, Poll) and poll.progress and "reading again" in poll.progress
+    h.apply(poll)
+    h.fake.console_set_login_permission(False)  # the appliance applied it late
+    done = await h.run()
+    assert isinstance(done, Advance) and writes(h) == []
 
 
 async def test_unsupported_write_asks_an_operator_and_verifies_after_confirm(
@@ -130,9 +148,14 @@ async def test_read_back_disagreeing_asks_an_operator_with_what_it_saw(
 ) -> None:
     h = at_disable(make_harness("standalone"))
     h.fake = IgnoringWrites.restore(h.fake.snapshot(), h.clock)
+    for _ in range(VERIFY_POLLS):  # read again a few polls before a human is asked
+        poll = await h.run()
+        assert isinstance(poll, Poll), poll
+        h.apply(poll)
     result = await h.run()
     assert isinstance(result, AskOperator)
-    assert result.saw == "after the request, login permission still enabled on solo"
+    assert result.saw and result.saw.endswith("login permission still enabled")
+    assert result.reason == "a request was already sent"
     h.apply(result)
     h.decide_open(Decision.CONFIRMED, "UOP")
     again = await h.run()  # verification only
