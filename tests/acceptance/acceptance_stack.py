@@ -9,6 +9,7 @@ themselves are plain synchronous functions driving everything over HTTP.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import itertools
@@ -320,6 +321,10 @@ def slack_contract_problems(st: Stack) -> list[str]:
             out.append(f"{c.method}: a traceback reached Slack: {raw[:300]}")
         out.extend(f"{c.method}: a secret reached Slack" for x in secrets if x in raw)
     cards = {(m.channel, m.ts) for m in msgs if m.thread_ts is None}
+    per_job = collections.Counter(
+        (m.metadata or {}).get("event_payload", {}).get("job_id") for m in msgs
+        if m.thread_ts is None)
+    out.extend(f"{n} cards for job {j}" for j, n in per_job.items() if n > 1)
     for c in calls:
         top_post = c.method == "chat.postMessage" and not c.args.get("thread_ts")
         card_update = c.method == "chat.update" and (c.args.get("channel"), c.args.get("ts")) \
@@ -402,7 +407,7 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
         "PPS_CHANNEL": PPS_CHANNEL, "PPS_APPROVERS": f"{A1},{GROUP}",
         "PPS_SETTLE_SECONDS": "0.5", "PPS_POLL_SECONDS": "0.2",
         "PPS_REBOOT_TIMEOUT_SECONDS": "20", "PPS_REMINDER_SECONDS": "0.5",
-        "PPS_LEASE_SECONDS": "1", "PPS_BACKUP_DIR": str(tmp / "backups"),
+        "PPS_LEASE_SECONDS": "0.6", "PPS_BACKUP_DIR": str(tmp / "backups"),
         "PORT": str(port), "LOG_FORMAT": "json", **sim.credentials_env(), **extra_env,
     }
     if minimal:
