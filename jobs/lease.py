@@ -49,13 +49,22 @@ class Lease:
         return self.fence > 0
 
     async def renew(self) -> bool:
-        """Heartbeat: extend the lease only while still its owner."""
+        """Heartbeat: extend the lease while still its owner, or take it back if it expired
+        (Redis away longer than a lease) while the job's fence is still ours."""
         res = await self._renew(
-            keys=[self.keys.lease(self.job_id)], args=[self.token, ms(self.seconds)]
+            keys=[self.keys.lease(self.job_id), self.keys.fence(self.job_id)],
+            args=[self.token, ms(self.seconds), self._fence_arg],
         )
         return int(res) == 1
 
     async def release(self) -> bool:
-        """Give the lease back (only if still ours)."""
-        res = await self._release(keys=[self.keys.lease(self.job_id)], args=[self.token])
+        """Give the lease back (only if still ours); a late heartbeat cannot retake it."""
+        res = await self._release(
+            keys=[self.keys.lease(self.job_id), self.keys.fence(self.job_id)],
+            args=[self.token, self._fence_arg],
+        )
         return int(res) == 1
+
+    @property
+    def _fence_arg(self) -> str:
+        return str(self.fence) if self.fence > 0 else ""

@@ -45,3 +45,29 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+def error_code(exc: BaseException) -> str:
+    """`ResponseError: OOM command not allowed...` -> `ResponseError:OOM` (type and the first
+    word of the message, which for Redis errors is the error code)."""
+    words = str(exc).split(" ", 1)
+    return f"{type(exc).__name__}:{words[0]}"
+
+
+class ChangeLog:
+    """When a recurring failure deserves a log line: when it starts, when it changes (another
+    error), when it ends. Never once per attempt: a fault that lasts must not flood the log."""
+
+    def __init__(self) -> None:
+        self._failing: dict[str, str] = {}
+
+    def failing(self, source: str, exc: BaseException) -> bool:
+        """Record a failure of `source`; True when it is news (log it)."""
+        code = error_code(exc)
+        news = self._failing.get(source) != code
+        self._failing[source] = code
+        return news
+
+    def recovered(self, source: str) -> bool:
+        """Record a success of `source`; True when it had been failing (log the recovery)."""
+        return self._failing.pop(source, None) is not None

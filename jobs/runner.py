@@ -82,9 +82,14 @@ class Runner:
         return self._steps
 
     async def heartbeat(self) -> bool:
-        """Extend the current lease; False if there is none or it was lost."""
+        """Extend (or take back) the current lease; False only when another worker has it.
+
+        No lease at this moment (being taken or just released around an item) is not a loss.
+        """
         lease = self.lease
-        return bool(lease and await lease.renew())
+        if lease is None:
+            return True
+        return await lease.renew() or self.lease is not lease
 
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""

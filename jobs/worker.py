@@ -17,7 +17,7 @@ import os
 import random
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 import structlog
@@ -29,7 +29,7 @@ from jobs.appliance import Appliance
 from jobs.clock import Clock, SystemClock, ms
 from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
 from jobs.keys import Keys
-from jobs.log import configure_logging
+from jobs.log import ChangeLog, configure_logging
 from jobs.model import Step
 from jobs.queue import WorkItem, WorkQueue
 from jobs.redis_conn import BLOCK_MS, make_redis
@@ -107,6 +107,8 @@ class Worker:
         self._reclaimed: list[WorkItem] = []
         self._current: WorkItem | None = None
         self._redis_up: bool | None = None
+        self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
+        self._lost_lease_of: str | None = None  # the item whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
 
     def stop(self) -> None:
@@ -136,7 +138,7 @@ class Worker:
             (self.heartbeat, max(0.05, lease / 3)),
         ):
             scheduler.add_job(
-                fn,
+                self._guarded(fn),
                 "interval",
                 seconds=every,
                 max_instances=1,
@@ -153,15 +155,19 @@ class Worker:
                         await self.queue.ensure_group()
                     await self._consume_once()
                     self._mark_redis(True)
+                    if self._faults.recovered("loop"):
+                        log.info("work items run again", worker=self.name)
                     failures = 0
                 except REDIS_DOWN as exc:
                     self._mark_redis(False, exc)
                     failures += 1
                     await self._sleep(backoff(failures))
-                except Exception:
-                    # A bug or an unexpected Redis answer: the item stays pending and is
-                    # reclaimed later; back off so a persistent fault never spins.
-                    log.exception("work item crashed", worker=self.name)
+                except Exception as exc:
+                    # A bug or an unexpected Redis answer (OOM when full, READONLY, ...): the
+                    # item stays pending and is reclaimed later; back off so a persistent
+                    # fault never spins, and log it when it starts, not on every attempt.
+                    if self._faults.failing("loop", exc):
+                        log.exception("work item crashed", worker=self.name)
                     failures += 1
                     await self._sleep(backoff(failures))
         finally:
@@ -203,6 +209,27 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
+    def _guarded(self, tick: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """`tick` as a scheduler job that never raises into APScheduler (which would log a
+        traceback on every tick): a failure is logged when it starts and when it ends; a
+        tick cut short by the scheduler's shutdown ends quietly."""
+        name = tick.__name__
+
+        async def guarded() -> None:
+            try:
+                await tick()
+            except asyncio.CancelledError:
+                return  # scheduler.shutdown() cancels a tick in flight: nothing went wrong
+            except Exception as exc:
+                if self._faults.failing(name, exc):
+                    log.exception("scheduler tick failing", tick=name, worker=self.name)
+                return
+            if self._faults.recovered(name):
+                log.info("scheduler tick works again", tick=name, worker=self.name)
+
+        guarded.__name__ = name
+        return guarded
+
     async def tick_timers(self) -> None:
         """Scheduler tick: move due durable timers into the work stream."""
         if self._redis_up is False:
@@ -228,7 +255,8 @@ class Worker:
         if item is None:
             return
         try:
-            if not await self.runner.heartbeat():
+            if not await self.runner.heartbeat() and self._lost_lease_of != item.id:
+                self._lost_lease_of = item.id  # once per item: its commit will be refused
                 log.warning("lease lost while working", job_id=item.job_id)
             await self.queue.touch(item)
         except REDIS_DOWN:

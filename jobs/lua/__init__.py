@@ -133,16 +133,26 @@ if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'fence', 
 return f
 """
 
-# Extend the lease only while still its owner. KEYS: 1 lease; ARGV: 1 token, 2 ms. Returns 1/0.
+# Extend the lease while still its owner; take it back if it expired (Redis was away longer
+# than a lease) and nobody took the job since: the fence counter still shows our fence
+# (an acquire, and our own release, move it on).
+# KEYS: 1 lease, 2 fence counter; ARGV: 1 token, 2 ms, 3 our fence. Returns 1 (held) / 0 (lost).
 LEASE_RENEW = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if owner or ARGV[3] == '' or redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
-# Release the lease only while still its owner. KEYS: 1 lease; ARGV: 1 token. Returns 1/0.
+# Release the lease only while still its owner, and move the fence counter on (if nobody
+# did) so a heartbeat still on its way cannot take the lease back (see LEASE_RENEW).
+# KEYS: 1 lease, 2 fence counter; ARGV: 1 token, 2 our fence. Returns 1 if it was ours.
 LEASE_RELEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local ours = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]); ours = 1 end
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('INCR', KEYS[2]) end
+return ours
 """
 
 # Move due timers into the work stream, atomically (any number of workers may tick).
