@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,15 +26,18 @@ def standalone(name: str) -> dict[str, object]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Bot + two workers, two-person rule on; approvers `U0APPR1` and the group `S0APPRS`
     (members `U0APPR2` and the requester `U0REQ`); `east` posts to its own channel; `lab16`
-    has its logins switched by hand (operator-assisted)."""
+    has its logins switched by hand (operator-assisted); `lab17` has a daily one-hour
+    maintenance window in Asia/Tokyo starting about six hours from now."""
     clusters: dict[str, object] = {
         "east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 3,
                  "knobs": dict(FAST)},
-        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 17)},
+        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 18)},
     }
+    start = datetime.now(ZoneInfo("Asia/Tokyo")) + timedelta(hours=6)
+    window = f"{start:%H}:00-{(start + timedelta(hours=1)):%H}:00 Asia/Tokyo"
     st = launch(tmp_path_factory.mktemp("acc"), clusters, channels={"east": "C0EAST"},
                 workers=2, users_info=True, extra_env={"PPS_TWO_PERSON_RULE": "true"},
-                inventory_extra={"lab16": {"manual": ["logins"]}})
+                inventory_extra={"lab16": {"manual": ["logins"]}, "lab17": {"window": window}})
     try:
         yield st
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from acceptance_stack import job_id_in
@@ -148,3 +149,26 @@ def test_acceptance_posts_failing_once_are_retried_without_duplicates(stack: Sta
     stack.card_in(jid, "cancelled")
     _, msgs, _ = stack.slack.snapshot()
     assert len([m for m in msgs if m.thread_ts is None and jid in m.text]) == 1
+
+
+def test_acceptance_maintenance_window(stack: Stack) -> None:
+    """Outside the window preflight refuses; `--at HH:MM` is read in the window's zone."""
+    jid = stack.upgrade(REQ, "upgrade lab17")
+    card = stack.card_in(jid, "failed")
+    assert "window" in _thread_text(stack, jid).lower() + _blob(card.msg.blocks).lower()
+    assert stack.writes("lab17") == []
+    window = next(w for w in [_blob(stack.command(REQ, "clusters"))] if "Asia/Tokyo" in w)
+    start = window.split("window ")[1][:5]  # "HH:00"
+    ack = stack.command(REQ, f"upgrade lab17 --at {start}")
+    later = job_id_in(ack)
+    stack.card_in(later, "scheduled")
+    tokyo = datetime.now(ZoneInfo("Asia/Tokyo"))
+    due = datetime.combine(tokyo.date(), datetime.strptime(start, "%H:%M").time(),
+                           ZoneInfo("Asia/Tokyo"))
+    if due <= tokyo:
+        due += timedelta(days=1)
+    shown = _blob(ack) + _blob(stack.command(REQ, f"status {later}"))
+    utc = due.astimezone(UTC)
+    assert f"{utc:%Y-%m-%d %H:%M} UTC" in shown or f"{due:%Y-%m-%d %H:%M}" in shown, shown
+    stack.command(REQ, f"abort {later}")
+    stack.card_in(later, "cancelled")
