@@ -64,13 +64,15 @@ async def test_resilience_redis_refusing_writes_is_logged_once_and_waited_out(
     scheduler_errors = [rec.getMessage() for rec in caplog.records if rec.name.startswith(
         "apscheduler")]
     effects = r.effects("east")
+    errors = sorted({kw["exc"][:60] for _, _, kw in r.log.lines if kw.get("exc")})
     print(
-        f"redis-refuses fault={fault:<8} for={full_for:.1f}s final={done.state.value} reads_during={reads_during} "
+        f"redis-refuses fault={fault:<8} for={full_for:.1f}s final={done.state.value} "
+        f"reads_during={reads_during} "
         f"crash_logs={events.count('work item crashed')} "
         f"recovered_logs={events.count('work items run again')} ticks_failing={ticks_failing} "
         f"tick_recovered_logs={events.count('scheduler tick works again')} "
         f"apscheduler_errors={len(scheduler_errors)} disable={effects[0]} install={effects[1]} "
-        f"enable={effects[2]} errors={sorted({kw.get('exc', '')[:60] for _, _, kw in r.log.lines if kw.get('exc')})}"
+        f"enable={effects[2]} errors={errors}"
     )
     assert done.state is State.SUCCEEDED, done.error
     assert effects == (1, 1, 1)
@@ -87,4 +89,4 @@ async def _apply(r: Rig, fault: str, args: tuple[str, str]) -> None:
     if fault == "full":
         await r.redis.config_set(*args)
     else:
-        await r.redis.execute_command("REPLICAOF", *args)
+        await r.redis.replicaof(*args)
