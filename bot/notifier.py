@@ -263,11 +263,15 @@ class Notifier:
             NOTIFIER_EVENTS.labels(ev.kind.value, "duplicate").inc()
             return
         card_ts = await self.ensure_card(job)
+        post = thread_post(job, ev)
+        if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL) or (post and post.broadcast):
+            # What the channel is told (buttons, held, summary) must not run ahead of the
+            # card: someone reading the card right after sees the state it announces.
+            await self.refresh_card(job.id)
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
         elif ev.kind is EventKind.GATE_DECIDED:
             await self.close_gate(job, str(ev.data.get("gate_id")))
-        post = thread_post(job, ev)
         if post is not None:
             await self._once(job.id, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
         if ev.seq:

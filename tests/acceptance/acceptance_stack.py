@@ -339,6 +339,41 @@ def slack_contract_problems(st: Stack) -> list[str]:
     return out
 
 
+def order_problems(st: Stack) -> list[str]:
+    """The card runs ahead of what it announces: when a message with buttons (approval or
+    confirm) is posted, the card already says the job waits on a human; when the summary
+    is posted, the card already shows the final state."""
+    calls, msgs, _ = st.slack.snapshot()
+    card_of = {m.ts: m for m in msgs if m.thread_ts is None}
+    state: dict[str, str] = {}  # card ts -> state of its newest successful post/update
+    out = []
+    for c in calls:
+        if not c.ok or c.method not in ("chat.postMessage", "chat.update"):
+            continue
+        payload = (c.args.get("metadata") or {}).get("event_payload") or {}
+        if c.method == "chat.update" and c.args.get("ts") in card_of:
+            state[str(c.args["ts"])] = str(payload.get("state"))
+        elif c.method == "chat.postMessage" and not c.args.get("thread_ts"):
+            ts = next((m.ts for m in msgs if m.thread_ts is None
+                       and (m.metadata or {}).get("event_payload", {}).get("job_id")
+                       == payload.get("job_id")), None)
+            if ts:
+                state[ts] = str(payload.get("state"))
+        elif c.method == "chat.postMessage":
+            parent = str(c.args.get("thread_ts"))
+            blocks = json.dumps(c.args.get("blocks") or [])
+            now = state.get(parent)
+            if ('"pps_approve"' in blocks or '"pps_confirm"' in blocks) and now not in (
+                    "awaiting_approval", "held", "failed"):
+                out.append(f"buttons posted while the card said {now}: {c.args['text']}")
+            if c.args.get("reply_broadcast") and '"header"' in blocks and (
+                    " succeeded" in str(c.args["text"]) or " failed" in str(c.args["text"])
+                    or " cancelled" in str(c.args["text"])) and now not in (
+                    "succeeded", "failed", "cancelled"):
+                out.append(f"summary posted while the card said {now}: {c.args['text']}")
+    return out
+
+
 def ack_text(ack: dict[str, Any]) -> str:
     return str(ack.get("text", "")) + json.dumps(ack.get("blocks") or [], ensure_ascii=False)
 

@@ -1,0 +1,12 @@
+"""Runs last (file name): the order of what the bot posted over the whole session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acceptance_stack import order_problems
+
+
+def test_acceptance_zz_card_is_updated_before_what_it_announces(stack: Any) -> None:
+    problems = order_problems(stack)
+    assert not problems, "\n".join(problems)
