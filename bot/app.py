@@ -12,6 +12,7 @@ Bolt needs is made once at start-up (`StartupAuth.load`), not on a user's reques
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -119,6 +120,11 @@ class SlackBot:
     actions: ActionRunner
 
 
+def delivery_id(*parts: str) -> str:
+    """A short fixed-size key for one click delivery (the button value may be long)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
 def _verb(text: str) -> str:
     words = text.split()
     verb = words[0].lower() if words else "help"
@@ -188,9 +194,14 @@ def create_app(
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id")
                       or (body.get("container") or {}).get("channel_id") or "")
-        delivery = action.get("action_ts") or body.get("trigger_id") or secrets.token_hex(8)
+        # What identifies one delivery of one click: a re-delivery repeats all of it, while
+        # a later click differs in the button or message even if a client reuses action_ts.
+        stamp = action.get("action_ts") or body.get("trigger_id") or secrets.token_hex(8)
+        message_ts = (body.get("container") or {}).get("message_ts") or ""
         click = Click(action_id=str(action.get("action_id")), value=str(action.get("value", "")),
-                      user_id=user, channel_id=channel, delivery_id=f"{delivery}:{user}")
+                      user_id=user, channel_id=channel, delivery_id=delivery_id(
+                          stamp, user, str(action.get("action_id")), str(message_ts),
+                          str(action.get("value", ""))))
         try:
             outcome = await actions.run(click)
         except Exception:

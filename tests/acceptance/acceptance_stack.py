@@ -176,12 +176,22 @@ class Stack:
 
     def click(self, user: str, msg: Msg, action_id: str) -> httpx.Response:
         """Click the button `action_id` of `msg` as `user` (a signed block_actions payload)."""
+        r = self.post_signed(self.click_body(user, msg, action_id))
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r
+
+    def click_body(self, user: str, msg: Msg, action_id: str) -> bytes:
+        """The form body Slack posts for that click."""
         button = next(e for b in msg.blocks if b.get("type") == "actions"
                       for e in b["elements"] if e.get("action_id") == action_id)
         block_id = next(b.get("block_id") for b in msg.blocks if b.get("type") == "actions"
                         and button in b["elements"])
         n = next(self._n)
-        payload = {
+        action: dict[str, Any] = {
+            "type": "button", "action_id": action_id, "block_id": block_id,
+            "value": button.get("value", ""), "text": button["text"],
+            "action_ts": f"{time.time():.6f}"}
+        payload: dict[str, Any] = {
             "type": "block_actions", "team": {"id": "T0FAKE", "domain": "fake"},
             "user": {"id": user, "username": user.lower(), "team_id": "T0FAKE"},
             "api_app_id": "A0APP", "token": "deprecated", "trigger_id": f"{n}.{uuid.uuid4().hex}",
@@ -191,16 +201,15 @@ class Stack:
             "message": {"type": "message", "ts": msg.ts, "text": msg.text, "blocks": msg.blocks,
                         **({"thread_ts": msg.thread_ts} if msg.thread_ts else {})},
             "response_url": f"{self.slack_url}/response/{n}",
-            "actions": [{"type": "button", "action_id": action_id, "block_id": block_id,
-                         "value": button.get("value", ""), "text": button["text"],
-                         "action_ts": f"{time.time():.6f}"}],
+            "actions": [action],
         }
         if self.minimal:  # only what identifies the click, its clicker and the message
             for k in ("channel", "message", "team", "token", "api_app_id"):
                 payload.pop(k)
-        r = self.post_signed(urlencode({"payload": json.dumps(payload)}).encode())
-        assert r.status_code == 200, (r.status_code, r.text)
-        return r
+            # A lazy fake: the same trigger id and action_ts on every click.
+            payload["trigger_id"] = "1.1"
+            action["action_ts"] = "1700000000.000001"
+        return urlencode({"payload": json.dumps(payload)}).encode()
 
     # -- reading the fake channel ----------------------------------------------------------
     def card(self, job_id: str) -> Card | None:

@@ -4,6 +4,7 @@ command delivered twice, two approvers clicking together, a click re-delivered."
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +48,13 @@ def test_acceptance_two_approvers_at_once_one_decision(stack: Stack) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda u: stack.click(u, gate, "pps_approve"), [A1, A2, A1, A2]))
     enable = stack.open_gate(jid, 2)
+    # One click delivered twice (same body): handled once, one refusal for the stranger.
+    twice = stack.click_body("U0STRANGER2", enable, "pps_reject")
+    assert stack.post_signed(twice).status_code == 200
+    assert stack.post_signed(twice).status_code == 200
+    stack.ephemeral_for("U0STRANGER2", "Only")
+    time.sleep(0.5)
+    assert len([e for e in stack.slack.snapshot()[2] if e.user == "U0STRANGER2"]) == 1
     _, _, eph = stack.slack.snapshot()
     refused = [e for e in eph if "Already decided" in e.text + _blob(e.blocks)
                and e.user in (A1, A2)]
