@@ -32,8 +32,8 @@ def _usage_block() -> list[str]:
 def _queued(r: Queued) -> list[str]:
     job = r.job
     if not r.created:
-        return [f"That request already created `{job.id}` ({state_word(job.state)}); "
-                "no second job was made."]
+        return [f"That request already created `{job.id}` ({state_word(job.state)}, "
+                f"requested by <@{job.requester}>); no second job was made."]
     arrow = f"{job.cluster} → {job.target}"
     where = f"Progress in <#{r.channel}>." if r.channel.startswith("C") else \
         "Progress in this channel."

@@ -6,6 +6,7 @@ Redis round trips of `JobService` (and the user-group cache read of `Authorizer`
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from handlers import grammar
@@ -30,6 +31,9 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.settings import Settings
 
 HISTORY_LIMIT = 20
+# A command delivered again (same trigger id, user, channel and text) within this many
+# seconds maps to the job the first delivery made.
+REDELIVERY_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,23 @@ class CommandRunner:
             at=at,
             dry_run=cmd.dry_run,
             allow_downgrade=cmd.allow_downgrade,
-            idempotency_key=f"slack-trigger:{caller.trigger_id}" if caller.trigger_id else None,
+            idempotency_key=await self._idempotency_key(cmd, caller),
         ))
         return Queued(job, created, channel)
+
+    async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
+        """Same delivery → same job: the trigger id plus who asked what, where, first seen
+        within `REDELIVERY_SECONDS`. A client that reuses one trigger id for every command
+        (some do) still gets a new job for a new command, or for the same one later."""
+        if not caller.trigger_id:
+            return None
+        raw = "\x1f".join((caller.trigger_id, caller.user_id, caller.channel_id, repr(cmd)))
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:24]
+        marker = self.service.keys.dedupe(f"command:{digest}")
+        redis = self.service.redis
+        await redis.set(marker, f"{self.clock.now():.6f}", nx=True, ex=REDELIVERY_SECONDS)
+        first_seen = await redis.get(marker)  # decode_responses: a str
+        return f"slack-trigger:{digest}:{first_seen!s}"
 
     async def _status(self, target: str) -> Reply:
         cluster = self.inventory.cluster(target)

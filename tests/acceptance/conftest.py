@@ -48,7 +48,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def lenient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Bot + one worker, two-person rule off, a fake Slack without `users.info`, and only
     the settings a new user would set."""
-    st = launch(tmp_path_factory.mktemp("acc-lenient"), {"solo": standalone("solo")},
+    st = launch(tmp_path_factory.mktemp("acc-lenient"),
+                {"solo": standalone("solo"), "solo2": standalone("solo2")},
                 channels={}, workers=1, users_info=False,
                 extra_env={"PPS_TWO_PERSON_RULE": "false"}, minimal=True)
     try:

@@ -28,3 +28,19 @@ def test_acceptance_requester_may_approve_when_rule_is_off(lenient_stack: Stack)
         [(c.method, c.error) for c in calls if not c.ok]
     # PPS_BACKUP_DIR unset: backups land in ./backups of the worker's working directory.
     assert list((st.tmp / "backups" / "solo" / jid).glob("*.cfg"))
+
+
+def test_acceptance_reused_trigger_id_still_makes_new_jobs(lenient_stack: Stack) -> None:
+    """This fake sends the same trigger_id with every command: a different command is a
+    different request and gets its own job (the same command again at once is taken for a
+    re-delivery and answered with the job it made)."""
+    st = lenient_stack
+    st.upgrade(REQ, "upgrade solo --dry-run")  # a job made under the same trigger id
+    first = st.upgrade(REQ, "upgrade solo2 --dry-run")
+    assert st.card_in(first, "succeeded").payload["cluster"] == "solo2"
+    again = st.command(REQ, "upgrade solo2 --dry-run")
+    assert f"`{first}`" in again["text"] and f"<@{REQ}>" in again["text"], again
+    st.card_in(first, "succeeded")
+    second = st.upgrade(REQ, "upgrade solo2 9.1R18 --dry-run")
+    assert second != first
+    assert st.card_in(second, "succeeded").payload["cluster"] == "solo2"
