@@ -181,6 +181,18 @@ class Rig:
     async def timers(self, job_id: str) -> dict[str, float]:
         return await Timers(self.redis, self.keys).all(job_id)
 
+    async def notifier_drained(self, within: float = 15.0) -> None:
+        """Wait until the notifier has read and acknowledged every event on the stream."""
+        deadline = time.monotonic() + within
+        while True:
+            pending = (await self.redis.xpending(self.keys.events, NOTIFIER_GROUP))["pending"]
+            groups = await self.redis.xinfo_groups(self.keys.events)
+            last = await self.redis.xrevrange(self.keys.events, count=1)
+            if pending == 0 and groups and last and groups[0]["last-delivered-id"] == last[0][0]:
+                return
+            assert time.monotonic() < deadline, f"notifier did not drain: {pending} pending"
+            await asyncio.sleep(0.05)
+
     def workers_running(self) -> bool:
         return all(not t.done() for t in self.tasks)
 

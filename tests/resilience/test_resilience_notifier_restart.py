@@ -18,7 +18,6 @@ import pytest
 from resilience_support import Rig
 
 from bot import notifier as notifier_mod
-from jobs.keys import NOTIFIER_GROUP
 from jobs.model import State
 
 StartRig = Callable[..., Awaitable[Rig]]
@@ -61,9 +60,9 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     slack.client.after_post = after_post
     job = await r.create("east")
     done = await r.until(job.id, lambda j: j.terminal, within=30, approve="shown")
-    await _drained(r)
+    await r.notifier_drained()
     await asyncio.sleep(1.5)  # past the marker: a re-post would have happened by now
-    await _drained(r)
+    await r.notifier_drained()
 
     cards = slack.cards(job.id)
     replies = Counter(m.text for m in slack.thread(cards[0])) if cards else Counter()
@@ -81,15 +80,3 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     assert len(gates) == 2, "a gate message was posted twice or lost"
     assert not slack.task.done(), "the notifier ended"
 
-
-async def _drained(r: Rig) -> None:
-    """Wait until the notifier has acknowledged every event on the stream."""
-    deadline = time.monotonic() + 15
-    while True:
-        pending = (await r.redis.xpending(r.keys.events, NOTIFIER_GROUP))["pending"]
-        groups = await r.redis.xinfo_groups(r.keys.events)
-        last = await r.redis.xrevrange(r.keys.events, count=1)
-        if pending == 0 and groups and last and groups[0]["last-delivered-id"] == last[0][0]:
-            return
-        assert time.monotonic() < deadline, f"notifier did not drain: {pending} pending"
-        await asyncio.sleep(0.05)

@@ -2,6 +2,10 @@
 are gone. Workers and the notifier must recreate their groups by themselves and go on
 working (a new job runs to the end and gets its card), never crash-looping on NOGROUP.
 
+The data loss happens once the notifier has shown the first job's gate (it is idle): job
+ids restart at J-0001 after a data loss, and a notifier caught in the middle of a post for
+the old J-0001 writes its bookkeeping into the new J-0001's (a known hazard, see the report).
+
 Prints `redis-data-loss ...` lines with the time until a new job could run.
 """
 
@@ -13,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from resilience_support import Rig
 
-from jobs.model import State, Step
+from jobs.model import Job, State, Step
 
 StartRig = Callable[..., Awaitable[Rig]]
 
@@ -40,23 +44,31 @@ async def _run_new_job(r: Rig, lost: str) -> None:
     assert r.workers_running() and not r.slack.task.done()
 
 
+async def _first_job_shown(r: Rig) -> None:
+    """A first job waits at its disable gate, shown in Slack; the notifier is idle."""
+    first = await r.create("solo")
+
+    def shown(j: Job) -> bool:
+        gate = j.open_gate()
+        return gate is not None and gate.step is Step.GATE_DISABLE and bool(gate.message_ts)
+
+    await r.until(first.id, shown, within=15, approve="no")
+    await r.notifier_drained()
+
+
 @pytest.mark.slow
 async def test_resilience_restart_without_persistence(rig: StartRig) -> None:
     r = await rig(workers=2, persist=False, slack=True)
-    first = await r.create("solo")
-    await r.until(first.id, lambda j: j.step is Step.GATE_DISABLE and j.open_gate() is not None,
-                  within=15, approve="no")
+    await _first_job_shown(r)
     await r.server.restart(down_for=0.3)
-    assert await r.redis.dbsize() == 0 or not await r.redis.exists(r.keys.job(first.id))
+    assert not await r.redis.exists(r.keys.job("J-0001"))
     await _run_new_job(r, "restart")
 
 
 @pytest.mark.slow
 async def test_resilience_groups_lost_under_a_live_connection(rig: StartRig) -> None:
     r = await rig(workers=2, slack=True)
-    first = await r.create("solo")
-    await r.until(first.id, lambda j: j.step is Step.GATE_DISABLE and j.open_gate() is not None,
-                  within=15, approve="no")
+    await _first_job_shown(r)
     # Same server, connections intact: the next XREADGROUP answers NOGROUP.
     await r.redis.flushdb()
     await _run_new_job(r, "flushdb")
