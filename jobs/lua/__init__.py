@@ -125,8 +125,10 @@ return 1
 
 # Take a job's lease and a new fencing token, stored on the job.
 # KEYS: 1 lease, 2 fence counter, 3 job; ARGV: 1 owner token, 2 lease ms.
-# Returns the fence (> 0), or 0 when someone else holds the lease.
+# Returns the fence (> 0), or 0 when someone else holds the lease. A re-send of the same call
+# (its reply was lost) finds its own token and gets the fence it was given, not a refusal.
 LEASE_ACQUIRE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return tonumber(redis.call('GET', KEYS[2])) end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 local f = redis.call('INCR', KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'fence', f) end

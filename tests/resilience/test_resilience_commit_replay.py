@@ -1,6 +1,7 @@
 """A fenced commit re-sent after a lost reply (what redis-py's retry does after a socket
 timeout) is recognised as already applied: it reports success and writes nothing twice.
-A different commit computed from the same stale snapshot is still refused."""
+A different commit computed from the same stale snapshot is still refused. The same for a
+re-sent lease acquire: it gets the fence it was given."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine_support import REQUESTER, make_inventory, make_settings
 from jobs.clock import FakeClock
 from jobs.events import EventKind
 from jobs.keys import Keys
+from jobs.lease import Lease
 from jobs.model import Job, State
 from jobs.service import JobService, UpgradeRequest
 from jobs.store import Change
@@ -56,3 +58,20 @@ async def test_resilience_resent_commit_is_applied_once(
     new, change = running()
     assert not await svc.store.commit(other, new, change)
     assert (await svc.get(job.id)).state is State.RUNNING
+
+
+async def test_resilience_resent_lease_acquire_gets_its_own_fence(
+    redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
+) -> None:
+    settings = make_settings(prefix, tmp_path)
+    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
+    lease = Lease(redis, keys, job.id, 30)
+    assert await lease.acquire()
+    first = lease.fence
+    # The same call again (same owner token): what redis-py sends when the reply was lost.
+    assert await lease.acquire(), "a re-sent acquire was refused: the job would stall a lease"
+    assert lease.fence == first and (await svc.get(job.id)).fence == first
+    other = Lease(redis, keys, job.id, 30)
+    assert not await other.acquire()
+    assert await lease.release()

@@ -9,15 +9,18 @@ Prints one line per restart, `redis-restart point=... recovered=...s`, and the t
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 from resilience_support import Rig
 
+from jobs import lua
 from jobs.model import Job, State, Step
 
 StartRig = Callable[..., Awaitable[Rig]]
+COMMIT_SHA = hashlib.sha1(lua.COMMIT.encode()).hexdigest()
 
 
 def _at_gate(step: Step) -> Callable[[Job], bool]:
@@ -54,6 +57,12 @@ async def test_resilience_restart_at_each_point_of_one_job(rig: StartRig) -> Non
         timers_before = await r.timers(job.id)
         restart_took = await r.server.restart(down_for=0.3)
         t_up = time.monotonic()
+
+        # The restart emptied Redis' script cache: the workers' next EVALSHA gets NOSCRIPT
+        # and redis-py's Script loads the script again (the job moving on below proves it).
+        # At a gate no worker commits before the approval, so the cache is still empty here.
+        if point.endswith("_gate"):
+            assert await r.redis.script_exists(COMMIT_SHA) == [False], point
 
         # What the job had committed is still there; the settle timer too, due as before.
         after = await r.job(job.id)
