@@ -147,7 +147,9 @@ def create_app(
     auth = StartupAuth(client)
 
     async def lookup(group: str) -> list[str]:
-        resp = await client.usergroups_users_list(usergroup=group)
+        # POST (form), not slack_sdk's GET: Slack takes both, minimal stand-ins often POST only.
+        resp = await client.api_call("usergroups.users.list", http_verb="POST",
+                                     data={"usergroup": group})
         return [str(u) for u in resp.get("users") or []]
 
     authorizer = Authorizer(settings, redis, keys, lookup, clock)

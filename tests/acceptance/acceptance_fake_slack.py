@@ -119,7 +119,8 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
         self.app = Starlette(routes=[
-            Route("/api/{method}", self._api, methods=["GET", "POST"]),
+            # POST only: Slack accepts GET too, but a minimal fake may not.
+            Route("/api/{method}", self._api, methods=["POST"]),
             Route("/response/{rid}", self._response, methods=["POST"]),
         ])
 
@@ -147,7 +148,8 @@ class FakeSlack:
 
     # -- HTTP --------------------------------------------------------------------------
     async def _args(self, request: Request) -> dict[str, Any]:
-        args: dict[str, Any] = dict(request.query_params)
+        # The body only (a minimal fake reads what a form or JSON POST carries).
+        args: dict[str, Any] = {}
         raw = await request.body()
         ctype = request.headers.get("content-type", "")
         if raw and "json" in ctype:
