@@ -147,9 +147,11 @@ def create_app(
     auth = StartupAuth(client)
 
     async def lookup(group: str) -> list[str]:
-        # POST (form), not slack_sdk's GET: Slack takes both, minimal stand-ins often POST only.
+        # slack_sdk would GET with a query string. Slack takes any form; a minimal stand-in
+        # may answer POST only, or read only the body, or only the query: POST, both.
+        args = {"usergroup": group}
         resp = await client.api_call("usergroups.users.list", http_verb="POST",
-                                     data={"usergroup": group})
+                                     params=args, data=args)
         return [str(u) for u in resp.get("users") or []]
 
     authorizer = Authorizer(settings, redis, keys, lookup, clock)
