@@ -46,12 +46,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def lenient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Bot + one worker, two-person rule off, a fake Slack without `users.info`, and only
-    the settings a new user would set."""
+    """Bot + one worker, two-person rule off, no settle wait, a fake Slack without
+    `users.info` that reuses trigger ids and action_ts, and only the settings a new user
+    would set."""
     st = launch(tmp_path_factory.mktemp("acc-lenient"),
                 {"solo": standalone("solo"), "solo2": standalone("solo2")},
                 channels={}, workers=1, users_info=False,
-                extra_env={"PPS_TWO_PERSON_RULE": "false"}, minimal=True)
+                extra_env={"PPS_TWO_PERSON_RULE": "false", "PPS_SETTLE_SECONDS": "0"},
+                minimal=True)
     try:
         yield st
     finally:
