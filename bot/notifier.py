@@ -104,8 +104,9 @@ class Notifier:
         self.pacer = pacer or Pacer(clock)
         self._stop = asyncio.Event()
         self._unknown_errors: dict[tuple[str, str], int] = {}
-        # (job, name) -> card-hash fields of a message posted whose ts is not stored yet.
-        self._unstored: dict[tuple[str, str], dict[str, str]] = {}
+        # (job, created_at, name) -> card-hash fields of a message posted whose ts is not
+        # stored yet.
+        self._unstored: dict[tuple[str, float, str], dict[str, str]] = {}
 
     # -- the loop ------------------------------------------------------------------
     async def ensure_group(self) -> None:
@@ -273,21 +274,32 @@ class Notifier:
         elif ev.kind is EventKind.GATE_DECIDED:
             await self.close_gate(job, str(ev.data.get("gate_id")))
         if post is not None:
-            await self._once(job.id, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
+            await self._once(job, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
         if ev.seq:
-            await self.redis.hset(card_key, seen, "1")
+            await self._book(job, {seen: "1"})
+
+    async def _book(self, job: Job, fields: dict[str, str]) -> None:
+        """Write bookkeeping into the job's card hash, only while this very job exists: job
+        ids start again after Redis lost its data, and a handler that was mid-way for the
+        old J-0001 must not mark the new J-0001's events as done."""
+        if not await self.service.store.set_fields_if_same(
+            job.id, job.created_at, fields, key=self.keys.card(job.id)
+        ):
+            log.warning("notifier_job_replaced", job_id=job.id)
 
     async def _once(
         self,
-        job_id: str,
+        job: Job,
         name: str,
         post: Callable[[], Awaitable[str]],
         extra: dict[str, str] | None = None,
     ) -> str:
         """Post at most once per (job, name); returns the message ts. `extra` fields of the
         card hash are written together with the ts."""
+        job_id = job.id
         card_key, field = self.keys.card(job_id), f"msg:{name}"
-        stored = self._unstored.get((job_id, name))
+        memo = (job_id, job.created_at, name)
+        stored = self._unstored.get(memo)
         if stored is None:
             ts = await self.redis.hget(card_key, field)
             if ts:
@@ -303,9 +315,9 @@ class Notifier:
                 raise
             # Posted. Until the ts is stored, keep it here: if Redis fails right now (a
             # restart), the retry stores it instead of posting again once the marker expired.
-            stored = self._unstored[(job_id, name)] = {field: str(ts), **(extra or {})}
-        await self.redis.hset(card_key, items=[x for kv in stored.items() for x in kv])
-        self._unstored.pop((job_id, name), None)
+            stored = self._unstored[memo] = {field: str(ts), **(extra or {})}
+        await self._book(job, stored)
+        self._unstored.pop(memo, None)
         return stored[field]
 
     async def _post(self, job: Job, msg: Message, **extra: Any) -> str:
@@ -325,9 +337,9 @@ class Notifier:
         # The digest of what was posted is stored with its ts (no Redis call between the
         # post and that write, see `_once`).
         ts = await self._once(
-            job.id, "card", lambda: self._post(job, msg), extra={"digest": digest(msg)}
+            job, "card", lambda: self._post(job, msg), extra={"digest": digest(msg)}
         )
-        await self.service.set_card(job.id, job.channel, ts)
+        await self.service.set_card(job.id, job.channel, ts, created_at=job.created_at)
         job.card_ts = ts
         return ts
 
@@ -353,12 +365,11 @@ class Notifier:
             return
         if gate.message_ts:
             return
-        await self.redis.hset(self.keys.card(job.id), f"gate_data:{gate_id}",
-                              json.dumps(data, default=str))
+        await self._book(job, {f"gate_data:{gate_id}": json.dumps(data, default=str)})
         msg = gate_message(job, gate, data)
-        ts = await self._once(job.id, f"gate:{gate_id}",
+        ts = await self._once(job, f"gate:{gate_id}",
                               lambda: self._reply(job, card_ts, ThreadPost(msg, broadcast=True)))
-        await self.service.set_gate_message(job.id, gate_id, ts)
+        await self.service.set_gate_message(job.id, gate_id, ts, created_at=job.created_at)
 
     async def close_gate(self, job: Job, gate_id: str) -> None:
         """Show the decision on a gate's message: buttons gone, decider and time named."""

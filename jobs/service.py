@@ -172,16 +172,28 @@ class JobService:
             job_id, lambda job, now: decisions.abort(job, user, now, self.settings)
         )
 
-    async def set_card(self, job_id: str, channel: str, ts: str) -> None:
-        """Notifier: remember the status card's channel and ts."""
+    async def set_card(
+        self, job_id: str, channel: str, ts: str, *, created_at: float | None = None
+    ) -> None:
+        """Notifier: remember the status card's channel and ts (on the job instance created
+        at `created_at` when given: ids start again after a Redis data loss)."""
         fields = {"channel": channel, "card_ts": ts, "thread_ts": ts}
-        if not await self.store.set_fields(job_id, fields):
+        if not await self._set_fields(job_id, fields, created_at):
             raise UnknownJob(job_id)
 
-    async def set_gate_message(self, job_id: str, gate_id: str, ts: str) -> None:
-        """Notifier: remember which message carries a gate's buttons."""
-        if not await self.store.set_fields(job_id, {GATE_TS_FIELD + gate_id: ts}):
+    async def set_gate_message(
+        self, job_id: str, gate_id: str, ts: str, *, created_at: float | None = None
+    ) -> None:
+        """Notifier: remember which message carries a gate's buttons (see `set_card`)."""
+        if not await self._set_fields(job_id, {GATE_TS_FIELD + gate_id: ts}, created_at):
             raise UnknownJob(job_id)
+
+    async def _set_fields(
+        self, job_id: str, fields: dict[str, str], created_at: float | None
+    ) -> bool:
+        if created_at is None:
+            return await self.store.set_fields(job_id, fields)
+        return await self.store.set_fields_if_same(job_id, created_at, fields)
 
     async def _decide(self, job_id: str, fn: Callable[[Job, float], Change]) -> Job:
         """Validate and apply a human decision with a compare-and-set, retrying lost races."""

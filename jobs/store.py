@@ -88,6 +88,7 @@ class JobStore:
         self._commit = redis.register_script(lua.COMMIT)
         self._create = redis.register_script(lua.CREATE)
         self._set_if_exists = redis.register_script(lua.SET_IF_EXISTS)
+        self._set_if_same = redis.register_script(lua.SET_IF_SAME_JOB)
 
     # -- reads -------------------------------------------------------------------------
     async def load(self, job_id: str) -> Snapshot | None:
@@ -235,6 +236,16 @@ class JobStore:
         """Write a few fields of an existing job (notifier bookkeeping); False if no such job."""
         args = [x for kv in fields.items() for x in kv]
         res = await self._set_if_exists(keys=[self.keys.job(job_id)], args=args)
+        return int(res) == 1
+
+    async def set_fields_if_same(
+        self, job_id: str, created_at: float, fields: dict[str, str], key: str | None = None
+    ) -> bool:
+        """Write `fields` of hash `key` (default: the job's own hash) only while job `job_id`
+        created at `created_at` exists; False otherwise (gone, or a new job with that id)."""
+        args = [str(created_at), *(x for kv in fields.items() for x in kv)]
+        res = await self._set_if_same(keys=[self.keys.job(job_id), key or self.keys.job(job_id)],
+                                      args=args)
         return int(res) == 1
 
     def _audit_fields(self, job: Job, entry: dict[str, Any]) -> list[str]:

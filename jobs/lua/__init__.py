@@ -123,6 +123,17 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 
+# Write fields of a hash belonging to one job instance (the job itself or its card hash: the
+# notifier's bookkeeping), only while that instance exists. Job ids start again after Redis
+# lost its data; a write meant for the old J-0001 must not land on a new J-0001.
+# KEYS: 1 job, 2 the hash to write; ARGV: 1 the job's created_at, then field, value, ...
+# Returns 1, or 0 when the job is missing or is another instance.
+SET_IF_SAME_JOB = r"""
+if redis.call('HGET', KEYS[1], 'created_at') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1
+"""
+
 # Take a job's lease and a new fencing token, stored on the job.
 # KEYS: 1 lease, 2 fence counter, 3 job; ARGV: 1 owner token, 2 lease ms.
 # Returns the fence (> 0), or 0 when someone else holds the lease. A re-send of the same call

@@ -264,6 +264,12 @@ class HookedClient(AsyncWebClient):
         return resp
 
 
+def is_gate(args: dict[str, Any]) -> bool:
+    """A post with buttons (blocks as sent: slack_sdk models; as received: dicts)."""
+    blocks = [b if isinstance(b, dict) else b.to_dict() for b in args.get("blocks") or []]
+    return any(b.get("type") == "actions" for b in blocks)
+
+
 @dataclass
 class SlackSide:
     """The Slack stand-in's store, the client the notifier posts with, and the notifier."""

@@ -15,19 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from resilience_support import Rig
+from resilience_support import Rig, is_gate
 
 from bot import notifier as notifier_mod
 from jobs.model import State
 
 StartRig = Callable[..., Awaitable[Rig]]
 DOWN = 1.0
-
-
-def _is_gate(args: dict[str, Any]) -> bool:
-    """A post with buttons (blocks as sent: slack_sdk models; as received: dicts)."""
-    blocks = [b if isinstance(b, dict) else b.to_dict() for b in args.get("blocks") or []]
-    return any(b.get("type") == "actions" for b in blocks)
 
 
 @pytest.mark.slow
@@ -44,7 +38,7 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     restarts: list[asyncio.Task[None]] = []
 
     async def after_post(args: dict[str, Any]) -> None:
-        what = "card" if not args.get("thread_ts") else "gate" if _is_gate(args) else "reply"
+        what = "card" if not args.get("thread_ts") else "gate" if is_gate(args) else "reply"
         if what in kills or what == "reply":
             return
         kills.append(what)
@@ -66,7 +60,7 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
 
     cards = slack.cards(job.id)
     replies = Counter(m.text for m in slack.thread(cards[0])) if cards else Counter()
-    gates = [a for a in slack.posts() if _is_gate(a)]
+    gates = [a for a in slack.posts() if is_gate(a)]
     print(
         f"notifier-restart kills={kills} final={done.state.value} cards={len(cards)} "
         f"thread_replies={sum(replies.values())} max_same_reply={max(replies.values(), default=0)} "

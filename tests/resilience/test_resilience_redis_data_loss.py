@@ -2,9 +2,10 @@
 are gone. Workers and the notifier must recreate their groups by themselves and go on
 working (a new job runs to the end and gets its card), never crash-looping on NOGROUP.
 
-The data loss happens once the notifier has shown the first job's gate (it is idle): job
-ids restart at J-0001 after a data loss, and a notifier caught in the middle of a post for
-the old J-0001 writes its bookkeeping into the new J-0001's (a known hazard, see the report).
+Job ids start again at J-0001 after a data loss. The last test loses the data while the
+notifier is between posting the old J-0001's gate message and its bookkeeping, and a new
+J-0001 is created at once: the old post's bookkeeping must not land on the new job (it
+would mark the new job's gate event as already posted: no buttons, the job stuck).
 
 Prints `redis-data-loss ...` lines with the time until a new job could run.
 """
@@ -13,19 +14,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-from resilience_support import Rig
+from engine_support import REQUESTER
+from resilience_support import Rig, is_gate
 
 from jobs.model import Job, State, Step
+from jobs.service import UpgradeRequest
 
 StartRig = Callable[..., Awaitable[Rig]]
 
 
 async def _run_new_job(r: Rig, lost: str) -> None:
-    t0 = time.monotonic()
     job = await r.create("east")
-    done = await r.until(job.id, lambda j: j.terminal, within=30, approve="shown")
+    await _run_existing_job(r, job.id, lost)
+
+
+async def _run_existing_job(r: Rig, job_id: str, lost: str) -> None:
+    t0 = time.monotonic()
+    job = await r.job(job_id)
+    done = await r.until(job.id, lambda j: j.terminal, within=20, approve="shown")
     took = time.monotonic() - t0
     assert r.slack is not None
     card = r.slack.card_state(done)
@@ -45,7 +54,8 @@ async def _run_new_job(r: Rig, lost: str) -> None:
 
 
 async def _first_job_shown(r: Rig) -> None:
-    """A first job waits at its disable gate, shown in Slack; the notifier is idle."""
+    """A first job waits at its disable gate, shown in Slack; the notifier is idle (the
+    loss in the middle of a post is the last test's)."""
     first = await r.create("solo")
 
     def shown(j: Job) -> bool:
@@ -72,3 +82,22 @@ async def test_resilience_groups_lost_under_a_live_connection(rig: StartRig) -> 
     # Same server, connections intact: the next XREADGROUP answers NOGROUP.
     await r.redis.flushdb()
     await _run_new_job(r, "flushdb")
+
+
+@pytest.mark.slow
+async def test_resilience_data_loss_mid_post_does_not_leak_into_a_new_job(rig: StartRig) -> None:
+    r = await rig(workers=2, slack=True)
+    assert r.slack is not None
+    created: list[str] = []
+
+    async def after_post(args: dict[str, Any]) -> None:
+        if is_gate(args) and not created:
+            await r.redis.flushdb()  # the old J-0001 is gone; its notifier work is not done
+            job, _ = await r.service.create_job(UpgradeRequest("east", REQUESTER, "C1"))
+            created.append(job.id)
+
+    r.slack.client.after_post = after_post
+    first = await r.create("solo")
+    await r.until(first.id, lambda _j: bool(created), within=15, approve="no")
+    assert created == [first.id], "job ids start again after a data loss"
+    await _run_existing_job(r, created[0], "mid-post")
