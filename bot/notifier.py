@@ -268,7 +268,7 @@ class Notifier:
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL) or (post and post.broadcast):
             # What the channel is told (buttons, held, summary) must not run ahead of the
             # card: someone reading the card right after sees the state it announces.
-            await self.refresh_card(job.id)
+            await self._refresh_card_first(job.id)
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
         elif ev.kind is EventKind.GATE_DECIDED:
@@ -342,6 +342,17 @@ class Notifier:
         await self.service.set_card(job.id, job.channel, ts, created_at=job.created_at)
         job.card_ts = ts
         return ts
+
+    async def _refresh_card_first(self, job_id: str) -> None:
+        """Edit the card before a post; only a passing error (retried) holds the post back.
+        Any other refusal is logged and the post goes out: the batch's card refresh tries
+        the edit again."""
+        try:
+            await self.refresh_card(job_id)
+        except SlackApiError as exc:
+            if is_transient(exc):
+                raise
+            log.warning("notifier_card_edit_refused", job_id=job_id, error=repr(exc))
 
     async def refresh_card(self, job_id: str) -> None:
         """Edit the card to show the job's current state (skipped when unchanged)."""

@@ -359,10 +359,12 @@ def order_problems(st: Stack) -> list[str]:
     state: dict[str, str] = {}  # card ts -> state of its newest successful post/update
     out = []
     for c in calls:
-        if not c.ok or c.method not in ("chat.postMessage", "chat.update"):
+        # A card edit the fake refused still counts as made first (some tests inject that).
+        card_edit = c.method == "chat.update" and c.args.get("ts") in card_of
+        if not (c.ok or card_edit) or c.method not in ("chat.postMessage", "chat.update"):
             continue
         payload = (c.args.get("metadata") or {}).get("event_payload") or {}
-        if c.method == "chat.update" and c.args.get("ts") in card_of:
+        if card_edit:
             state[str(c.args["ts"])] = str(payload.get("state"))
         elif c.method == "chat.postMessage" and not c.args.get("thread_ts"):
             ts = next((m.ts for m in msgs if m.thread_ts is None

@@ -141,6 +141,7 @@ def test_acceptance_posts_failing_once_are_retried_without_duplicates(stack: Sta
                        when=card_post)
     stack.slack.inject("chat.postMessage", 200, {"ok": False, "error": "odd_error"},
                        when=gate_post)
+
     jid = stack.upgrade(REQ, "upgrade lab9")
     gate = stack.open_gate(jid, 1)
     assert not stack.slack.fail_when
@@ -172,3 +173,19 @@ def test_acceptance_maintenance_window(stack: Stack) -> None:
     assert f"{utc:%Y-%m-%d %H:%M} UTC" in shown or f"{due:%Y-%m-%d %H:%M}" in shown, shown
     stack.command(REQ, f"abort {later}")
     stack.card_in(later, "cancelled")
+
+
+def test_acceptance_card_edit_refused_does_not_hold_back_the_request(stack: Stack) -> None:
+    """Slack refuses the card edit that precedes the approval request with an error that
+    will not pass: the request is posted anyway, the card catches up later."""
+    def gate_card(args: dict[str, Any]) -> bool:
+        payload = (args.get("metadata") or {}).get("event_payload", {})
+        return bool(payload.get("state") == "awaiting_approval")
+
+    stack.slack.inject("chat.update", 200, {"ok": False, "error": "cant_update_message"},
+                       when=gate_card)
+    jid = stack.upgrade(REQ, "upgrade lab10")
+    gate = stack.open_gate(jid, 1, timeout=10)
+    assert not stack.slack.fail_when
+    stack.click(REQ, gate, "pps_reject")
+    stack.card_in(jid, "cancelled")
