@@ -47,11 +47,17 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
 
 
+_PIPELINE_ERROR = "of pipeline caused error: "  # redis-py's prefix for an error in a pipeline
+
+
 def error_code(exc: BaseException) -> str:
-    """`ResponseError: OOM command not allowed...` -> `ResponseError:OOM` (type and the first
-    word of the message, which for Redis errors is the error code)."""
-    words = str(exc).split(" ", 1)
-    return f"{type(exc).__name__}:{words[0]}"
+    """`ResponseError: NOGROUP No such key...` -> `ResponseError:NOGROUP` (type and the first
+    word of the message, which for Redis errors is the error code; a pipeline's prefix
+    `Command # 1 (XACK ...) of pipeline caused error:` is skipped)."""
+    text = str(exc)
+    if _PIPELINE_ERROR in text:
+        text = text.split(_PIPELINE_ERROR, 1)[1]
+    return f"{type(exc).__name__}:{text.split(' ', 1)[0]}"
 
 
 class ChangeLog:

@@ -52,7 +52,7 @@ def counting(runs: dict[Step, int]) -> dict[Step, StepFn]:
 async def test_resilience_redis_down_after_each_side_effect(rig: StartRig) -> None:
     runs: dict[Step, int] = {}
     r = await rig(workers=2, steps=counting(runs))
-    down_for = 2 * SOCKET_TIMEOUT
+    down_for = 1.5 * SOCKET_TIMEOUT
     ups: list[float] = []
     restarts: list[asyncio.Task[None]] = []
 

@@ -1,6 +1,7 @@
 """The worker's scheduler ticks and heartbeat log what matters and nothing else: a tick in
-flight when the worker stops ends without an APScheduler traceback, and a heartbeat that
-falls between two items (no lease held at that instant) is not a lost lease."""
+flight when the worker stops ends without an APScheduler traceback, a heartbeat that falls
+between two items (no lease held at that instant) is not a lost lease, and a recurring fault
+is reported when it starts, changes and ends (`ChangeLog`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from resilience_support import Rig
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
 from jobs.inventory import Cluster
 from jobs.lease import Lease
+from jobs.log import ChangeLog
 from jobs.runner import Runner
 
 StartRig = Callable[..., Awaitable[Rig]]
@@ -77,3 +80,17 @@ async def test_resilience_heartbeat_between_items_is_not_a_lost_lease(rig: Start
 
 def _no_appliance(cluster: Cluster) -> Appliance:
     raise AssertionError("no step runs in this test")
+
+
+def test_resilience_change_log_reports_starts_changes_and_ends() -> None:
+    log = ChangeLog()
+    oom = OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+    in_pipeline = OutOfMemoryError(
+        "Command # 1 (XACK q workers 1-0) of pipeline caused error: command not allowed"
+    )
+    assert log.failing("loop", oom)  # starts: log it
+    assert not log.failing("loop", in_pipeline)  # the same fault through a pipeline
+    assert not log.failing("loop", oom)
+    assert log.failing("loop", ReadOnlyError("You can't write against a read only replica."))
+    assert log.failing("tick", oom)  # each source on its own
+    assert log.recovered("loop") and not log.recovered("loop")
