@@ -55,8 +55,8 @@ def error_code(exc: BaseException) -> str:
     word of the message, which for Redis errors is the error code; a pipeline's prefix
     `Command # 1 (XACK ...) of pipeline caused error:` is skipped)."""
     text = str(exc)
-    if _PIPELINE_ERROR in text:
-        text = text.split(_PIPELINE_ERROR, 1)[1]
+    if _PIPELINE_ERROR in text:  # followed by the original args as a tuple: ("...",)
+        text = text.split(_PIPELINE_ERROR, 1)[1].lstrip("(\"' ")
     return f"{type(exc).__name__}:{text.split(' ', 1)[0]}"
 
 

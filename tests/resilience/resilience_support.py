@@ -213,7 +213,7 @@ async def start_rig(
 ) -> Rig:
     """Start `workers` in-process workers and a service on `server` (stopped at exit)."""
     settings = crash_settings(prefix, tmp).model_copy(
-        update={"PPS_SETTLE_SECONDS": 1.0, **overrides}
+        update={"PPS_SETTLE_SECONDS": 0.4, **overrides}
     )
     inventory = make_inventory(tmp)
     keys = Keys(prefix)

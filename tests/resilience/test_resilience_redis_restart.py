@@ -49,7 +49,7 @@ def _mark(job: Job) -> tuple[str, str, str]:
 
 @pytest.mark.slow
 async def test_resilience_restart_at_each_point_of_one_job(rig: StartRig) -> None:
-    r = await rig(workers=2)
+    r = await rig(workers=2, PPS_SETTLE_SECONDS=1.0)  # the settle timer outlives a restart
     job = await r.create("east")
     lines = []
     for point, pred in POINTS.items():
