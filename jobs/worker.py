@@ -153,8 +153,9 @@ class Worker:
                 try:
                     if self._redis_up is not True:
                         await self.queue.ensure_group()
+                        # Up as soon as Redis answers, before the items this read brings.
+                        self._mark_redis(True)
                     await self._consume_once()
-                    self._mark_redis(True)
                     if self._faults.recovered("loop"):
                         log.info("work items run again", worker=self.name)
                     failures = 0
