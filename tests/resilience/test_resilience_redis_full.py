@@ -65,7 +65,7 @@ async def test_resilience_redis_refusing_writes_is_logged_once_and_waited_out(
         "apscheduler")]
     effects = r.effects("east")
     errors = sorted({kw["exc"][:60] for _, _, kw in r.log.lines if kw.get("exc")})
-    print(
+    line = (
         f"redis-refuses fault={fault:<8} for={full_for:.1f}s final={done.state.value} "
         f"reads_during={reads_during} "
         f"crash_logs={events.count('work item crashed')} "
@@ -74,14 +74,16 @@ async def test_resilience_redis_refusing_writes_is_logged_once_and_waited_out(
         f"apscheduler_errors={len(scheduler_errors)} disable={effects[0]} install={effects[1]} "
         f"enable={effects[2]} errors={errors}"
     )
+    print(line)
+    loop_lines = [(e, kw.get("exc")) for _, e, kw in r.log.lines if "work item" in e]
     assert done.state is State.SUCCEEDED, done.error
-    assert effects == (1, 1, 1)
+    assert effects == (1, 1, 1), line
     assert scheduler_errors == [], scheduler_errors[:3]
-    assert events.count("work item crashed") <= 1
-    assert events.count("work items run again") == events.count("work item crashed")
-    assert len(ticks_failing) == len(set(ticks_failing)), "a tick failure logged twice"
-    assert events.count("scheduler tick works again") == len(ticks_failing)
-    assert reads_during <= 12, "the loop spins instead of backing off"
+    assert events.count("work item crashed") <= 1, loop_lines
+    assert events.count("work items run again") == events.count("work item crashed"), loop_lines
+    assert len(ticks_failing) == len(set(ticks_failing)), f"a tick failure logged twice: {line}"
+    assert events.count("scheduler tick works again") == len(ticks_failing), line
+    assert reads_during <= 12, f"the loop spins instead of backing off: {line}"
     assert r.workers_running()
 
 
