@@ -195,7 +195,7 @@ class Notifier:
         """Handle a batch in order; True when every entry was handled and acknowledged."""
         handled: list[tuple[str, str]] = []
         blocked: set[str] = set()
-        dirty: dict[str, None] = {}
+        dirty: dict[str, int] = {}  # job id -> highest event seq handled in this batch
         for eid, fields in entries:
             try:
                 ev = Event.from_fields(fields)
@@ -207,12 +207,13 @@ class Notifier:
                 continue  # keep this job's events in order: retry from the failed one
             if await self._attempt(ev.job_id, ev.kind.value, self.handle(ev)):
                 handled.append((eid, ev.job_id))
-                dirty[ev.job_id] = None
+                dirty[ev.job_id] = max(dirty.get(ev.job_id, 0), ev.seq)
             else:
                 blocked.add(ev.job_id)
-        for job_id in dirty:
+        last_id = entries[-1][0] if entries else "0-0"
+        for job_id, seq in dirty.items():
             if job_id not in blocked and not await self._attempt(
-                job_id, "card", self.refresh_card(job_id)
+                job_id, "card", self.refresh_card(job_id, upto=(seq, last_id))
             ):
                 blocked.add(job_id)
         done = [eid for eid, job_id in handled if job_id not in blocked]
@@ -265,10 +266,6 @@ class Notifier:
             return
         card_ts = await self.ensure_card(job)
         post = thread_post(job, ev)
-        if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL) or (post and post.broadcast):
-            # What the channel is told (buttons, held, summary) must not run ahead of the
-            # card: someone reading the card right after sees the state it announces.
-            await self._refresh_card_first(job.id)
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
         elif ev.kind is EventKind.GATE_DECIDED:
@@ -343,22 +340,32 @@ class Notifier:
         job.card_ts = ts
         return ts
 
-    async def _refresh_card_first(self, job_id: str) -> None:
-        """Edit the card before a post; only a passing error (retried) holds the post back.
-        Any other refusal is logged and the post goes out: the batch's card refresh tries
-        the edit again."""
-        try:
-            await self.refresh_card(job_id)
-        except SlackApiError as exc:
-            if is_transient(exc):
-                raise
-            log.warning("notifier_card_edit_refused", job_id=job_id, error=repr(exc))
+    async def _event_seq(self, job_id: str) -> int:
+        raw = await self.redis.hget(self.keys.job(job_id), "event_seq")
+        return int(raw) if raw else 0
 
-    async def refresh_card(self, job_id: str) -> None:
-        """Edit the card to show the job's current state (skipped when unchanged)."""
+    async def refresh_card(self, job_id: str, upto: tuple[int, str] | None = None) -> None:
+        """Edit the card to show the job's current state (skipped when unchanged).
+
+        `upto` = (highest event seq handled, id of the batch's last entry): the card is
+        rendered from the job as it is now, so while the job has later events not yet
+        handled (an approval request, the summary), the edit waits for the batch that
+        handles them; otherwise the card would show a state before the channel has what
+        it announces. The event count is read before and after loading the job, so a
+        commit in between is seen. A stream holding nothing newer than the batch (a
+        trimmed event) does not hold the edit back.
+        """
+        before = await self._event_seq(job_id)
         job = await self.service.find(job_id)
         if job is None or not job.card_ts:
             return
+        if upto is not None:
+            seq, last_id = upto
+            after = await self._event_seq(job_id)
+            if after != before or after > seq:
+                newest = await self.redis.xrevrange(self.keys.events, count=1)
+                if after != before or (newest and newest[0][0] != last_id):
+                    return
         msg = card(job)
         d = digest(msg)
         key = self.keys.card(job_id)

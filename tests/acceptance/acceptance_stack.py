@@ -351,40 +351,58 @@ def slack_contract_problems(st: Stack) -> list[str]:
 
 
 def order_problems(st: Stack) -> list[str]:
-    """The card runs ahead of what it announces: when a message with buttons (approval or
-    confirm) is posted, the card already says the job waits on a human; when the summary
-    is posted, the card already shows the final state."""
+    """The card never runs ahead of the channel: when an edit shows the job waiting on a
+    human, the message with the buttons is already posted; when it shows the job finished,
+    the summary is (for a job failed with logins still off: the alarm). So a client that
+    follows the card's `pps_job` metadata and then looks for the message finds it. The
+    card's first post is not checked: a notifier posting it late renders the job as it
+    is by then."""
     calls, msgs, _ = st.slack.snapshot()
-    card_of = {m.ts: m for m in msgs if m.thread_ts is None}
-    state: dict[str, str] = {}  # card ts -> state of its newest successful post/update
+    cards = {m.ts: m for m in msgs if m.thread_ts is None}
+    buttons_posted: dict[str, int] = collections.Counter()
+    summaries: dict[str, set[str]] = collections.defaultdict(set)
+    episodes: dict[str, int] = collections.Counter()
+    last: dict[str, tuple[str, str]] = {}
     out = []
     for c in calls:
-        # A card edit the fake refused still counts as made first (some tests inject that).
-        card_edit = c.method == "chat.update" and c.args.get("ts") in card_of
-        if not (c.ok or card_edit) or c.method not in ("chat.postMessage", "chat.update"):
+        if not c.ok:
             continue
+        blocks = json.dumps(c.args.get("blocks") or [])
+        parent = str(c.args.get("thread_ts") or "")
+        if c.method == "chat.postMessage" and parent in cards:
+            if '"pps_approve"' in blocks or '"pps_confirm"' in blocks:
+                buttons_posted[parent] += 1
+            if c.args.get("reply_broadcast") and '"header"' in blocks and not str(
+                    c.args.get("text")).startswith("Dry run"):  # the summary, not the plan
+                summaries[parent].add("posted")
+            if c.args.get("reply_broadcast") and "still disabled" in str(c.args.get("text")):
+                summaries[parent].add("logins alarm")  # a failed job that is not over yet
+            continue
+        if c.method != "chat.update" or c.args.get("ts") not in cards:
+            continue
+        ts = str(c.args["ts"])
         payload = (c.args.get("metadata") or {}).get("event_payload") or {}
-        if card_edit:
-            state[str(c.args["ts"])] = str(payload.get("state"))
-        elif c.method == "chat.postMessage" and not c.args.get("thread_ts"):
-            ts = next((m.ts for m in msgs if m.thread_ts is None
-                       and (m.metadata or {}).get("event_payload", {}).get("job_id")
-                       == payload.get("job_id")), None)
-            if ts:
-                state[ts] = str(payload.get("state"))
-        elif c.method == "chat.postMessage":
-            parent = str(c.args.get("thread_ts"))
-            blocks = json.dumps(c.args.get("blocks") or [])
-            now = state.get(parent)
-            if ('"pps_approve"' in blocks or '"pps_confirm"' in blocks) and now not in (
-                    "awaiting_approval", "held", "failed"):
-                out.append(f"buttons posted while the card said {now}: {c.args['text']}")
-            if c.args.get("reply_broadcast") and '"header"' in blocks and (
-                    " succeeded" in str(c.args["text"]) or " failed" in str(c.args["text"])
-                    or " cancelled" in str(c.args["text"])) and now not in (
-                    "succeeded", "failed", "cancelled"):
-                out.append(f"summary posted while the card said {now}: {c.args['text']}")
+        now = (str(payload.get("state")), str(payload.get("step")))
+        if now[0] == "awaiting_approval" and last.get(ts) != now:
+            episodes[ts] += 1
+            if buttons_posted[ts] < episodes[ts]:
+                out.append(f"card {payload.get('job_id')} showed {now} before its request"
+                           + _trace(calls, ts))
+        if now[0] in ("succeeded", "failed", "cancelled") and not summaries[ts]:
+            out.append(f"card {payload.get('job_id')} showed {now[0]} before the summary"
+                       + _trace(calls, ts))
+        last[ts] = now
     return out
+
+
+def _trace(calls: list[Any], card_ts: str) -> str:
+    lines = []
+    for c in calls:
+        if card_ts in (c.args.get("ts"), c.args.get("thread_ts")):
+            p = (c.args.get("metadata") or {}).get("event_payload") or {}
+            lines.append(f"  {c.at:.3f} {c.method} ok={c.ok} {p.get('state')}/{p.get('step')} "
+                         f"{str(c.args.get('text'))[:70]}")
+    return "\n" + "\n".join(lines)
 
 
 def ack_text(ack: dict[str, Any]) -> str:

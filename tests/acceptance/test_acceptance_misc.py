@@ -176,8 +176,8 @@ def test_acceptance_maintenance_window(stack: Stack) -> None:
 
 
 def test_acceptance_card_edit_refused_does_not_hold_back_the_request(stack: Stack) -> None:
-    """Slack refuses the card edit that precedes the approval request with an error that
-    will not pass: the request is posted anyway, the card catches up later."""
+    """Slack refuses, for good, the card edit to `awaiting_approval`: the approval request
+    is in the channel all the same and the job goes on; later edits bring the card up."""
     def gate_card(args: dict[str, Any]) -> bool:
         payload = (args.get("metadata") or {}).get("event_payload", {})
         return bool(payload.get("state") == "awaiting_approval")

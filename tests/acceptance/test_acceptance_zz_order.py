@@ -7,6 +7,6 @@ from typing import Any
 from acceptance_stack import order_problems
 
 
-def test_acceptance_zz_card_is_updated_before_what_it_announces(stack: Any) -> None:
+def test_acceptance_zz_card_never_runs_ahead_of_the_channel(stack: Any) -> None:
     problems = order_problems(stack)
     assert not problems, "\n".join(problems)
