@@ -331,6 +331,16 @@ def slack_contract_problems(st: Stack) -> list[str]:
         if "Traceback" in raw or 'File "' in raw:
             out.append(f"{c.method}: a traceback reached Slack: {raw[:300]}")
         out.extend(f"{c.method}: a secret reached Slack" for x in secrets if x in raw)
+    # Nothing posted twice: a step's "done" reply, a button (its value names job and gate).
+    done = collections.Counter((c.args.get("thread_ts"), c.args.get("text")) for c in calls
+                               if c.ok and c.method == "chat.postMessage"
+                               and str(c.args.get("text", "")).startswith("✅"))
+    out.extend(f"posted {n} times: {t}" for (_, t), n in done.items() if n > 1)
+    values = collections.Counter(
+        v for c in calls if c.ok and c.method == "chat.postMessage"
+        for v in {e.get("value") for b in c.args.get("blocks") or []
+                  if b.get("type") == "actions" for e in b.get("elements", [])})
+    out.extend(f"buttons posted {n} times: {v}" for v, n in values.items() if n > 1)
     cards = {(m.channel, m.ts) for m in msgs if m.thread_ts is None}
     per_job = collections.Counter(
         (m.metadata or {}).get("event_payload", {}).get("job_id") for m in msgs
