@@ -73,6 +73,11 @@ class Keys:
         """Zset: all job ids by creation time."""
         return f"{self.prefix}history"
 
+    @property
+    def epoch(self) -> str:
+        """String: a marker written once; its disappearance means Redis lost its data."""
+        return f"{self.prefix}epoch"
+
     def cache(self, name: str) -> str:
         """String: small caches (for example a Slack user group's members)."""
         return f"{self.prefix}cache:{name}"

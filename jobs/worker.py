@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.appliance import Appliance
 from jobs.clock import Clock, SystemClock, ms
+from jobs.dataloss import DataLossGuard
 from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
 from jobs.keys import Keys
 from jobs.log import ChangeLog, configure_logging
@@ -110,6 +111,7 @@ class Worker:
         self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
         self._lost_lease_of: str | None = None  # the item whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
+        self.guard = DataLossGuard(redis, self.keys, self.clock)
 
     def stop(self) -> None:
         """Ask the worker to finish the current item and return from `run()`."""
@@ -136,6 +138,7 @@ class Worker:
             (self.tick_timers, tick_seconds(self.settings)),
             (self.reclaim, max(0.1, lease / 2)),
             (self.heartbeat, max(0.05, lease / 3)),
+            (self.check_data, max(0.2, lease / 2)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -230,6 +233,21 @@ class Worker:
 
         guarded.__name__ = name
         return guarded
+
+    async def check_data(self) -> None:
+        """Scheduler tick: shout when Redis lost its data (jobs in flight are gone)."""
+        if self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            loss = await self.guard.tick()
+            if loss is not None:
+                log.error(
+                    "redis lost its data",
+                    worker=self.name,
+                    jobs=[j.job_id for j in loss.jobs],
+                    logins_disabled_on=[j.cluster for j in loss.locked_out],
+                    message=loss.text(),
+                )
 
     async def tick_timers(self) -> None:
         """Scheduler tick: move due durable timers into the work stream."""
