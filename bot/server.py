@@ -22,10 +22,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
 from bot.app import SlackBot, create_app, create_web_app
+from bot.dataloss_alert import DataLossAlert
 from bot.notifier import Notifier
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
 from jobs.clock import Clock, SystemClock
+from jobs.dataloss import DataLossGuard
 from jobs.inventory import Inventory, InventoryError, load_inventory
 from jobs.keys import Keys
 from jobs.log import configure_logging, get_logger
@@ -47,6 +49,7 @@ class BotRuntime:
     service: JobService
     bot: SlackBot
     notifier: Notifier | None
+    alert: DataLossAlert | None = None
     web: Starlette = field(init=False)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -74,6 +77,8 @@ class BotRuntime:
         if self.notifier is not None:
             self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         self.tasks.append(asyncio.create_task(self._refresh_groups(), name="group-refresh"))
+        if self.alert is not None:
+            self.tasks.append(asyncio.create_task(self.alert.run(), name="dataloss-alert"))
         socket_handler = None
         if self.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -115,11 +120,14 @@ def build(
     client = client or make_client(settings)
     service = JobService(redis, settings, inventory, clock, keys)
     bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
-    note = None
+    note = alert = None
     if notifier:
         note = Notifier(redis, service, client, keys, clock,
                         consumer or f"bot-{socket.gethostname()}")
-    return BotRuntime(settings, redis, inventory, client, service, bot, note)
+        guard = DataLossGuard(redis, keys, clock)
+        alert = DataLossAlert(redis, client, guard, keys, settings, inventory,
+                              every=min(5.0, settings.PPS_LEASE_SECONDS))
+    return BotRuntime(settings, redis, inventory, client, service, bot, note, alert)
 
 
 def _config_problems(settings: Settings) -> list[str]:

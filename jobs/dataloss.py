@@ -69,6 +69,11 @@ class DataLossGuard:
         self._epoch: str | None = None
         self._last: tuple[LostJob, ...] = ()
 
+    @property
+    def epoch(self) -> str | None:
+        """The marker this process saw last (after a loss: the new one)."""
+        return self._epoch
+
     async def tick(self) -> DataLoss | None:
         """Look once; a `DataLoss` when the marker this process saw is gone or replaced."""
         current = cast(str | None, await self.redis.get(self.keys.epoch))
