@@ -42,6 +42,7 @@ log = structlog.get_logger("jobs.runner")
 DONE = "committed"
 REFUSED = "refused"  # the job moved on or the lease was lost: nothing written
 BUSY = "busy"  # another worker holds the lease: retried shortly via a timer
+BUSY_PAUSES = (0.02, 0.05, 0.1)  # seconds between quick re-asks for a busy lease
 SKIPPED = "skipped"  # nothing to run now (settled, waiting on a human, not due)
 MISSING = "missing"
 REMINDED = "reminded"
@@ -94,7 +95,7 @@ class Runner:
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""
         lease = Lease(self.redis, self.keys, item.job_id, self.settings.PPS_LEASE_SECONDS)
-        if not await lease.acquire():
+        if not await self._acquire(lease):
             await self._retry_later(item)
             return BUSY
         self.lease = lease
@@ -115,6 +116,16 @@ class Runner:
         finally:
             self.lease = None
             await lease.release()
+
+    async def _acquire(self, lease: Lease) -> bool:
+        # The usual holder is the worker that just committed the previous step and enqueued
+        # this item: it lets go within milliseconds. Ask again briefly before parking the
+        # item on a timer, which the timer tick would release only up to a second later.
+        for pause in BUSY_PAUSES:
+            if await lease.acquire():
+                return True
+            await self.clock.sleep(pause)
+        return await lease.acquire()
 
     def not_runnable(self, job: Job, item: WorkItem) -> str:
         """Why the job's step must not run for this item now ("" when it may)."""

@@ -212,6 +212,27 @@ async def test_item_for_a_job_held_by_another_worker_is_retried(
     assert stubs.runs[0] is Step.PREFLIGHT
 
 
+async def test_a_lease_freed_moments_later_is_taken_without_parking_the_item(
+    engine: Engine, redis: aioredis.Redis, keys: Keys, stubs: Stubs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The usual case with several workers: the holder just committed the previous step.
+    job = await engine.create()
+    other = Lease(redis, keys, job.id, 30)
+    assert await other.acquire()
+    fake_sleep = engine.clock.sleep
+
+    async def holder_lets_go(seconds: float) -> None:
+        await other.release()
+        await fake_sleep(seconds)
+
+    monkeypatch.setattr(engine.clock, "sleep", holder_lets_go)
+    outcomes = await engine.drain()
+    assert R.BUSY not in outcomes
+    assert stubs.runs[0] is Step.PREFLIGHT
+    assert "retry" not in await job_timers(engine, job.id)
+
+
 async def test_nothing_runs_while_a_human_is_awaited(engine: Engine, stubs: Stubs) -> None:
     job = await engine.create()
     await engine.drain()
