@@ -7,12 +7,15 @@ helpers are handed out through the `kit` fixture.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "support"))  # job_driver
 
 from jobs.clock import FakeClock
 from jobs.inventory import Cluster, Node

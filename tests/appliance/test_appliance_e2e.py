@@ -8,7 +8,6 @@ run asserts the write calls every node received, from the simulator's own log.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from job_driver import JobDriver
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
@@ -37,8 +37,10 @@ FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
 
 
 @dataclass
-class Run:
+class Run(JobDriver):
     """One end-to-end set-up: simulator, inventory, service, a running worker."""
+
+    approver = APPROVER
 
     sim: Simulator
     inventory: Inventory
@@ -51,33 +53,6 @@ class Run:
         )
         assert created
         return job
-
-    async def until(self, job_id: str, pred: Callable[[Job], bool], within: float = 20) -> Job:
-        deadline = time.monotonic() + within
-        while True:
-            job = await self.service.get(job_id)
-            if pred(job):
-                return job
-            if time.monotonic() > deadline:
-                pytest.fail(f"job {job_id} stuck: {job.state} at {job.step}: {job.error}")
-            await asyncio.sleep(0.05)
-
-    async def gate_at(self, job_id: str, step: Step, kind: GateKind = GateKind.APPROVAL) -> str:
-        def open_here(j: Job) -> bool:
-            g = j.open_gate()
-            return g is not None and g.step is step and g.kind is kind
-
-        job = await self.until(job_id, lambda j: open_here(j) or j.settled)
-        gate = job.open_gate()
-        assert gate is not None, f"no {kind} gate at {step}: {job.state} {job.error}"
-        return gate.id
-
-    async def approve_at(self, job_id: str, step: Step) -> None:
-        await self.service.approve(job_id, await self.gate_at(job_id, step), APPROVER)
-
-    async def confirm_at(self, job_id: str, step: Step) -> None:
-        gate = await self.gate_at(job_id, step, GateKind.CONFIRM)
-        await self.service.confirm(job_id, gate, APPROVER)
 
     async def events(self, job_id: str, kind: EventKind) -> list[dict[str, Any]]:
         return [e.data for e in await self.service.store.events(job_id) if e.kind is kind]

@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
 
 from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
 from contract_support import CLUSTER, RUNNING, TARGET, Run, Start

@@ -7,15 +7,13 @@ an in-process Worker + the production client against a `FakeCluster`, on the rea
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import pytest
 from contract_fake import API, Call, FakeCluster
+from job_driver import JobDriver
 
-from jobs.model import GateKind, Job, Step
+from jobs.model import Job, Step
 from jobs.service import JobService, UpgradeRequest
 
 REQUESTER, APPROVER = "UCTREQ01", "UCTAPP02"
@@ -84,8 +82,10 @@ def user_reads(calls: list[Call]) -> list[tuple[str, dict[str, str]]]:
 
 
 @dataclass
-class Run:
+class Run(JobDriver):
     """One engine run against one fake cluster."""
+
+    approver = APPROVER
 
     fake: FakeCluster
     service: JobService
@@ -96,33 +96,6 @@ class Run:
         )
         assert created
         return job
-
-    async def until(self, job_id: str, pred: Callable[[Job], bool], within: float = 20) -> Job:
-        deadline = time.monotonic() + within
-        while True:
-            job = await self.service.get(job_id)
-            if pred(job):
-                return job
-            if time.monotonic() > deadline:
-                pytest.fail(f"job {job_id} stuck: {job.state} at {job.step}: {job.error}")
-            await asyncio.sleep(0.05)
-
-    async def gate_at(self, job_id: str, step: Step, kind: GateKind = GateKind.APPROVAL) -> str:
-        def here(j: Job) -> bool:
-            g = j.open_gate()
-            return g is not None and g.step is step and g.kind is kind
-
-        job = await self.until(job_id, lambda j: here(j) or j.settled)
-        gate = job.open_gate()
-        assert gate is not None and here(job), f"no {kind} gate at {step}: {job.state} {job.error}"
-        return gate.id
-
-    async def approve_at(self, job_id: str, step: Step) -> None:
-        await self.service.approve(job_id, await self.gate_at(job_id, step), APPROVER)
-
-    async def confirm_at(self, job_id: str, step: Step) -> None:
-        gate = await self.gate_at(job_id, step, GateKind.CONFIRM)
-        await self.service.confirm(job_id, gate, APPROVER)
 
     async def happy(self, target: str | None = None) -> Job:
         """Create, approve both gates as a non-requester, wait for the end."""
