@@ -7,7 +7,6 @@ run asserts the write calls every node received, from the simulator's own log.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from job_driver import JobDriver
+from job_driver import JobDriver, run_worker
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
@@ -110,13 +109,7 @@ async def e2e(
             worker = Worker(
                 redis, settings, inventory, appliance_factory=appliance, name="e2e", keys=keys
             )
-            task = asyncio.create_task(worker.run())
-
-            async def stop_worker() -> None:
-                worker.stop()
-                await asyncio.wait_for(task, 10)
-
-            stack.push_async_callback(stop_worker)
+            run_worker(stack, worker)
             service = JobService(redis, settings, inventory, SystemClock(), keys)
             return Run(sim, inventory, settings, service)
 

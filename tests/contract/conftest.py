@@ -7,7 +7,6 @@ PPS_SETTLE_SECONDS 0.3.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
 
 from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
 from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
+from job_driver import run_worker
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
@@ -117,13 +117,7 @@ async def contract(
             worker = Worker(
                 redis, settings, inventory, appliance_factory=appliance, name="ct", keys=keys
             )
-            task = asyncio.create_task(worker.run())
-
-            async def stop_worker() -> None:
-                worker.stop()
-                await asyncio.wait_for(task, 10)
-
-            stack.push_async_callback(stop_worker)
+            run_worker(stack, worker)
             service = JobService(redis, settings, inventory, SystemClock(), keys)
             return Run(fake, service)
 

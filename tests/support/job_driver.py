@@ -6,11 +6,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 
 import pytest
 
 from jobs.model import GateKind, Job, Step
 from jobs.service import JobService
+from jobs.worker import Worker
+
+
+def run_worker(stack: AsyncExitStack, worker: Worker) -> None:
+    """Run `worker` in the background until `stack` closes, then stop it (10 s at most)."""
+    task = asyncio.create_task(worker.run())
+
+    async def stop_worker() -> None:
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+
+    stack.push_async_callback(stop_worker)
 
 
 class JobDriver:
