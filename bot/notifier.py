@@ -59,6 +59,7 @@ MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another
 RECLAIM_EVERY_SECONDS = 15.0
 RECLAIM_IDLE_MS = 60_000
 MAX_PAUSE_SECONDS = 10.0
+REDIS_PROBE_MAX = 2.0
 # A Slack error that is neither known-transient nor known-permanent is retried this many
 # times per job and kind of work before the notifier gives up on it (and logs it).
 UNKNOWN_ERROR_RETRIES = 5
@@ -138,7 +139,7 @@ class Notifier:
                         backlog, cursor = True, "0"
                 entries = await self._read(cursor if backlog else ">")
                 if redis_down:
-                    redis_down = False
+                    redis_down, failures = False, 0  # the next outage backs off from the start
                     log.info("notifier_redis_back")
                 if backlog and not entries:
                     backlog, cursor = False, "0"
@@ -157,7 +158,10 @@ class Notifier:
                 group_ok = False
             failures += 1
             backlog, cursor = True, "0"
-            await self._pause(min(MAX_PAUSE_SECONDS, 0.25 * 2 ** min(failures, 6)))
+            # Redis down: probe at least every REDIS_PROBE_MAX s so cards resume soon after
+            # it returns; Slack trouble (a failed post) backs off further.
+            cap = REDIS_PROBE_MAX if redis_down else MAX_PAUSE_SECONDS
+            await self._pause(min(cap, 0.25 * 2 ** min(failures, 6)))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -44,6 +44,9 @@ log = structlog.get_logger("jobs.worker")
 # Redis errors that mean "not reachable right now": back off and retry, never crash.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
+# While Redis is unreachable a worker probes at least this often, so work resumes within
+# about this long after Redis returns (a probe is one connect attempt: cheap).
+REDIS_PROBE_MAX = 2.0
 
 
 def tick_seconds(settings: Settings) -> float:
@@ -54,9 +57,9 @@ def tick_seconds(settings: Settings) -> float:
     return max(0.05, min(1.0, shortest / 5))
 
 
-def backoff(attempt: int) -> float:
+def backoff(attempt: int, cap: float = BACKOFF_MAX) -> float:
     """Seconds to wait after `attempt` consecutive failures: exponential, capped, jittered."""
-    base: float = min(BACKOFF_MAX, BACKOFF_MIN * 2.0 ** min(attempt, 10))
+    base: float = min(cap, BACKOFF_MIN * 2.0 ** min(attempt, 10))
     return base * random.uniform(0.5, 1.0)
 
 
@@ -156,8 +159,10 @@ class Worker:
                 try:
                     if self._redis_up is not True:
                         await self.queue.ensure_group()
-                        # Up as soon as Redis answers, before the items this read brings.
+                        # Up as soon as Redis answers, before the items this read brings; the
+                        # next outage backs off from the start, not from where this one ended.
                         self._mark_redis(True)
+                        failures = 0
                     await self._consume_once()
                     if self._faults.recovered("loop"):
                         log.info("work items run again", worker=self.name)
@@ -165,7 +170,9 @@ class Worker:
                 except REDIS_DOWN as exc:
                     self._mark_redis(False, exc)
                     failures += 1
-                    await self._sleep(backoff(failures))
+                    delay = backoff(failures, REDIS_PROBE_MAX)
+                    log.debug("redis retry", worker=self.name, attempt=failures, delay=delay)
+                    await self._sleep(delay)
                 except Exception as exc:
                     # A bug or an unexpected Redis answer (OOM when full, READONLY, ...): the
                     # item stays pending and is reclaimed later; back off so a persistent

@@ -24,6 +24,7 @@ from engine_support import (
     new_fake,
     worker_started,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs import worker as worker_mod
 from jobs.appliance import Appliance
@@ -49,6 +50,44 @@ def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
     waits = [backoff(n) for n in range(1, 30)]
     assert min(waits) >= 0.2 and max(waits) <= worker_mod.BACKOFF_MAX
     assert backoff(12) >= worker_mod.BACKOFF_MAX / 2  # grows to the cap, never spins
+    probes = [backoff(n, worker_mod.REDIS_PROBE_MAX) for n in range(1, 30)]
+    assert max(probes) <= worker_mod.REDIS_PROBE_MAX  # Redis down: probed every <= 2 s
+
+
+async def test_each_redis_outage_backs_off_from_the_start(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    stubs: Stubs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis answers the group check, then drops again before a read succeeded: the new
+    outage starts from the shortest wait, and no wait exceeds the probe cap (a worker used
+    to carry the count over and sit out up to 10 s after Redis had returned)."""
+    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
+               name="w", keys=keys)
+    # ensure x6 down, ensure up, read down, ensure down, ensure up, read up -> stop
+    script = [False] * 6 + [True, False, False, True, True]
+    waits: list[float] = []
+
+    async def scripted() -> None:
+        if not script:
+            w.stop()
+        elif not script.pop(0):
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(w.queue, "ensure_group", scripted)
+    monkeypatch.setattr(w, "_consume_once", scripted)
+    monkeypatch.setattr(w, "_sleep", record)
+    await asyncio.wait_for(w.run(), 10)
+    assert len(waits) == 8, waits
+    assert waits[6] <= 2 * worker_mod.BACKOFF_MIN, waits  # the second outage starts over
+    assert max(waits) <= worker_mod.REDIS_PROBE_MAX, waits
 
 
 async def test_two_workers_run_the_real_procedure_together(
