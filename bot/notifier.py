@@ -51,15 +51,13 @@ from jobs.events import Event, EventKind
 from jobs.keys import NOTIFIER_GROUP, Keys
 from jobs.log import get_logger
 from jobs.model import Job
-from jobs.redis_conn import BLOCK_MS
+from jobs.redis_conn import BACKOFF_MAX, BLOCK_MS, REDIS_PROBE_MAX, backoff
 from jobs.service import JobService
 
 BATCH = 100
 MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another notifier
 RECLAIM_EVERY_SECONDS = 15.0
 RECLAIM_IDLE_MS = 60_000
-MAX_PAUSE_SECONDS = 10.0
-REDIS_PROBE_MAX = 2.0
 # A Slack error that is neither known-transient nor known-permanent is retried this many
 # times per job and kind of work before the notifier gives up on it (and logs it).
 UNKNOWN_ERROR_RETRIES = 5
@@ -158,10 +156,9 @@ class Notifier:
                 group_ok = False
             failures += 1
             backlog, cursor = True, "0"
-            # Redis down: probe at least every REDIS_PROBE_MAX s so cards resume soon after
-            # it returns; Slack trouble (a failed post) backs off further.
-            cap = REDIS_PROBE_MAX if redis_down else MAX_PAUSE_SECONDS
-            await self._pause(min(cap, 0.25 * 2 ** min(failures, 6)))
+            # Redis down: probe often so cards resume soon after it returns; Slack trouble
+            # (a failed post) backs off further.
+            await self._pause(backoff(failures, REDIS_PROBE_MAX if redis_down else BACKOFF_MAX))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

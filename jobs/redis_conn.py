@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -13,6 +15,17 @@ SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
 HEALTH_CHECK_INTERVAL = 15
 BLOCK_MS = 2000
+# Waits of the loops that outlive Redis trouble (worker, notifier): exponential from
+# BACKOFF_MIN, jittered; at most REDIS_PROBE_MAX while Redis is unreachable, so work and
+# cards resume within about that long after it returns; at most BACKOFF_MAX otherwise.
+BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
+REDIS_PROBE_MAX = 2.0
+
+
+def backoff(attempt: int, cap: float = BACKOFF_MAX) -> float:
+    """Seconds to wait after `attempt` consecutive failures: exponential, capped, jittered."""
+    base: float = min(cap, BACKOFF_MIN * 2.0 ** min(attempt, 10))
+    return base * random.uniform(0.5, 1.0)
 
 
 def make_redis(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> aioredis.Redis:

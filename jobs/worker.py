@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,7 +32,7 @@ from jobs.keys import Keys
 from jobs.log import ChangeLog, configure_logging
 from jobs.model import Step
 from jobs.queue import WorkItem, WorkQueue
-from jobs.redis_conn import BLOCK_MS, make_redis
+from jobs.redis_conn import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.runner import AfterCommit, Runner
 from jobs.settings import Settings, get_settings
 from jobs.steps.base import StepFn
@@ -43,10 +42,6 @@ log = structlog.get_logger("jobs.worker")
 
 # Redis errors that mean "not reachable right now": back off and retry, never crash.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
-BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
-# While Redis is unreachable a worker probes at least this often, so work resumes within
-# about this long after Redis returns (a probe is one connect attempt: cheap).
-REDIS_PROBE_MAX = 2.0
 
 
 def tick_seconds(settings: Settings) -> float:
@@ -55,12 +50,6 @@ def tick_seconds(settings: Settings) -> float:
     if settings.PPS_SETTLE_SECONDS > 0:
         shortest = min(shortest, settings.PPS_SETTLE_SECONDS)
     return max(0.05, min(1.0, shortest / 5))
-
-
-def backoff(attempt: int, cap: float = BACKOFF_MAX) -> float:
-    """Seconds to wait after `attempt` consecutive failures: exponential, capped, jittered."""
-    base: float = min(cap, BACKOFF_MIN * 2.0 ** min(attempt, 10))
-    return base * random.uniform(0.5, 1.0)
 
 
 def _default_factory(settings: Settings) -> Callable[[Cluster], Appliance]:

@@ -32,13 +32,13 @@ from jobs.clock import SystemClock
 from jobs.inventory import Cluster, Inventory
 from jobs.keys import Keys
 from jobs.model import State, Step
-from jobs.redis_conn import make_redis
+from jobs.redis_conn import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.service import JobService, UpgradeRequest
 from jobs.settings import Settings
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepResult
 from jobs.testing import FakeCluster
-from jobs.worker import Worker, backoff, tick_seconds
+from jobs.worker import Worker, tick_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,10 +48,10 @@ def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
     fast = settings.model_copy(update={"PPS_POLL_SECONDS": 0.05, "PPS_LEASE_SECONDS": 0.5})
     assert tick_seconds(fast) == 0.05
     waits = [backoff(n) for n in range(1, 30)]
-    assert min(waits) >= 0.2 and max(waits) <= worker_mod.BACKOFF_MAX
-    assert backoff(12) >= worker_mod.BACKOFF_MAX / 2  # grows to the cap, never spins
-    probes = [backoff(n, worker_mod.REDIS_PROBE_MAX) for n in range(1, 30)]
-    assert max(probes) <= worker_mod.REDIS_PROBE_MAX  # Redis down: probed every <= 2 s
+    assert min(waits) >= 0.2 and max(waits) <= BACKOFF_MAX
+    assert backoff(12) >= BACKOFF_MAX / 2  # grows to the cap, never spins
+    probes = [backoff(n, REDIS_PROBE_MAX) for n in range(1, 30)]
+    assert max(probes) <= REDIS_PROBE_MAX  # Redis down: probed every <= 2 s
 
 
 async def test_each_redis_outage_backs_off_from_the_start(
@@ -86,8 +86,8 @@ async def test_each_redis_outage_backs_off_from_the_start(
     monkeypatch.setattr(w, "_sleep", record)
     await asyncio.wait_for(w.run(), 10)
     assert len(waits) == 8, waits
-    assert waits[6] <= 2 * worker_mod.BACKOFF_MIN, waits  # the second outage starts over
-    assert max(waits) <= worker_mod.REDIS_PROBE_MAX, waits
+    assert waits[6] <= 2 * BACKOFF_MIN, waits  # the second outage starts over
+    assert max(waits) <= REDIS_PROBE_MAX, waits
 
 
 async def test_two_workers_run_the_real_procedure_together(
