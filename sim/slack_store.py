@@ -92,7 +92,8 @@ class Message:
 
 @dataclass
 class Call:
-    """One Web API call as received; `early` marks a call made before its Retry-After."""
+    """One Web API call as received; `early` marks a call made before its Retry-After;
+    `token_type` is the kind of token it carried (`xoxb`, `xapp`), never the token."""
 
     method: str
     args: dict[str, Any]
@@ -101,6 +102,7 @@ class Call:
     ok: bool = True
     error: str | None = None
     early: bool = False
+    token_type: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -111,6 +113,7 @@ class Call:
             "ok": self.ok,
             "error": self.error,
             "early": self.early,
+            "token_type": self.token_type,
         }
 
 

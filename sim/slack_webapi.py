@@ -1,9 +1,11 @@
 """The Web API subset the bot calls, at `/api/<method>`, with Slack's response shapes.
 
-auth.test, chat.postMessage, chat.update, chat.postEphemeral, users.info and
-usergroups.users.list. Arguments come as JSON, form fields or query parameters, like
-Slack accepts them. Every message is checked as Slack would (see `sim.slack_blocks`);
-rate limits and injected faults answer 429 with `Retry-After`, or an error.
+auth.test, chat.postMessage, chat.update, chat.postEphemeral, users.info,
+usergroups.users.list and, with a `SocketHub`, apps.connections.open (app-level `xapp-`
+token only; every other method refuses an app token, as Slack does). Arguments come as
+JSON, form fields or query parameters, like Slack accepts them. Every message is checked
+as Slack would (see `sim.slack_blocks`); rate limits and injected faults answer 429 with
+`Retry-After`, or an error.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.routing import Route
 
 from sim.slack_blocks import MessageInvalid, check_message
 from sim.slack_signing import TEAM_ID
+from sim.slack_socket import SocketHub
 from sim.slack_store import BOT_ID, BOT_USER_ID, Call, Message, StandinStore
 
 Args = dict[str, Any]
@@ -164,6 +167,7 @@ def _usergroup_users(store: StandinStore, args: Args) -> Args:
     return {"users": list(members)}
 
 
+CONNECTIONS_OPEN = "apps.connections.open"
 METHODS: dict[str, Handler] = {
     "auth.test": _auth_test,
     "chat.postMessage": _post_message,
@@ -174,14 +178,15 @@ METHODS: dict[str, Handler] = {
 }
 
 
-def api_route(store: StandinStore) -> Route:
-    """The `/api/{method}` route serving `METHODS` against `store`."""
+def api_route(store: StandinStore, hub: SocketHub | None = None) -> Route:
+    """The `/api/{method}` route serving `METHODS` against `store` (and
+    `apps.connections.open` against `hub`, when given)."""
 
     async def endpoint(request: Request) -> JSONResponse:
         method = request.path_params["method"]
         args, token = await _read_args(request)
         now = time.time()
-        call = Call(method=method, args=args, at=now)
+        call = Call(method=method, args=args, at=now, token_type=_token_type(token))
         bucket = store.limit_bucket(method, args)
         call.early = store.is_early(bucket, now)
         fault = store.take_fault(method)
@@ -200,7 +205,17 @@ def api_route(store: StandinStore) -> Route:
         if fault is not None and fault.error == "http_500":
             return _answer(store, call, {"ok": False, "error": "internal_error"}, 500)
         result: Args
-        if not token or not token.startswith("xox"):
+        if method == CONNECTIONS_OPEN and hub is not None:
+            error = hub.token_error(token)
+            if error is None and fault is not None:
+                error = fault.error
+            if error is not None:
+                result = {"ok": False, "error": error}
+            else:
+                result = {"ok": True, "url": await hub.open_url(request.url.hostname)}
+        elif token and token.startswith("xapp-"):
+            result = {"ok": False, "error": "not_allowed_token_type"}
+        elif not token or not token.startswith("xox"):
             result = {"ok": False, "error": "not_authed"}
         elif fault is not None:
             result = {"ok": False, "error": fault.error}
@@ -220,6 +235,14 @@ def api_route(store: StandinStore) -> Route:
         return _answer(store, call, result, 200)
 
     return Route("/api/{method}", endpoint, methods=["GET", "POST"])
+
+
+def _token_type(token: str | None) -> str | None:
+    """`xoxb`, `xapp`, ...: what kind of token a call carried (never the token itself)."""
+    if not token:
+        return None
+    kind = token.split("-", 1)[0]
+    return kind if kind.isalpha() and len(kind) <= 8 else "other"
 
 
 def _answer(
