@@ -35,6 +35,7 @@ from jobs.model import Job, Step
 from jobs.settings import Settings
 from jobs.testing import FakeCluster
 from sim.slack_signing import Signer, block_actions_body, block_actions_payload, slash_command_body
+from sim.slack_socket import SocketHub
 from sim.slack_standin import create_standin_app
 from sim.slack_store import Message, RateLimit, StandinStore
 
@@ -43,6 +44,8 @@ CMD_CHANNEL = "C_CMD"
 PPS_CHANNEL = "C_PPS"
 EAST_CHANNEL = "C_EAST"
 REQUESTER = "U_REQUESTER"
+APP_TOKEN = "xapp-1-A0PPSBOT-1-test-app-token"
+SOCKET_ACK_SECONDS = 10.0  # the stand-in's wait for a Socket Mode ack (Slack's is 3 s)
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 FAST_FAKE = {"install_seconds": 0.2, "reboot_seconds": 0.3, "rejoin_seconds": 0.2}
 
@@ -128,6 +131,7 @@ class Stack:
     standin_url: str
     http: httpx.AsyncClient
     fakes: dict[str, FakeCluster] = field(default_factory=dict)
+    socket: SocketHub | None = None  # the stand-in's Socket Mode side (`socket=True`)
 
     @property
     def signer(self) -> Signer:
@@ -284,29 +288,36 @@ async def stack(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> AsyncIterator[StackFactory]:
     """`await stack(worker=False, rate_limit=None, east_extra=None, lab_extra=None,
-    notifier=True, inventory=None, appliance=None, **settings)`: the extras are added to
-    those clusters' inventory entries; `notifier=False` runs the bot without its notifier
-    (tests drive their own); `inventory`/`appliance` replace the FakeCluster set-up."""
+    notifier=True, inventory=None, appliance=None, socket=False, **settings)`: the extras
+    are added to those clusters' inventory entries; `notifier=False` runs the bot without
+    its notifier (tests drive their own); `inventory`/`appliance` replace the FakeCluster
+    set-up; `socket=True` runs the bot in Socket Mode (SLACK_APP_TOKEN=APP_TOKEN) against
+    the stand-in's Socket Mode server (`Stack.socket`)."""
     async with AsyncExitStack() as exits:
 
         async def start(
             *, worker: bool = False, rate_limit: RateLimit | None = None,
             east_extra: dict[str, Any] | None = None, lab_extra: dict[str, Any] | None = None,
             notifier: bool = True, inventory: Inventory | None = None,
-            appliance: Callable[[Cluster], Appliance] | None = None, **overrides: Any,
+            appliance: Callable[[Cluster], Appliance] | None = None, socket: bool = False,
+            **overrides: Any,
         ) -> Stack:
             bot_sock, standin_sock = _bound_socket(), _bound_socket()
             bot_url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
             standin_url = f"http://127.0.0.1:{standin_sock.getsockname()[1]}"
             standin = create_standin_app(bot_url + "/slack/events", SECRET,
-                                         rate_limit=rate_limit)
+                                         rate_limit=rate_limit,
+                                         app_token=APP_TOKEN if socket else None,
+                                         ack_timeout=SOCKET_ACK_SECONDS)
+            if socket:
+                overrides.setdefault("SLACK_APP_TOKEN", APP_TOKEN)
             settings = fast_settings(prefix, tmp_path, standin_url + "/api/", **overrides)
             inventory = inventory or make_inventory(tmp_path, east_extra, lab_extra)
             rt = build(settings, redis, inventory, make_client(settings),
                        consumer=f"test-{prefix}", notifier=notifier)
             http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
             st = Stack(settings, redis, keys, inventory, rt, standin.state.standin, bot_url,
-                       standin_url, http)
+                       standin_url, http, socket=standin.state.socket if socket else None)
             for app, sock in ((standin, standin_sock), (rt.web, bot_sock)):
                 server, task = await _serve(app, sock)
                 exits.push_async_callback(_stop, server, task)
