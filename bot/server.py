@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import uvicorn
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
@@ -36,6 +37,13 @@ from jobs.service import JobService
 from jobs.settings import Settings, get_settings
 
 log = get_logger(__name__)
+
+# apps.connections.open errors that retrying cannot fix: Socket Mode would retry them
+# forever (every 10 s) and the bot would never finish starting.
+REFUSED_APP_TOKEN = frozenset({
+    "invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "token_expired",
+    "account_inactive", "missing_scope", "invalid_token",
+})
 
 
 @dataclass
@@ -141,9 +149,31 @@ def _config_problems(settings: Settings) -> list[str]:
     return problems
 
 
-async def _serve(settings: Settings, inventory: Inventory) -> None:
+async def app_token_problem(client: AsyncWebClient, token: str) -> str | None:
+    """Why Slack refuses the Socket Mode app token for good, or None (accepted, or Slack
+    unreachable for now: Socket Mode keeps trying then)."""
+    try:
+        await client.apps_connections_open(app_token=token)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in REFUSED_APP_TOKEN:
+            return (f"SLACK_APP_TOKEN was refused by Slack ({error}): use the app-level token "
+                    "(xapp-...) with the connections:write scope, or unset it for HTTP mode")
+    except Exception as exc:  # network trouble is not a verdict on the token
+        log.warning("app_token_check_failed", error=type(exc).__name__)
+    return None
+
+
+async def _serve(settings: Settings, inventory: Inventory) -> int:
     redis = make_redis(settings.REDIS_URL)
     rt = build(settings, redis, inventory)
+    if rt.socket_mode:
+        assert settings.SLACK_APP_TOKEN is not None
+        problem = await app_token_problem(rt.client, settings.SLACK_APP_TOKEN.get_secret_value())
+        if problem is not None:
+            await redis.aclose()
+            print(f"ppsbot bot: cannot start:\n  {problem}", file=sys.stderr)
+            return 2
     # No access log: one line per Slack request is noise next to the metrics; uvicorn's
     # own few lines go through the logging set up by configure_logging.
     config = uvicorn.Config(rt.web, host=os.environ.get("HOST", "0.0.0.0"), port=settings.PORT,
@@ -153,6 +183,7 @@ async def _serve(settings: Settings, inventory: Inventory) -> None:
         await uvicorn.Server(config).serve()
     finally:
         await redis.aclose()
+    return 0
 
 
 def main() -> int:
@@ -169,5 +200,4 @@ def main() -> int:
     if problems:
         print("ppsbot bot: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    asyncio.run(_serve(settings, inventory))
-    return 0
+    return asyncio.run(_serve(settings, inventory))

@@ -249,11 +249,9 @@ def _events(log: Path) -> list[dict[str, Any]]:
     return out
 
 
-async def test_slack_socket_mode_ppsbot_bot_process(
-    standin: tuple[str, Any], redis: aioredis.Redis, redis_url: str, prefix: str,
-    tmp_path: Path,
-) -> None:
-    url, app = standin
+def _bot_env(url: str, redis_url: str, prefix: str, tmp_path: Path, port: int,
+             app_token: str) -> dict[str, str]:
+    """The environment of a `ppsbot bot` in Socket Mode against the stand-in at `url`."""
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({
         "clusters": {"lab": {"mode": "standalone", "username_env": "PPS_U",
@@ -261,15 +259,45 @@ async def test_slack_socket_mode_ppsbot_bot_process(
                              "nodes": [{"name": "lab-1", "url": "https://lab-1.invalid"}]}},
         "firmware": [{"version": "9.1R18", "file": "pps.pkg", "sha256": "0" * 64}],
     }))
-    with _bound_socket() as s:
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PPS_"))}
     env.update({
-        "SLACK_BOT_TOKEN": "xoxb-blackbox-token", "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_BOT_TOKEN": "xoxb-blackbox-token", "SLACK_APP_TOKEN": app_token,
         "SLACK_API_URL": f"{url}/api/", "REDIS_URL": redis_url, "PPS_REDIS_PREFIX": prefix,
         "PPS_INVENTORY": str(inventory), "PPS_CHANNEL": "C_PPS", "HOST": "127.0.0.1",
         "PORT": str(port), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
     })
+    return env
+
+
+async def test_slack_socket_mode_refused_app_token_stops_start_up(
+    standin: tuple[str, Any], redis_url: str, prefix: str, tmp_path: Path,
+) -> None:
+    """A wrong app token ends `ppsbot bot` at once with a clear message (Socket Mode alone
+    would retry it every 10 s forever and never serve /healthz)."""
+    url, app = standin
+    with _bound_socket() as s:
+        port = s.getsockname()[1]
+    wrong = "xapp-1-A0PPSBOT-0000-not-the-right-one"
+    env = _bot_env(url, redis_url, prefix, tmp_path, port, wrong)
+    proc = await asyncio.create_subprocess_exec(
+        str(PPSBOT), "bot", env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    text = (out + err).decode(errors="replace")
+    assert proc.returncode == 2, text
+    assert "SLACK_APP_TOKEN was refused by Slack (invalid_auth)" in text
+    assert wrong not in text and "Traceback" not in text
+    assert not app.state.socket.connected
+
+
+async def test_slack_socket_mode_ppsbot_bot_process(
+    standin: tuple[str, Any], redis: aioredis.Redis, redis_url: str, prefix: str,
+    tmp_path: Path,
+) -> None:
+    url, app = standin
+    with _bound_socket() as s:
+        port = s.getsockname()[1]
+    env = _bot_env(url, redis_url, prefix, tmp_path, port, APP_TOKEN)
     log = tmp_path / "bot.log"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -282,7 +310,8 @@ async def test_slack_socket_mode_ppsbot_bot_process(
         hub = app.state.socket
         assert hub.connected and hub.connections[0].open
         opens = app.state.standin.calls_of("apps.connections.open")
-        assert [c.token_type for c in opens] == ["xapp"] and opens[0].ok
+        # one to check the token before start-up, one by the Socket Mode client
+        assert [(c.token_type, c.ok) for c in opens] == [("xapp", True)] * 2
         async with httpx.AsyncClient(timeout=15) as http:
             resp = await http.post(f"{url}/_standin/command",
                                    json={"user_id": REQ, "channel_id": "C_CMD", "text": "help"})
