@@ -70,7 +70,7 @@ class Runner:
         self.appliances = appliances
         self._steps = steps
         self.after_commit = after_commit
-        self.store = JobStore(redis, keys, clock)
+        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
         self.timers = timers.Timers(redis, keys)
         self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
 

@@ -61,7 +61,7 @@ class JobService:
         self.inventory = inventory
         self.clock = clock
         self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
-        self.store = JobStore(redis, self.keys, clock)
+        self.store = JobStore(redis, self.keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     PPS_BACKUP_DIR: str = "backups"
     PPS_LEASE_SECONDS: float = Field(30.0, gt=0)
     PPS_OPERATORS: str = ""
+    PPS_AUDIT_KEEP: int = Field(100_000, ge=1000)  # the audit stream is never trimmed below
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 

@@ -26,7 +26,7 @@ from jobs.keys import Keys
 from jobs.model import Job
 
 EVENTS_KEEP = 100_000  # approximate floor of the `events` stream (MAXLEN ~)
-AUDIT_KEEP = 100_000  # approximate floor of the `audit` stream: never trimmed below this
+AUDIT_KEEP = 100_000  # default floor of the `audit` stream (PPS_AUDIT_KEEP)
 IDEM_TTL_SECONDS = 24 * 3600  # how long an idempotency key maps to its job
 FENCED = ("state", "step", "fence")  # what a worker's commit compares
 COMMIT_IDS_KEPT = 8  # recent commit ids on a job: a re-sent commit is recognised (lua.COMMIT)
@@ -81,10 +81,15 @@ class Change:
 class JobStore:
     """Reads and atomic writes of jobs under one key prefix."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, clock: Clock) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, clock: Clock, *, audit_keep: int = AUDIT_KEEP
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.clock = clock
+        # The audit stream is trimmed approximately (whole stream nodes, `MAXLEN ~`), never
+        # below this many entries.
+        self.audit_keep = audit_keep
         self._commit = redis.register_script(lua.COMMIT)
         self._create = redis.register_script(lua.CREATE)
         self._set_if_exists = redis.register_script(lua.SET_IF_EXISTS)
@@ -162,7 +167,7 @@ class JobStore:
             "start_ms": "" if start_at is None else str(ms(start_at)),
             "token": token,
             "events_keep": str(EVENTS_KEEP),
-            "audit_keep": str(AUDIT_KEEP),
+            "audit_keep": str(self.audit_keep),
         }
         k = self.keys
         res = await self._create(
@@ -209,7 +214,7 @@ class JobStore:
             "enqueue": [[x for kv in item.items() for x in kv] for item in change.work],
             "unlock": new.settled,
             "events_keep": str(EVENTS_KEEP),
-            "audit_keep": str(AUDIT_KEEP),
+            "audit_keep": str(self.audit_keep),
         }
         k = self.keys
         ok, why = await self._commit(

@@ -12,10 +12,12 @@ from engine_support import APPROVER, OTHER, REQUESTER, Engine
 from jobs.clock import FakeClock
 from jobs.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
 from jobs.events import EventKind
+from jobs.inventory import Inventory
 from jobs.keys import Keys
 from jobs.lease import Lease
 from jobs.model import State, Step
 from jobs.service import JobService, UpgradeRequest
+from jobs.settings import Settings
 from jobs.store import Change
 from jobs.transitions import clone
 
@@ -147,3 +149,23 @@ async def test_history_and_active_lists(service: JobService, clock: FakeClock) -
     assert [j.id for j in await service.history("solo")] == [a.id]
     assert (await service.active_for_cluster("east")) == await service.get(b.id)
     assert await service.active_for_cluster("solo") is None
+
+
+async def test_audit_is_trimmed_but_never_below_pps_audit_keep(
+    redis: aioredis.Redis, settings: Settings, inventory: Inventory, clock: FakeClock, keys: Keys
+) -> None:
+    """PPS_AUDIT_KEEP is the audit stream's floor: trimmed approximately, never below it."""
+    small = settings.model_copy(update={"PPS_AUDIT_KEEP": 1000})
+    service = JobService(redis, small, inventory, clock, keys)
+    job, _ = await service.create_job(req())
+    snap = await service.store.load(job.id)
+    assert snap is not None
+    for batch in range(30):  # 3,000 entries in 30 commits
+        change = Change()
+        for i in range(100):
+            change.record(APPROVER, "note", n=batch * 100 + i)
+        assert await service.store.commit(snap, clone(snap.job), change)
+    length = await redis.xlen(keys.audit)
+    assert 1000 <= length < 3001, length
+    newest = await redis.xrevrange(keys.audit, count=1)
+    assert '"n":2999' in str(newest), newest  # the newest entries are the ones kept
