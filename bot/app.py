@@ -235,9 +235,23 @@ def create_app(
 
 
 def create_web_app(
-    bot: SlackBot | None, redis: aioredis.Redis, lifespan: Lifespan[Starlette] | None = None
+    bot: SlackBot | None,
+    redis: aioredis.Redis,
+    lifespan: Lifespan[Starlette] | None = None,
+    workers: Callable[[], Awaitable[int]] | None = None,
 ) -> Starlette:
-    """The HTTP server: `/slack/events` (when `bot` is given), `/healthz`, `/metrics`."""
+    """The HTTP server: `/slack/events` (when `bot` is given), `/healthz`, `/metrics`.
+
+    `workers` counts the running workers: reported by both, never a reason for a 503 (the
+    bot itself is healthy without them)."""
+
+    async def count_workers() -> int | None:
+        if workers is None:
+            return None
+        try:
+            return await asyncio.wait_for(workers(), HEALTH_TIMEOUT_SECONDS)
+        except Exception:
+            return None
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -245,9 +259,14 @@ def create_web_app(
         except Exception as exc:
             return JSONResponse({"ok": False, "redis": f"unavailable ({type(exc).__name__})"},
                                 status_code=503)
-        return JSONResponse({"ok": True, "redis": "ok"})
+        body: dict[str, Any] = {"ok": True, "redis": "ok"}
+        if (alive := await count_workers()) is not None:
+            body["workers"] = alive
+        return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if (alive := await count_workers()) is not None:
+            metrics.WORKERS_ALIVE.set(alive)
         body, ctype = metrics.render()
         return Response(body, media_type=ctype)
 

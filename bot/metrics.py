@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 COMMANDS = Counter(
     "pps_slack_commands_total", "Slash commands handled, by verb and outcome", ["verb", "outcome"]
@@ -16,6 +16,8 @@ ACTIONS = Counter("pps_slack_actions_total", "Button clicks, by action and outco
                   ["action", "outcome"])
 SLACK_CALLS = Counter("pps_slack_api_calls_total", "Web API calls, by method and outcome",
                       ["method", "outcome"])
+WORKERS_ALIVE = Gauge("pps_workers_alive",
+                      "Workers seen within the last three leases (read when scraped)")
 NOTIFIER_EVENTS = Counter("pps_notifier_events_total", "Job events handled by the notifier",
                           ["kind", "outcome"])
 

@@ -29,6 +29,10 @@ def _usage_block() -> list[str]:
     return ["*Usage*", *(f"`{escape(u)}`" for u in USAGE_LINES)]
 
 
+NO_WORKER = ("⚠️ No worker is running: queued jobs wait until one starts "
+             "(`ppsbot worker`; see the README's *Operations*).")
+
+
 def _queued(r: Queued) -> list[str]:
     job = r.job
     if not r.created:
@@ -37,13 +41,14 @@ def _queued(r: Queued) -> list[str]:
     arrow = f"{job.cluster} → {job.target}"
     where = f"Progress in <#{r.channel}>." if r.channel.startswith("C") else \
         "Progress in this channel."
+    warn = [NO_WORKER] if r.workers == 0 else []
     if job.dry_run:
         head = f"Dry run `{job.id}` queued for {arrow}: preflight only, nothing changes."
-        return [head, f"The preflight result and the plan follow. {where}"]
+        return [head, f"The preflight result and the plan follow. {where}", *warn]
     if job.state is State.SCHEDULED and job.scheduled_at:
         return [f"Upgrade `{job.id}` scheduled for {arrow}, starting "
-                f"{fmt_when(job.scheduled_at)}.", where]
-    return [f"Upgrade `{job.id}` queued for {arrow}.", where]
+                f"{fmt_when(job.scheduled_at)}.", where, *warn]
+    return [f"Upgrade `{job.id}` queued for {arrow}.", where, *warn]
 
 
 def _job(job: Job) -> list[str]:
@@ -83,10 +88,11 @@ def render_reply(reply: Reply) -> Message:
                                f"(requested by <@{active.requester}>).", *_job(active)])
             tail = [f"Last job: {job_line(last)}"] if last else ["No jobs yet."]
             return _lines([f"{c.name} has no active job.", *tail])
-        case JobList(title=title, jobs=jobs, empty=empty):
+        case JobList(title=title, jobs=jobs, empty=empty, workers=workers):
             if not jobs:
                 return _lines([empty])
-            return _lines([f"*{title}*", *(job_line(j) for j in jobs)])
+            warn = [NO_WORKER] if workers == 0 else []
+            return _lines([f"*{title}*", *(job_line(j) for j in jobs), *warn])
         case ClusterList(clusters=clusters, active=active):
             if not clusters:
                 return _lines(["No clusters in the inventory."])

@@ -63,7 +63,8 @@ class BotRuntime:
 
     def __post_init__(self) -> None:
         http_mode = not self.socket_mode
-        self.web = create_web_app(self.bot if http_mode else None, self.redis, self.lifespan)
+        self.web = create_web_app(self.bot if http_mode else None, self.redis, self.lifespan,
+                                  workers=self.service.workers_alive)
 
     @property
     def socket_mode(self) -> bool:

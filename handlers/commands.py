@@ -81,7 +81,9 @@ class CommandRunner:
                 return await self._upgrade(cmd, caller)
             case grammar.Status(target=None) | grammar.ListJobs():
                 jobs = await self.service.list_active()
-                return JobList("Active and scheduled jobs", jobs, "No active or scheduled jobs.")
+                workers = await self.service.workers_alive() if jobs else None
+                return JobList("Active and scheduled jobs", jobs, "No active or scheduled jobs.",
+                               workers)
             case grammar.Status(target=str(target)):
                 return await self._status(target)
             case grammar.Abort():
@@ -131,7 +133,9 @@ class CommandRunner:
             allow_downgrade=cmd.allow_downgrade,
             idempotency_key=await self._idempotency_key(cmd, caller),
         ))
-        return Queued(job, created, channel)
+        # A queued job with no worker running would wait silently: say so in the ack.
+        workers = await self.service.workers_alive() if created else None
+        return Queued(job, created, channel, workers)
 
     async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
         """Same delivery → same job: the trigger id plus who asked what, where, first seen

@@ -40,6 +40,7 @@ class Queued:
     job: Job
     created: bool
     channel: str
+    workers: int | None = None  # workers running when it was created (None: not asked)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class JobList:
     title: str
     jobs: list[Job]
     empty: str
+    workers: int | None = None  # workers running (None: not asked)
 
 
 @dataclass(frozen=True)

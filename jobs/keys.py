@@ -78,6 +78,11 @@ class Keys:
         """String: a marker written once; its disappearance means Redis lost its data."""
         return f"{self.prefix}epoch"
 
+    @property
+    def workers(self) -> str:
+        """Zset: workers seen recently, member = worker name, score = last seen (ms)."""
+        return f"{self.prefix}workers"
+
     def cache(self, name: str) -> str:
         """String: small caches (for example a Slack user group's members)."""
         return f"{self.prefix}cache:{name}"

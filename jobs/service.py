@@ -22,6 +22,7 @@ from jobs.events import EventKind
 from jobs.inventory import Inventory
 from jobs.keys import Keys
 from jobs.model import GATE_TS_FIELD, Job, State
+from jobs.presence import Presence
 from jobs.settings import Settings
 from jobs.store import Change, JobStore
 from jobs.transitions import clone
@@ -62,6 +63,7 @@ class JobService:
         self.clock = clock
         self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
         self.store = JobStore(redis, self.keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
+        self.presence = Presence(redis, self.keys, clock, settings.PPS_LEASE_SECONDS)
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.
@@ -129,6 +131,10 @@ class JobService:
         """The job holding the cluster's lock, if any."""
         holder = await self.store.lock_holder(cluster)
         return await self.store.get(holder) if holder else None
+
+    async def workers_alive(self) -> int:
+        """How many workers are running (seen within the last three leases)."""
+        return await self.presence.alive()
 
     async def list_active(self) -> list[Job]:
         """Active and scheduled jobs, newest first."""

@@ -31,6 +31,7 @@ from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
 from jobs.keys import Keys
 from jobs.log import ChangeLog, configure_logging
 from jobs.model import Step
+from jobs.presence import Presence
 from jobs.queue import WorkItem, WorkQueue
 from jobs.redis_conn import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.runner import AfterCommit, Runner
@@ -104,6 +105,7 @@ class Worker:
         self._lost_lease_of: str | None = None  # the item whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
         self.guard = DataLossGuard(redis, self.keys, self.clock)
+        self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
 
     def stop(self) -> None:
         """Ask the worker to finish the current item and return from `run()`."""
@@ -131,6 +133,7 @@ class Worker:
             (self.reclaim, max(0.1, lease / 2)),
             (self.heartbeat, max(0.05, lease / 3)),
             (self.check_data, max(0.2, lease / 2)),
+            (self.announce, max(0.05, lease / 3)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -152,6 +155,7 @@ class Worker:
                         # next outage backs off from the start, not from where this one ended.
                         self._mark_redis(True)
                         failures = 0
+                        await self.presence.announce(self.name)  # seen before the first tick
                     await self._consume_once()
                     if self._faults.recovered("loop"):
                         log.info("work items run again", worker=self.name)
@@ -172,6 +176,8 @@ class Worker:
                     await self._sleep(backoff(failures))
         finally:
             scheduler.shutdown(wait=False)
+            with contextlib.suppress(Exception):  # best effort: else it ages out in 3 leases
+                await asyncio.wait_for(self.presence.leave(self.name), 2)
             await self._close()
             log.info("worker stopped", worker=self.name, handled=self.handled)
 
@@ -244,6 +250,13 @@ class Worker:
                     logins_disabled_on=[j.cluster for j in loss.locked_out],
                     message=loss.text(),
                 )
+
+    async def announce(self) -> None:
+        """Scheduler tick: stamp this worker as alive (the bot warns when none is)."""
+        if self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.presence.announce(self.name)
 
     async def tick_timers(self) -> None:
         """Scheduler tick: move due durable timers into the work stream."""

@@ -192,3 +192,24 @@ async def test_slack_redis_trouble_is_a_message_not_a_5xx(stack: StackFactory) -
     assert resp.status_code == 200
     assert "Something went wrong on my side" in resp.text
     assert "Traceback" not in resp.text and "Connection refused" not in resp.text
+
+
+async def test_slack_upgrade_with_no_worker_running_says_so(stack: StackFactory) -> None:
+    """A queued job with no worker would wait silently: the ack and `/pps list` warn."""
+    st = await stack()  # no worker
+    text = await st.ack_text("upgrade lab")
+    assert "queued for lab" in text and "No worker is running" in text
+    assert "No worker is running" in await st.ack_text("list")
+
+
+async def test_slack_upgrade_with_a_worker_running_has_no_warning(stack: StackFactory) -> None:
+    st = await stack(worker=True)
+
+    async def one_worker() -> bool:  # /healthz reports the count once the worker is seen
+        return bool((await st.http.get(st.bot_url + "/healthz")).json().get("workers") == 1)
+
+    await st.wait_for(one_worker, what="the worker to announce itself")
+    metrics = (await st.http.get(st.bot_url + "/metrics")).text
+    assert "pps_workers_alive 1.0" in metrics
+    text = await st.ack_text("upgrade cluster-east --dry-run")
+    assert "queued for cluster-east" in text and "No worker is running" not in text
