@@ -16,10 +16,13 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from jobs.appliance import VIP, Appliance, ApplianceError
+from jobs.clock import SystemClock
 from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
+from jobs.keys import Keys
 from jobs.log import configure_logging
 from jobs.pps_client import PpsClient
 from jobs.pps_net import RetryPolicy, Timeouts
+from jobs.presence import Presence
 from jobs.redis_conn import make_redis
 from jobs.settings import Settings
 from jobs.steps.common import node_for_host
@@ -126,15 +129,20 @@ async def check_clusters(inventory: Inventory, env: dict[str, str] | None = None
     return report
 
 
-async def _redis_problem(url: str) -> str | None:
-    r = make_redis(url)
+async def _redis_findings(settings: Settings) -> tuple[str | None, str | None]:
+    """(a problem: Redis does not answer, a note: no worker is running)."""
+    r = make_redis(settings.REDIS_URL)
+    keys = Keys(settings.PPS_REDIS_PREFIX)
     try:
         await asyncio.wait_for(r.ping(), timeout=5)
+        alive = await Presence(r, keys, SystemClock(), settings.PPS_LEASE_SECONDS).alive()
     except Exception as exc:  # any failure to answer is the finding itself
-        return f"redis: no answer at the configured REDIS_URL ({type(exc).__name__})"
+        return f"redis: no answer at the configured REDIS_URL ({type(exc).__name__})", None
     finally:
         await r.aclose()
-    return None
+    if alive == 0:
+        return None, "no worker is running (`ppsbot worker`): jobs would wait in the queue"
+    return None, None
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -173,10 +181,12 @@ def main(out: TextIO | None = None, *, configure_logs: bool = True) -> int:
         file=out,
     )
     report = asyncio.run(check_clusters(inventory))
-    redis_problem = asyncio.run(_redis_problem(settings.REDIS_URL))
+    redis_problem, redis_note = asyncio.run(_redis_findings(settings))
     problems = settings_problems(settings, inventory) + report.problems
     if redis_problem:
         problems.append(redis_problem)
+    if redis_note:
+        report.notes.append(redis_note)
     print(format_table(report.rows), file=out)
     for note in [*inventory.warnings, *report.notes]:
         print(f"note: {note}", file=out)

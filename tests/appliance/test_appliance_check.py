@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 
 from bot.check import main
+from jobs.clock import SystemClock
+from jobs.keys import Keys
+from jobs.presence import Presence
 from sim.packages import write_package
 
 PASSWORD = "Sup3r-s3cret-pw"
@@ -73,6 +77,19 @@ async def test_check_all_good(start_sim: Any, tmp_path: Path, monkeypatch: Any) 
     assert "enabled" in rows[("lab", "lab-1")] and "standalone" in rows[("lab", "lab-1")]
     assert text.rstrip().endswith("all good")
     assert PASSWORD not in text
+
+
+async def test_check_notes_when_no_worker_is_running(
+    start_sim: Any, tmp_path: Path, monkeypatch: Any, redis: aioredis.Redis, keys: Keys
+) -> None:
+    await _prepare(start_sim, tmp_path, monkeypatch)
+    monkeypatch.setenv("PPS_REDIS_PREFIX", keys.prefix)
+    code, text = await _run()
+    assert code == 0, text  # a note, not a problem: check may run before the workers start
+    assert "note: no worker is running (`ppsbot worker`)" in text
+    await Presence(redis, keys, SystemClock(), 30).announce("w1")
+    code, text = await _run()
+    assert code == 0 and "no worker is running" not in text, text
 
 
 async def test_check_reports_unreachable_and_refused(
