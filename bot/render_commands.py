@@ -29,8 +29,9 @@ def _usage_block() -> list[str]:
     return ["*Usage*", *(f"`{escape(u)}`" for u in USAGE_LINES)]
 
 
+# No inline code here: the ack's only inline code is the job id (DESIGN §4.1).
 NO_WORKER = ("⚠️ No worker is running: queued jobs wait until one starts "
-             "(`ppsbot worker`; see the README's *Operations*).")
+             "(run *ppsbot worker*; see the README's Operations section).")
 
 
 def _queued(r: Queued) -> list[str]:
