@@ -199,7 +199,7 @@ async def test_slack_upgrade_with_no_worker_running_says_so(stack: StackFactory)
     st = await stack()  # no worker
     text = await st.ack_text("upgrade lab")
     assert "queued for lab" in text and "No worker is running" in text
-    assert JOB_IN_CODE.findall(text) == [job_id_of(text)]  # the job id stays the only code
+    assert re.findall(r"`([^`]*)`", text) == [job_id_of(text)]  # the only inline code
     assert "No worker is running" in await st.ack_text("list")
 
 
