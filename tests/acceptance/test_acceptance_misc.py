@@ -186,6 +186,8 @@ def test_acceptance_card_edit_refused_does_not_hold_back_the_request(stack: Stac
                        when=gate_card)
     jid = stack.upgrade(REQ, "upgrade lab10")
     gate = stack.open_gate(jid, 1, timeout=10)
-    assert not stack.slack.fail_when
+    # The gate message may come before the card edit that Slack refuses: wait for that edit.
+    from acceptance_stack import wait_until
+    wait_until("the refused card edit", lambda: not stack.slack.fail_when, timeout=10)
     stack.click(REQ, gate, "pps_reject")
     stack.card_in(jid, "cancelled")
