@@ -101,6 +101,8 @@ class Worker:
         self._reclaimed: list[WorkItem] = []
         self._current: WorkItem | None = None
         self._redis_up: bool | None = None
+        self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
+        self._loop_fault: str | None = None  # the stage that failed, until it works again
         self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
         self._lost_lease_of: str | None = None  # the item whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
@@ -157,8 +159,6 @@ class Worker:
                         failures = 0
                         await self.presence.announce(self.name)  # seen before the first tick
                     await self._consume_once()
-                    if self._faults.recovered("loop"):
-                        log.info("work items run again", worker=self.name)
                     failures = 0
                 except REDIS_DOWN as exc:
                     self._mark_redis(False, exc)
@@ -170,6 +170,7 @@ class Worker:
                     # A bug or an unexpected Redis answer (OOM when full, READONLY, ...): the
                     # item stays pending and is reclaimed later; back off so a persistent
                     # fault never spins, and log it when it starts, not on every attempt.
+                    self._loop_fault = self._stage
                     if self._faults.failing("loop", exc):
                         log.exception("work item crashed", worker=self.name)
                     failures += 1
@@ -182,16 +183,31 @@ class Worker:
             log.info("worker stopped", worker=self.name, handled=self.handled)
 
     async def _consume_once(self) -> None:
+        self._stage = "read"
         if self._reclaimed:
             items, self._reclaimed = self._reclaimed, []
         else:
             items = await self.queue.read(self.block_ms)
+            self._loop_ok("read")
         for n, item in enumerate(items):
             if self.stopping:
                 # Not handled: leave pending (reclaimed by the next worker), keep the rest.
                 self._reclaimed = items[n:]
                 return
+            self._stage = "handle"
             await self._handle(item)
+            self._loop_ok("handle")
+
+    def _loop_ok(self, stage: str) -> None:
+        """A stage of the loop worked. The loop's fault is over when the stage that failed
+        works again: an empty read says nothing about an item whose commit Redis refuses
+        (full, read-only), which would otherwise log a recovery and a new crash each time
+        the item is reclaimed."""
+        if self._loop_fault is None or (stage == "read" and self._loop_fault == "handle"):
+            return
+        self._loop_fault = None
+        if self._faults.recovered("loop"):
+            log.info("work items run again", worker=self.name)
 
     async def _handle(self, item: WorkItem) -> None:
         self._current = item

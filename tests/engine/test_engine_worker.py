@@ -25,6 +25,7 @@ from engine_support import (
     worker_started,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from jobs import worker as worker_mod
 from jobs.appliance import Appliance
@@ -32,6 +33,7 @@ from jobs.clock import SystemClock
 from jobs.inventory import Cluster, Inventory
 from jobs.keys import Keys
 from jobs.model import State, Step
+from jobs.queue import WorkItem
 from jobs.redis_conn import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.service import JobService, UpgradeRequest
 from jobs.settings import Settings
@@ -251,3 +253,47 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
     assert await asyncio.wait_for(proc.wait(), 10) == 0
     text = (tmp_path / "worker.log").read_text()
     assert '"worker stopped"' in text and "not-a-real-password" not in text
+
+
+async def test_a_commit_refused_by_redis_is_logged_once_until_an_item_runs_again(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    stubs: Stubs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis full: reads work, the item's commit is refused. Empty reads in between are no
+    recovery: one 'crashed' line when it starts, one 'run again' when an item runs."""
+    rec = Recorder()
+    monkeypatch.setattr(worker_mod, "log", rec)
+    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
+               name="w", keys=keys)
+    item = WorkItem("1-0", "J-0001", "step", "")
+    reads = [[item], [], [], [item], [], [item]]  # the item comes back (reclaimed) twice
+    handles = [False, False, True]  # refused, refused, then Redis has room again
+    oom = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    async def read(block_ms: int | None, count: int = 1) -> list[WorkItem]:
+        if not reads:
+            w.stop()
+            return []
+        return reads.pop(0)
+
+    async def handle(it: WorkItem) -> None:
+        if not handles.pop(0):
+            raise oom
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(w.queue, "read", read)
+    monkeypatch.setattr(w, "_handle", handle)
+    monkeypatch.setattr(w, "_sleep", no_wait)
+    await asyncio.wait_for(w.run(), 10)
+    events = [e for _, e in rec.lines]
+    assert events.count("work item crashed") == 1, events
+    assert events.count("work items run again") == 1, events
+    assert events.index("work item crashed") < events.index("work items run again")
+    assert handles == []
