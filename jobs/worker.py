@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.appliance import Appliance
@@ -157,7 +158,10 @@ class Worker:
                         # next outage backs off from the start, not from where this one ended.
                         self._mark_redis(True)
                         failures = 0
-                        await self.presence.announce(self.name)  # seen before the first tick
+                        # Seen before the first tick; a refusal (full, read-only) is the
+                        # announce tick's to report, not a reason to stop consuming.
+                        with contextlib.suppress(ResponseError):
+                            await self.presence.announce(self.name)
                     await self._consume_once()
                     failures = 0
                 except REDIS_DOWN as exc:

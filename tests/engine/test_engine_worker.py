@@ -297,3 +297,34 @@ async def test_a_commit_refused_by_redis_is_logged_once_until_an_item_runs_again
     assert events.count("work items run again") == 1, events
     assert events.index("work item crashed") < events.index("work items run again")
     assert handles == []
+
+
+async def test_a_refused_announce_does_not_stop_consuming(
+    redis: aioredis.Redis,
+    keys: Keys,
+    prefix: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    stubs: Stubs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Presence is advice: Redis refusing the announce (full) at start leaves work running."""
+    rec = Recorder()
+    monkeypatch.setattr(worker_mod, "log", rec)
+    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
+               name="w", keys=keys)
+    consumed = 0
+
+    async def refuse(name: str) -> None:
+        raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    async def consume() -> None:
+        nonlocal consumed
+        consumed += 1
+        w.stop()
+
+    monkeypatch.setattr(w.presence, "announce", refuse)
+    monkeypatch.setattr(w, "_consume_once", consume)
+    await asyncio.wait_for(w.run(), 10)
+    assert consumed == 1
+    assert "work item crashed" not in [e for _, e in rec.lines]
