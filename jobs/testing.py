@@ -32,42 +32,25 @@ from jobs.appliance import (
     Unsupported,
 )
 from jobs.clock import Clock
+from jobs.fake_node import (
+    DOWN,
+    INSTALLING,
+    REBOOTING,
+    REJOINING,
+    SERVING,
+    FakeNode,
+    Upgrade,
+    boot_at,
+    build_at,
+    phase,
+    rollback_at,
+    running,
+)
 from jobs.inventory import Cluster
 
 MODES = ("standalone", "active-passive", "active-active")
 WRITE_METHODS = ("set_login_permission", "install", "export_config")
 _PKG_VERSION_RE = re.compile(r"(\d+\.\d+R\d+(?:\.\d+)?)", re.IGNORECASE)
-
-# Phases of a node at one moment.
-UP, INSTALLING, REBOOTING, REJOINING, DOWN = "up", "installing", "rebooting", "rejoining", "down"
-_SERVING = (UP, INSTALLING)
-
-
-@dataclass
-class Upgrade:
-    """One node's scheduled upgrade, in absolute times; `up_at` None = never comes back."""
-
-    new_build: str
-    install_at: float
-    reboot_at: float
-    up_at: float | None
-    joined_at: float | None
-
-
-@dataclass
-class FakeNode:
-    """Per-node state outside of a running upgrade."""
-
-    name: str
-    build: str
-    rollback_build: str | None
-    boot_at: float
-    sessions: int = 0
-    enabled: bool = True
-    down: bool = False  # forced unreachable (fault)
-    never_returns: bool = False  # fault: once it reboots it stays away
-    upgrade: Upgrade | None = None
-
 
 @dataclass
 class Fault:
@@ -171,11 +154,11 @@ class FakeCluster:
     def phase(self, node: str) -> str:
         """up | installing | rebooting | rejoining | down, now."""
         self._settle()
-        return self._phase(self.nodes[node], self.clock.now())
+        return phase(self.nodes[node], self.clock.now())
 
     def build_of(self, node: str) -> str:
         self._settle()
-        return self._build(self.nodes[node], self.clock.now())
+        return build_at(self.nodes[node], self.clock.now())
 
     def vip_holder(self) -> str | None:
         """The node answering on the VIP now, or None."""
@@ -193,13 +176,13 @@ class FakeCluster:
     async def system_info(self, node: str) -> SystemInfo:
         n = self._enter("system_info", node)
         now = self.clock.now()
-        return SystemInfo(n.name, self._build(n, now), self._rollback(n, now))
+        return SystemInfo(n.name, build_at(n, now), rollback_at(n, now))
 
     async def overview(self, node: str) -> Overview:
         n = self._enter("overview", node)
         now = self.clock.now()
         members = () if self.mode == "standalone" else self._members(now)
-        return Overview(members=members, uptime_seconds=max(0.0, now - self._boot_at(n, now)))
+        return Overview(members=members, uptime_seconds=max(0.0, now - boot_at(n, now)))
 
     async def active_users(self, node: str) -> ActiveUsers:
         self._enter("active_users", node)
@@ -214,13 +197,13 @@ class FakeCluster:
         n = self._enter("export_config", node, write=kind)
         if self.empty_export:
             self._refuse(node, 200, "empty configuration export")
-        line = f"{kind} configuration of {n.name} on {self._build(n, self.clock.now())}\n"
+        line = f"{kind} configuration of {n.name} on {build_at(n, self.clock.now())}\n"
         return line.encode() * 8
 
     async def install(self, node: str, package: Path) -> None:
         n = self._enter("install", node, write=package.name)
         now = self.clock.now()
-        if any(_running(m, now) for m in self.nodes.values()):
+        if any(running(m, now) for m in self.nodes.values()):
             self._refuse(node, 422, "an upgrade is already in progress")
         if self.mode == "active-passive" and n.name != self._vip_holder(now):
             self._refuse(node, 422, f"not on this node: {n.name} is the passive node")
@@ -296,7 +279,7 @@ class FakeCluster:
                 n = self.nodes[holder]
             elif target in self.nodes:
                 n = self.nodes[target]
-                if self._phase(n, now) not in (*_SERVING, REJOINING):
+                if phase(n, now) not in (*SERVING, REJOINING):
                     raise Unreachable(target, "connection refused")
             else:
                 raise Unreachable(target, "unknown host")
@@ -347,47 +330,11 @@ class FakeCluster:
                 n.boot_at = u.up_at
                 n.upgrade = None
 
-    @staticmethod
-    def _phase(n: FakeNode, t: float) -> str:
-        if n.down:
-            return DOWN
-        u = n.upgrade
-        if u is None or t < u.install_at:
-            return UP
-        if t < u.reboot_at:
-            return INSTALLING
-        if u.up_at is None or t < u.up_at:
-            return REBOOTING
-        if u.joined_at is None or t < u.joined_at:
-            return REJOINING
-        return UP
-
-    @staticmethod
-    def _build(n: FakeNode, t: float) -> str:
-        u = n.upgrade
-        if u and u.up_at is not None and t >= u.up_at:
-            return u.new_build
-        return n.build
-
-    @staticmethod
-    def _rollback(n: FakeNode, t: float) -> str | None:
-        u = n.upgrade
-        if u and u.up_at is not None and t >= u.up_at:
-            return n.build
-        return n.rollback_build
-
-    @staticmethod
-    def _boot_at(n: FakeNode, t: float) -> float:
-        u = n.upgrade
-        if u and u.up_at is not None and t >= u.up_at:
-            return u.up_at
-        return n.boot_at
-
     def _vip_holder(self, t: float) -> str | None:
         prefer = [self.active] + [x for x in self.nodes if x != self.active]
-        for wanted in (_SERVING, (REJOINING,)):
+        for wanted in (SERVING, (REJOINING,)):
             for name in prefer:
-                if self._phase(self.nodes[name], t) in wanted:
+                if phase(self.nodes[name], t) in wanted:
                     return name
         return None
 
@@ -395,7 +342,7 @@ class FakeCluster:
         leader = self._vip_holder(t)
         out = []
         for n in self.nodes.values():
-            ph = self._phase(n, t)
+            ph = phase(n, t)
             if not n.enabled:
                 out.append(MemberStatus(n.name, False, STATUS_DISABLED))
             elif ph in (REBOOTING, DOWN):
@@ -406,12 +353,6 @@ class FakeCluster:
                 word = STATUS_LEADER if n.name == leader else STATUS_ENABLED
                 out.append(MemberStatus(n.name, True, word))
         return tuple(out)
-
-
-def _running(n: FakeNode, t: float) -> bool:
-    """A scheduled upgrade that has not finished yet."""
-    u = n.upgrade
-    return u is not None and (u.joined_at is None or t < u.joined_at)
 
 
 def _spread(total: int, nodes: list[str]) -> dict[str, int]:
