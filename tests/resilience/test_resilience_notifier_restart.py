@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from resilience_support import Rig, is_gate
 
-from bot import notifier as notifier_mod
+from bot import card_writer
 from jobs.model import State
 
 StartRig = Callable[..., Awaitable[Rig]]
@@ -29,7 +29,7 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     rig: StartRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A short marker, so a re-post would show within the test (production: 30 s).
-    monkeypatch.setattr(notifier_mod, "MARKER_SECONDS", 1)
+    monkeypatch.setattr(card_writer, "MARKER_SECONDS", 1)
     r = await rig(workers=1, slack=True)
     slack = r.slack
     assert slack is not None
