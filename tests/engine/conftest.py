@@ -11,13 +11,14 @@ import redis.asyncio as aioredis
 # pytest runs with --import-mode=importlib: make this folder's helper module importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine_support import Engine, Stubs, make_inventory, make_settings
+from engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
 
 from jobs.clock import FakeClock
 from jobs.inventory import Inventory
 from jobs.keys import Keys
 from jobs.service import JobService
 from jobs.settings import Settings
+from jobs.worker import Worker
 
 
 @pytest.fixture
@@ -40,6 +41,16 @@ def service(
 @pytest.fixture
 def stubs(clock: FakeClock, settings: Settings) -> Stubs:
     return Stubs(clock, settings)
+
+
+@pytest.fixture
+def stub_worker(
+    redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path, inventory: Inventory,
+    stubs: Stubs,
+) -> Worker:
+    """A worker named `w` on the test Redis running the stub steps, not started."""
+    return Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
+                  name="w", keys=keys)
 
 
 @pytest.fixture

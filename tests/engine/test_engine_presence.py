@@ -4,13 +4,10 @@ ages out after three leases (fake clock), and old names are forgotten."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import redis.asyncio as aioredis
-from engine_support import Stubs, crash_settings
 
 from jobs.clock import FakeClock
-from jobs.inventory import Inventory
 from jobs.keys import Keys
 from jobs.presence import FORGET_SECONDS, GONE_AFTER_LEASES, Presence
 from jobs.worker import Worker
@@ -36,24 +33,18 @@ async def test_presence_counts_recent_workers_only(redis: aioredis.Redis, keys: 
 
 
 async def test_a_running_worker_is_seen_and_leaves_when_stopped(
-    redis: aioredis.Redis,
-    keys: Keys,
-    prefix: str,
-    tmp_path: Path,
-    inventory: Inventory,
-    stubs: Stubs,
+    redis: aioredis.Redis, keys: Keys, stub_worker: Worker
 ) -> None:
-    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-               name="present", keys=keys)
+    w = stub_worker
     task = asyncio.create_task(w.run())
     try:
         for _ in range(500):  # up to 10 s
-            if await redis.zscore(keys.workers, "present") is not None:
+            if await redis.zscore(keys.workers, w.name) is not None:
                 break
             await asyncio.sleep(0.02)
-        assert await redis.zscore(keys.workers, "present") is not None
+        assert await redis.zscore(keys.workers, w.name) is not None
         assert await w.presence.alive() == 1
     finally:
         w.stop()
         await asyncio.wait_for(task, 10)
-    assert await redis.zscore(keys.workers, "present") is None
+    assert await redis.zscore(keys.workers, w.name) is None

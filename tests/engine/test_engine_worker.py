@@ -57,19 +57,12 @@ def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
 
 
 async def test_each_redis_outage_backs_off_from_the_start(
-    redis: aioredis.Redis,
-    keys: Keys,
-    prefix: str,
-    tmp_path: Path,
-    inventory: Inventory,
-    stubs: Stubs,
-    monkeypatch: pytest.MonkeyPatch,
+    stub_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis answers the group check, then drops again before a read succeeded: the new
     outage starts from the shortest wait, and no wait exceeds the probe cap (a worker used
     to carry the count over and sit out up to 10 s after Redis had returned)."""
-    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-               name="w", keys=keys)
+    w = stub_worker
     # ensure x6 down, ensure up, read down, ensure down, ensure up, read up -> stop
     script = [False] * 6 + [True, False, False, True, True]
     waits: list[float] = []
@@ -256,20 +249,13 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
 
 
 async def test_a_commit_refused_by_redis_is_logged_once_until_an_item_runs_again(
-    redis: aioredis.Redis,
-    keys: Keys,
-    prefix: str,
-    tmp_path: Path,
-    inventory: Inventory,
-    stubs: Stubs,
-    monkeypatch: pytest.MonkeyPatch,
+    stub_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis full: reads work, the item's commit is refused. Empty reads in between are no
     recovery: one 'crashed' line when it starts, one 'run again' when an item runs."""
     rec = Recorder()
     monkeypatch.setattr(worker_mod, "log", rec)
-    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-               name="w", keys=keys)
+    w = stub_worker
     item = WorkItem("1-0", "J-0001", "step", "")
     reads = [[item], [], [], [item], [], [item]]  # the item comes back (reclaimed) twice
     handles = [False, False, True]  # refused, refused, then Redis has room again
@@ -300,19 +286,12 @@ async def test_a_commit_refused_by_redis_is_logged_once_until_an_item_runs_again
 
 
 async def test_a_refused_announce_does_not_stop_consuming(
-    redis: aioredis.Redis,
-    keys: Keys,
-    prefix: str,
-    tmp_path: Path,
-    inventory: Inventory,
-    stubs: Stubs,
-    monkeypatch: pytest.MonkeyPatch,
+    stub_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Presence is advice: Redis refusing the announce (full) at start leaves work running."""
     rec = Recorder()
     monkeypatch.setattr(worker_mod, "log", rec)
-    w = Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-               name="w", keys=keys)
+    w = stub_worker
     consumed = 0
 
     async def refuse(name: str) -> None:
