@@ -8,6 +8,7 @@ Prints one line per run: `crash-matrix boundary=... killed=... final=... disable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -98,6 +99,12 @@ async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
         first = await start_worker(prefix, tmp, redis_url, "w1", boundary)
         waiter = asyncio.create_task(first.wait())
         await approve_until(svc, job.id, lambda j: waiter.done() or j.settled, PHASE_TIMEOUT)
+        if not waiter.done():
+            # Killed at the last boundary, the worker dies just after the job settled: give
+            # it that moment. Signalling a process that has died but is not yet reaped
+            # reaps it behind asyncio's back (returncode 255 instead of -SIGKILL).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), 5)
         if not waiter.done():
             first.send_signal(signal.SIGTERM)
         rc1 = await waiter
