@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from job_driver import JobDriver, run_worker
+from job_driver import JobDriver, fast_settings, run_worker
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
@@ -90,18 +90,7 @@ async def e2e(
                 data["clusters"][name].update(extra)
             env = sim.credentials_env()
             inventory = parse_inventory(data, tmp_path, env=env)
-            values: dict[str, Any] = {
-                "PPS_REDIS_PREFIX": prefix,
-                "PPS_BACKUP_DIR": str(tmp_path / "backups"),
-                "PPS_POLL_SECONDS": 0.1,
-                "PPS_SETTLE_SECONDS": 0.3,
-                "PPS_REBOOT_TIMEOUT_SECONDS": 15.0,
-                "PPS_REMINDER_SECONDS": 60.0,
-                "PPS_LEASE_SECONDS": 0.6,  # the worker stops within a block of 0.3 s
-                "PPS_TWO_PERSON_RULE": True,
-                **kw,
-            }
-            settings = Settings(_env_file=None, **values)
+            settings = fast_settings(prefix, tmp_path, **kw)
 
             def appliance(cluster: Cluster) -> Appliance:
                 return make_appliance(cluster, env=env, settings=settings)

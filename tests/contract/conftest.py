@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
 
 from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
 from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
-from job_driver import run_worker
+from job_driver import fast_settings, run_worker
 
 from jobs.appliance import Appliance
 from jobs.clock import SystemClock
@@ -32,7 +32,6 @@ from jobs.keys import Keys
 from jobs.pps_client import PpsClient, make_appliance
 from jobs.pps_net import RetryPolicy, Timeouts
 from jobs.service import JobService
-from jobs.settings import Settings
 from jobs.worker import Worker
 
 ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
@@ -93,18 +92,7 @@ async def contract(
             }
             data = {"clusters": {CLUSTER: cluster}, "firmware": firmware}
             inventory = parse_inventory(data, tmp_path, env=ENV)
-            values: dict[str, Any] = {
-                "PPS_REDIS_PREFIX": prefix,
-                "PPS_BACKUP_DIR": str(tmp_path / "backups"),
-                "PPS_POLL_SECONDS": 0.1,
-                "PPS_SETTLE_SECONDS": 0.3,
-                "PPS_REBOOT_TIMEOUT_SECONDS": 15.0,
-                "PPS_REMINDER_SECONDS": 60.0,
-                "PPS_LEASE_SECONDS": 0.6,
-                "PPS_TWO_PERSON_RULE": True,
-                **kw,
-            }
-            settings = Settings(_env_file=None, **values)
+            settings = fast_settings(prefix, tmp_path, **kw)
 
             def appliance(c: Cluster) -> Appliance:
                 if read_timeout is None:

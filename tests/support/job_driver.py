@@ -7,12 +7,33 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobs.model import GateKind, Job, Step
 from jobs.service import JobService
+from jobs.settings import Settings
 from jobs.worker import Worker
+
+
+def fast_settings(prefix: str, tmp_path: Path, **kw: Any) -> Settings:
+    """Settings for a whole upgrade against the simulator in seconds: 0.1 s polls, 0.3 s
+    settle, 0.6 s lease (the worker stops within a block of 0.3 s), two-person rule on;
+    `kw` overrides."""
+    values: dict[str, Any] = {
+        "PPS_REDIS_PREFIX": prefix,
+        "PPS_BACKUP_DIR": str(tmp_path / "backups"),
+        "PPS_POLL_SECONDS": 0.1,
+        "PPS_SETTLE_SECONDS": 0.3,
+        "PPS_REBOOT_TIMEOUT_SECONDS": 15.0,
+        "PPS_REMINDER_SECONDS": 60.0,
+        "PPS_LEASE_SECONDS": 0.6,
+        "PPS_TWO_PERSON_RULE": True,
+        **kw,
+    }
+    return Settings(_env_file=None, **values)
 
 
 def run_worker(stack: AsyncExitStack, worker: Worker) -> None:
