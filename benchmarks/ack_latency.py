@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from sim.slack_signing import Signer, slash_command_body
+from sim.slack.signing import Signer, slash_command_body
 
 MIX = ("upgrade lab --dry-run", "status", "list", "status lab", "history")
 
@@ -128,10 +128,10 @@ async def self_contained(secret: str) -> AsyncIterator[str]:
     import uvicorn
 
     from bot.server import build
-    from jobs.inventory import parse_inventory
-    from jobs.redis_conn import make_redis
-    from jobs.settings import Settings
-    from sim.slack_standin import create_standin_app
+    from jobs.config.inventory import parse_inventory
+    from jobs.config.settings import Settings
+    from jobs.store.redis_client import make_redis
+    from sim.slack.standin import create_standin_app
 
     bot_sock, standin_sock = _free_socket(), _free_socket()
     bot_url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}/slack/events"
@@ -171,7 +171,7 @@ async def self_contained(secret: str) -> AsyncIterator[str]:
 async def _amain(args: argparse.Namespace) -> None:
     texts = (args.text,) if args.text else MIX
     if args.self_contained:
-        from jobs.log import configure_logging
+        from jobs.config.log import configure_logging
 
         configure_logging("WARNING", "console")
         secret = args.secret or "bench-secret"

@@ -32,19 +32,19 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import metrics
-from bot.render_commands import render_reply
+from bot.render.commands import render_reply
 from bot.slack_api import Pacer
 from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
 from handlers.auth import Authorizer
 from handlers.commands import Caller, CommandRunner
 from handlers.grammar import USAGE_LINES
 from handlers.replies import Failed, Refused
-from jobs.clock import Clock, SystemClock
-from jobs.inventory import Inventory
-from jobs.keys import Keys
-from jobs.log import get_logger
+from jobs.config.clock import Clock, SystemClock
+from jobs.config.inventory import Inventory
+from jobs.config.log import get_logger
+from jobs.config.settings import Settings
 from jobs.service import JobService
-from jobs.settings import Settings
+from jobs.store.keys import Keys
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 # Bolt warns that SLACK_BOT_TOKEN "will be unused/ignored" when given a client and

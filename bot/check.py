@@ -15,17 +15,17 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from jobs.appliance import VIP, Appliance, ApplianceError
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster, Inventory, InventoryError, load_inventory
-from jobs.keys import Keys
-from jobs.log import configure_logging
-from jobs.pps_client import PpsClient
-from jobs.pps_net import RetryPolicy, Timeouts
-from jobs.presence import Presence
-from jobs.redis_conn import make_redis
-from jobs.settings import Settings
+from jobs.appliance.client import PpsClient
+from jobs.appliance.policy import RetryPolicy, Timeouts
+from jobs.appliance.protocol import VIP, Appliance, ApplianceError
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory
+from jobs.config.log import configure_logging
+from jobs.config.settings import Settings
 from jobs.steps.common import node_for_host
+from jobs.store.keys import Keys
+from jobs.store.presence import Presence
+from jobs.store.redis_client import make_redis
 
 CHECK_TIMEOUTS = Timeouts(connect=5.0, read=10.0)
 CHECK_RETRY = RetryPolicy(attempts=2, base=0.3, cap=1.0)

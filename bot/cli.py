@@ -24,15 +24,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return bot_main()
     if args.cmd == "worker":
-        from jobs.worker import main as worker_main
+        from jobs.worker.process import main as worker_main
 
         return worker_main(name=args.name)
     if args.cmd == "simulator":
-        from sim.cluster_sim import main as sim_main
+        from sim.pps.simulator import main as sim_main
 
         return sim_main(args.config, host=args.host)
     if args.cmd == "demo":
-        from bot.demo import main as demo_main
+        from sim.demo.main import main as demo_main
 
         return demo_main()
     if args.cmd == "check":

@@ -23,18 +23,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
 from bot.app import SlackBot, create_app, create_web_app
-from bot.dataloss_alert import DataLossAlert
-from bot.notifier import Notifier
+from bot.notifier.dataloss_alert import DataLossAlert
+from bot.notifier.loop import Notifier
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
-from jobs.clock import Clock, SystemClock
-from jobs.dataloss import DataLossGuard
-from jobs.inventory import Inventory, InventoryError, load_inventory
-from jobs.keys import Keys
-from jobs.log import configure_logging, get_logger
-from jobs.redis_conn import make_redis
+from jobs.config.clock import Clock, SystemClock
+from jobs.config.inventory import Inventory, InventoryError, load_inventory
+from jobs.config.log import configure_logging, get_logger
+from jobs.config.settings import Settings, get_settings
 from jobs.service import JobService
-from jobs.settings import Settings, get_settings
+from jobs.store.dataloss import DataLossGuard
+from jobs.store.keys import Keys
+from jobs.store.redis_client import make_redis
 
 log = get_logger(__name__)
 

@@ -19,8 +19,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.metrics import SLACK_CALLS
-from jobs.clock import Clock
-from jobs.settings import Settings
+from jobs.config.clock import Clock
+from jobs.config.settings import Settings
 
 TIMEOUT_SECONDS = 10
 RATE_LIMIT_RETRIES = 2

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from handlers.auth import Authorizer, Verdict
-from jobs.errors import EngineError
-from jobs.inventory import Inventory
-from jobs.keys import Keys
-from jobs.model import Job
+from jobs.config.inventory import Inventory
+from jobs.rules.errors import EngineError
+from jobs.rules.model import Job
 from jobs.service import JobService
+from jobs.store.keys import Keys
 
 ACTION_APPROVE = "pps_approve"
 ACTION_REJECT = "pps_reject"

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from jobs.clock import Clock
-from jobs.inventory import Cluster
-from jobs.keys import Keys
-from jobs.log import get_logger
-from jobs.settings import Settings, split_ids
+from jobs.config.clock import Clock
+from jobs.config.inventory import Cluster
+from jobs.config.log import get_logger
+from jobs.config.settings import Settings, split_ids
+from jobs.store.keys import Keys
 
 GROUP_FRESH_SECONDS = 300.0
 GROUP_KEEP_SECONDS = 86400

@@ -24,11 +24,11 @@ from handlers.replies import (
     Reply,
     Usage,
 )
-from jobs.clock import Clock
-from jobs.errors import EngineError, UnknownCluster
-from jobs.inventory import Inventory
+from jobs.config.clock import Clock
+from jobs.config.inventory import Inventory
+from jobs.config.settings import Settings
+from jobs.rules.errors import EngineError, UnknownCluster
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
 
 HISTORY_LIMIT = 20
 # A command delivered again (same trigger id, user, channel and text) within this many

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jobs.versions import VersionError, parse_version
+from jobs.appliance.versions import VersionError, parse_version
 
 USAGE_LINES: tuple[str, ...] = (
     "/pps upgrade <cluster> [<version>] [--at <time>] [--dry-run] [--allow-downgrade]",

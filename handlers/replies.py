@@ -1,4 +1,4 @@
-"""What a command or a click produced, as data; the bot renders it (bot/render_commands.py).
+"""What a command or a click produced, as data; the bot renders it (bot/render/commands.py).
 
 Handlers decide and never format Slack text; strings marked "raw" hold user input and
 must be escaped by the renderer. Engine and authorization messages are the bot's own
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.inventory import Cluster
-from jobs.model import Job
+from jobs.config.inventory import Cluster
+from jobs.rules.model import Job
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`JobService`: the engine's entry points for the handlers and the notifier.
 
 Handlers only call this (plus their own authorization): create, read, decide, abort.
-Every method is atomic in Redis and raises a `jobs.errors.EngineError` subclass when it
+Every method is atomic in Redis and raises a `jobs.rules.errors.EngineError` subclass when it
 refuses; a refusal changes nothing. Delivery guarantee: a decision commits exactly once
 (compare-and-set bound to the gate id); the work item it enqueues is delivered at least once,
 and the worker's fencing makes the appliance side effect happen at most once.
@@ -15,17 +15,17 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from jobs import decisions
-from jobs.clock import Clock
-from jobs.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
-from jobs.events import EventKind
-from jobs.inventory import Inventory
-from jobs.keys import Keys
-from jobs.model import GATE_TS_FIELD, Job, State
-from jobs.presence import Presence
-from jobs.settings import Settings
-from jobs.store import Change, JobStore
-from jobs.transitions import clone
+from jobs.config.clock import Clock
+from jobs.config.inventory import Inventory
+from jobs.config.settings import Settings
+from jobs.rules import decisions
+from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
+from jobs.rules.events import EventKind
+from jobs.rules.model import GATE_TS_FIELD, Job, State
+from jobs.rules.transitions import clone
+from jobs.store.job_store import Change, JobStore
+from jobs.store.keys import Keys
+from jobs.store.presence import Presence
 
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
 # started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.model import (
+from jobs.rules.model import (
     STEPS,
     Decision,
     Gate,

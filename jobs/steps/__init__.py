@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.model import Step
+from jobs.rules.model import Step
 from jobs.steps import backup, gates, install, logins, preflight, record, settle, verify, watch
 from jobs.steps.base import StepFn
 

@@ -5,8 +5,8 @@ Check first: a complete manifest whose files match means the backup is already d
 
 from __future__ import annotations
 
-from jobs.appliance import ExportKind
-from jobs.backups import backup_dir, read_backup, write_backup
+from jobs.appliance.protocol import ExportKind
+from jobs.steps.backup_files import backup_dir, read_backup, write_backup
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt
 

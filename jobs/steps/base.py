@@ -2,7 +2,7 @@
 
 A step is `async def run(ctx: StepContext) -> StepResult`. It reads what it needs from
 `ctx` (job snapshot, cluster, appliance, settings, clock), never sleeps, and returns one
-of the results below; the runner (jobs/runner.py) applies it to Redis in one fenced,
+of the results below; the runner (jobs/worker/step_runner.py) applies it to Redis in one fenced,
 atomic commit. A step re-entered after a crash runs its check first: before an appliance
 side effect it records its intent with `await ctx.checkpoint({...})` (a fenced commit of
 outputs), so a re-run can tell "not yet sent" from "sent, maybe applied".
@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jobs.appliance import Appliance
-from jobs.clock import Clock
-from jobs.inventory import Cluster, Inventory
-from jobs.model import Job
-from jobs.settings import Settings
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import Clock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.settings import Settings
+from jobs.rules.model import Job
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Progress(Protocol):
 
 @dataclass
 class StepContext:
-    """Everything a step may use. `checkpoint` raises `jobs.lease.LeaseLost` if fenced out."""
+    """Everything a step may use. `checkpoint` raises `jobs.store.lease.LeaseLost` if fenced out."""
 
     job: Job
     cluster: Cluster

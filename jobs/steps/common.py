@@ -6,8 +6,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobs.appliance import VIP, ActiveUsers, ApplianceError, SystemInfo, Unreachable
-from jobs.inventory import Cluster, Firmware
+from jobs.appliance.protocol import VIP, ActiveUsers, ApplianceError, SystemInfo, Unreachable
+from jobs.config.inventory import Cluster, Firmware
 from jobs.steps.base import StepContext
 
 T = TypeVar("T")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import Overview, SystemInfo
-from jobs.model import Decision, GateKind, Step
-from jobs.plan import CLIENT_REMINDER, DOWNTIME, fmt_duration
+from jobs.appliance.protocol import Overview, SystemInfo
+from jobs.rules.model import Decision, GateKind, Step
 from jobs.steps.base import Advance, AskApproval, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, firmware, read_logins
-from jobs.watch import status_words
+from jobs.steps.plan import CLIENT_REMINDER, DOWNTIME, fmt_duration
+from jobs.steps.reboot_observer import status_words
 
 
 def _approved(ctx: StepContext, step: Step) -> Advance | None:

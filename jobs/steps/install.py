@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import (
+from jobs.appliance.protocol import (
     ApplianceError,
     Overview,
     SystemInfo,
     Unreachable,
     Unsupported,
 )
-from jobs.inventory import Firmware
-from jobs.model import MANUAL_STEP_NAMES, Decision, Gate, GateKind, Step
-from jobs.plan import fmt_duration, fmt_time
+from jobs.appliance.versions import matches
+from jobs.config.inventory import Firmware
+from jobs.rules.model import MANUAL_STEP_NAMES, Decision, Gate, GateKind, Step
 from jobs.steps.base import Advance, AskOperator, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, firmware, resolve_active
-from jobs.versions import matches
+from jobs.steps.plan import fmt_duration, fmt_time
 
 MANUAL = MANUAL_STEP_NAMES[Step.INSTALL]
 

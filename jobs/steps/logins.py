@@ -10,11 +10,11 @@ apply it with a delay) before a human is asked.
 
 from __future__ import annotations
 
-from jobs.appliance import VIP, ApplianceError, Unsupported
-from jobs.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
-from jobs.plan import fmt_time
+from jobs.appliance.protocol import VIP, ApplianceError, Unsupported
+from jobs.rules.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.steps.common import Failed, LoginRead, acting_node, label, read_logins
+from jobs.steps.plan import fmt_time
 
 # Re-reads of the login permission after a write before asking an operator.
 VERIFY_POLLS = 3

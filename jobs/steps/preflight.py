@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import Overview, SystemInfo
-from jobs.backups import backup_dir
-from jobs.inventory import Firmware, sha256_file
-from jobs.plan import make_plan
+from jobs.appliance.protocol import Overview, SystemInfo
+from jobs.appliance.versions import VersionError, compare_target, matches
+from jobs.config.inventory import Firmware, sha256_file
+from jobs.steps.backup_files import backup_dir
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import (
     Failed,
@@ -20,8 +20,8 @@ from jobs.steps.common import (
     read_logins,
     resolve_active,
 )
-from jobs.versions import VersionError, compare_target, matches
-from jobs.watch import in_cluster, reported, status_words
+from jobs.steps.plan import make_plan
+from jobs.steps.reboot_observer import in_cluster, reported, status_words
 
 
 class Checks:

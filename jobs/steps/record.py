@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import Overview
+from jobs.appliance.protocol import Overview
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt, label, read_logins
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.plan import fmt_duration, fmt_time
 from jobs.steps.base import Advance, Poll, StepContext, StepResult
+from jobs.steps.plan import fmt_duration, fmt_time
 
 
 async def run(ctx: StepContext) -> StepResult:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import Overview
-from jobs.model import STEPS
-from jobs.plan import fmt_duration
+from jobs.appliance.protocol import Overview
+from jobs.appliance.versions import matches
+from jobs.rules.model import STEPS
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt
-from jobs.versions import matches
-from jobs.watch import in_cluster, status_words
+from jobs.steps.plan import fmt_duration
+from jobs.steps.reboot_observer import in_cluster, status_words
 
 
 async def run(ctx: StepContext) -> StepResult:

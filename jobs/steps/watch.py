@@ -1,6 +1,7 @@
 """Step 7, watch reboot: poll every node until all rebooted, run the target and rejoined.
 
-The decisions are in `jobs.watch`; this step reads the appliances, keeps the progress in
+The decisions are in `jobs.steps.reboot_observer`; this step reads the appliances, keeps
+the progress in
 `outputs["watch"]`, posts what changed, and fails at the deadline with each node's last
 report (the runner keeps logins flagged disabled and the enable gate offered).
 """
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.appliance import VIP, Overview, SystemInfo
-from jobs.plan import fmt_duration
+from jobs.appliance.protocol import VIP, Overview, SystemInfo
 from jobs.steps.base import Advance, Fail, Poll, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, node_for_host
-from jobs.watch import Reading, last_report, observe, start
+from jobs.steps.plan import fmt_duration
+from jobs.steps.reboot_observer import Reading, last_report, observe, start
 
 
 def initial_state(ctx: StepContext, started_at: float) -> dict[str, Any]:

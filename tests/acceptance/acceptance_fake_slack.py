@@ -1,4 +1,4 @@
-"""A minimal, strict fake of Slack written from SLACK.md alone (not sim/slack_standin.py).
+"""A minimal, strict fake of Slack written from SLACK.md alone (not sim/slack/standin.py).
 
 It answers only `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`,
 `usergroups.users.list` and (when enabled) `users.info`; any other method gets

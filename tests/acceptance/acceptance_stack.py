@@ -34,9 +34,9 @@ import uvicorn
 import yaml
 from acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
 
-from sim.cluster_sim import Simulator
-from sim.packages import write_package
-from sim.pps_config import parse_config
+from sim.pps.config import parse_config
+from sim.pps.packages import write_package
+from sim.pps.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"

@@ -17,12 +17,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "support"))  # job_driver
 
-from jobs.clock import FakeClock
-from jobs.inventory import Cluster, Node
-from jobs.pps_client import PpsClient
-from jobs.pps_net import RetryPolicy, Timeouts
-from sim.cluster_sim import Simulator
-from sim.pps_config import parse_config
+from jobs.appliance.client import PpsClient
+from jobs.appliance.policy import RetryPolicy, Timeouts
+from jobs.config.clock import FakeClock
+from jobs.config.inventory import Cluster, Node
+from sim.pps.config import parse_config
+from sim.pps.simulator import Simulator
 
 FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
 
@@ -30,7 +30,7 @@ StartSim = Callable[..., Awaitable[Simulator]]
 
 
 def cluster_of(sim: Simulator, name: str, /, **overrides: Any) -> Cluster:
-    """A `jobs.inventory.Cluster` pointing at the simulated cluster `name`."""
+    """A `jobs.config.inventory.Cluster` pointing at the simulated cluster `name`."""
     c = sim.cluster(name)
     fields: dict[str, Any] = {
         "name": name,

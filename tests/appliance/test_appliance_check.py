@@ -13,10 +13,10 @@ import redis.asyncio as aioredis
 import yaml
 
 from bot.check import main
-from jobs.clock import SystemClock
-from jobs.keys import Keys
-from jobs.presence import Presence
-from sim.packages import write_package
+from jobs.config.clock import SystemClock
+from jobs.store.keys import Keys
+from jobs.store.presence import Presence
+from sim.pps.packages import write_package
 
 PASSWORD = "Sup3r-s3cret-pw"
 CLUSTERS = {

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.check import Report, _check_node
-from jobs.appliance import VIP, ActiveUsers, MemberStatus, Overview, SystemInfo
-from jobs.inventory import parse_inventory
+from jobs.appliance.protocol import VIP, ActiveUsers, MemberStatus, Overview, SystemInfo
+from jobs.config.inventory import parse_inventory
 
 
 class _Answers:

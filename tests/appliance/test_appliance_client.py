@@ -11,11 +11,18 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from jobs.appliance import VIP, ApplianceError, AuthFailed, Rejected, Unreachable, Unsupported
-from jobs.clock import FakeClock
-from jobs.pps_client import PpsClient, make_appliance
-from jobs.settings import Settings
-from sim.packages import write_package
+from jobs.appliance.client import PpsClient, make_appliance
+from jobs.appliance.protocol import (
+    VIP,
+    ApplianceError,
+    AuthFailed,
+    Rejected,
+    Unreachable,
+    Unsupported,
+)
+from jobs.config.clock import FakeClock
+from jobs.config.settings import Settings
+from sim.pps.packages import write_package
 
 STANDALONE = {"mode": "standalone", "nodes": ["solo"], "sessions": 3}
 AP = {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 5}

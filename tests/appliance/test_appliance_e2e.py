@@ -17,18 +17,18 @@ import pytest
 import redis.asyncio as aioredis
 from job_driver import JobDriver, fast_settings, run_worker
 
-from jobs.appliance import Appliance
-from jobs.clock import SystemClock
-from jobs.events import EventKind
-from jobs.inventory import Cluster, Inventory, parse_inventory
-from jobs.keys import Keys
-from jobs.model import GateKind, Job, State, Step
-from jobs.pps_client import make_appliance
+from jobs.appliance.client import make_appliance
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, Inventory, parse_inventory
+from jobs.config.settings import Settings
+from jobs.rules.events import EventKind
+from jobs.rules.model import GateKind, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
-from jobs.worker import Worker
-from sim.cluster_sim import Simulator
-from sim.packages import write_package
+from jobs.store.keys import Keys
+from jobs.worker.process import Worker
+from sim.pps.packages import write_package
+from sim.pps.simulator import Simulator
 
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
@@ -106,7 +106,7 @@ async def e2e(
 
 
 def _sim_config(clusters: dict[str, Any]) -> Any:
-    from sim.pps_config import parse_config
+    from sim.pps.config import parse_config
 
     merged = {
         name: {"sessions": 412, **c, "knobs": {**FAST, **c.get("knobs", {})}}

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from jobs.inventory import InventoryError, load_inventory, parse_inventory, parse_window
-from sim.packages import write_package
+from jobs.config.inventory import InventoryError, load_inventory, parse_inventory, parse_window
+from sim.pps.packages import write_package
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"EAST_U": "admin", "EAST_P": "pw", "SOLO_U": "admin", "SOLO_P": "pw"}

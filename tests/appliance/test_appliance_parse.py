@@ -14,12 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.appliance import AuthFailed, Rejected, Unsupported
-from jobs.clock import FakeClock
-from jobs.inventory import Cluster, Node
-from jobs.pps_client import PpsClient
-from jobs.pps_net import RetryPolicy, Timeouts, describe_transport_error
-from jobs.pps_parse import (
+from jobs.appliance.client import PpsClient
+from jobs.appliance.parse import (
     AnswerError,
     decode_export,
     parse_active_users_page,
@@ -27,6 +23,10 @@ from jobs.pps_parse import (
     parse_overview,
     parse_system_info,
 )
+from jobs.appliance.policy import RetryPolicy, Timeouts, describe_transport_error
+from jobs.appliance.protocol import AuthFailed, Rejected, Unsupported
+from jobs.config.clock import FakeClock
+from jobs.config.inventory import Cluster, Node
 
 CLUSTER = Cluster(
     name="mock",

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from jobs.appliance import VIP, ApplianceError, Unreachable
-from jobs.pps_client import PpsClient
-from sim.packages import write_package
+from jobs.appliance.client import PpsClient
+from jobs.appliance.protocol import VIP, ApplianceError, Unreachable
+from sim.pps.packages import write_package
 
 TARGET = "9.1R18 (build 29865)"
 

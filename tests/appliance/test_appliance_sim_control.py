@@ -16,9 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from jobs.appliance import Unsupported
-from sim.packages import build_string, package_bytes, read_package_header, write_package
-from sim.pps_config import load_config, parse_config
+from jobs.appliance.protocol import Unsupported
+from sim.pps.config import load_config, parse_config
+from sim.pps.packages import build_string, package_bytes, read_package_header, write_package
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from jobs.appliance import Unreachable
-from jobs.pps_net import tls_verify
+from jobs.appliance.policy import tls_verify
+from jobs.appliance.protocol import Unreachable
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -85,7 +85,7 @@ async def test_ca_bundle_path_verifies_the_node(
 
 
 def test_ca_bundle_path_is_what_httpx_gets(kit: Any, pki: dict[str, str]) -> None:
-    from jobs.inventory import Cluster, Node
+    from jobs.config.inventory import Cluster, Node
 
     cluster = Cluster(
         name="tls-ca",

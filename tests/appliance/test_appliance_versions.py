@@ -1,10 +1,10 @@
-"""Table tests for jobs/versions.py: parsing, ordering, DESIGN §4.6 matching."""
+"""Table tests for jobs/appliance/versions.py: parsing, ordering, DESIGN §4.6 matching."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobs.versions import Version, VersionError, compare, matches, parse_version
+from jobs.appliance.versions import Version, VersionError, compare, matches, parse_version
 
 
 @pytest.mark.parametrize(

@@ -25,14 +25,14 @@ from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
 from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
 from job_driver import fast_settings, run_worker
 
-from jobs.appliance import Appliance
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster, parse_inventory
-from jobs.keys import Keys
-from jobs.pps_client import PpsClient, make_appliance
-from jobs.pps_net import RetryPolicy, Timeouts
+from jobs.appliance.client import PpsClient, make_appliance
+from jobs.appliance.policy import RetryPolicy, Timeouts
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, parse_inventory
 from jobs.service import JobService
-from jobs.worker import Worker
+from jobs.store.keys import Keys
+from jobs.worker.process import Worker
 
 ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
 

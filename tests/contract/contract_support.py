@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from contract_fake import API, Call, FakeCluster
 from job_driver import JobDriver
 
-from jobs.model import Job, Step
+from jobs.rules.model import Job, Step
 from jobs.service import JobService, UpgradeRequest
 
 REQUESTER, APPROVER = "UCTREQ01", "UCTAPP02"

@@ -23,8 +23,8 @@ from contract_support import (
     user_reads,
 )
 
-from jobs.events import EventKind
-from jobs.model import Job, State
+from jobs.rules.events import EventKind
+from jobs.rules.model import Job, State
 
 OFF = {"user-login-permission": False}
 ON = {"user-login-permission": True}

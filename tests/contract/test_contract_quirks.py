@@ -9,7 +9,7 @@ import pytest
 from contract_fake import VIP, Knobs
 from contract_support import TARGET, Start, installs, permission_writes, undocumented
 
-from jobs.model import State
+from jobs.rules.model import State
 
 
 @pytest.mark.parametrize("quirk", ["status-case", "uptime-seconds", "fqdn-host", "member-case"])

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.inventory import Cluster, Firmware, Inventory, Node
-from jobs.pps_parse import AnswerError, parse_overview, status_word, uptime_seconds
+from jobs.appliance.parse import AnswerError, parse_overview, status_word, uptime_seconds
+from jobs.appliance.versions import compare_target
+from jobs.config.inventory import Cluster, Firmware, Inventory, Node
 from jobs.steps.common import node_for_host
-from jobs.versions import compare_target
 
 
 @pytest.mark.parametrize(

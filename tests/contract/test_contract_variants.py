@@ -20,8 +20,8 @@ from contract_support import (
     user_reads,
 )
 
-from jobs.events import EventKind
-from jobs.model import GateKind, Job, State, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import GateKind, Job, State, Step
 
 OFF = {"user-login-permission": False}
 ON = {"user-login-permission": True}

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sim.channel_page import routes as page_routes
+from sim.slack.channel_page import routes as page_routes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

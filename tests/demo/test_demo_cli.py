@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-import bot.demo
+import sim.demo.main
 
 
 @pytest.fixture
 def restore_signals() -> Iterator[None]:
-    """`bot.demo.main` installs SIGINT/SIGTERM handlers; put pytest's back."""
+    """`sim.demo.main.main` installs SIGINT/SIGTERM handlers; put pytest's back."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     yield
     for s, h in saved.items():
@@ -31,8 +31,8 @@ def test_no_redis_and_no_redis_server_explains_how_to_get_one(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("PPS_DEMO_DIR", str(tmp_path / "run"))
-    monkeypatch.setattr("bot.demo.shutil.which", lambda _name: None)
-    assert bot.demo.main() == 1
+    monkeypatch.setattr("sim.demo.main.shutil.which", lambda _name: None)
+    assert sim.demo.main.main() == 1
     err = capsys.readouterr().err
     assert "No Redis answers at redis://127.0.0.1:1/0" in err
     assert "sudo apt-get install -y redis-server" in err

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.settings import Settings
+from jobs.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_demo_profile_adds_simulator_and_standin(compose: dict[str, Any]) -> Non
     # Outside the demo profile the bot must still start: its stand-in dependency is optional.
     assert services["bot"]["depends_on"]["standin"]["required"] is False
     # The simulator's health probe and the generated inventory agree on the node ports.
-    from bot.demo_config import COMPOSE_PORT_BASE, port_names
+    from sim.demo.config import COMPOSE_PORT_BASE, port_names
 
     probe = " ".join(services["simulator"]["healthcheck"]["test"])
     m = re.search(r"127\.0\.0\.1:(\d+)/", probe)

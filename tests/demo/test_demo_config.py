@@ -5,11 +5,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from bot.demo_config import DEMO_TIMINGS, FAST_TIMINGS, write_demo
-from bot.demo_stack import child_env
-from jobs.inventory import load_inventory
-from jobs.settings import Settings
-from sim.pps_config import load_config
+from jobs.config.inventory import load_inventory
+from jobs.config.settings import Settings
+from sim.demo.config import DEMO_TIMINGS, FAST_TIMINGS, write_demo
+from sim.demo.stack import child_env
+from sim.pps.config import load_config
 
 
 def test_inventory_and_simulator_agree(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_children_do_not_inherit_slack_or_pps_settings() -> None:
 
 
 def test_compose_demo_files(tmp_path: Path) -> None:
-    from bot.demo_config import write_compose_demo
+    from sim.demo.config import write_compose_demo
 
     env = {"PPS_DEMO_USERNAME": "admin", "PPS_DEMO_PASSWORD": "from-dotenv"}
     assert write_compose_demo(tmp_path / "nopw", {}) == 2

@@ -7,7 +7,7 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-from sim.channel_page import STATIC_DIR, routes
+from sim.slack.channel_page import STATIC_DIR, routes
 
 
 def client(**kw: str) -> httpx.AsyncClient:

@@ -1,6 +1,6 @@
 """A real worker process for the crash matrix (run by test_engine_crash.py, not by pytest).
 
-It runs `jobs.worker.Worker` on the test's key prefix with short real timings. Its appliance
+It runs `jobs.worker.process.Worker` on the test's key prefix with short real timings. Its appliance
 is a `FakeCluster` whose whole state lives in a Redis key of the prefix (restored before each
 call, saved after, under a small lock), so a second worker process sees what the first one
 did. With `--kill-at`, an `after_commit` hook SIGKILLs this process right after the chosen
@@ -28,16 +28,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 import redis.asyncio as aioredis
 from engine_support import crash_settings, make_inventory, new_fake
 
-from jobs.appliance import ActiveUsers, ExportKind, Overview, SystemInfo
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster
-from jobs.keys import Keys
-from jobs.log import configure_logging
-from jobs.model import Job, Step
-from jobs.redis_conn import make_redis
+from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, SystemInfo
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster
+from jobs.config.log import configure_logging
+from jobs.rules.model import Job, Step
 from jobs.steps.base import Poll, StepResult
-from jobs.testing import FakeCluster
-from jobs.worker import Worker
+from jobs.store.keys import Keys
+from jobs.store.redis_client import make_redis
+from jobs.worker.process import Worker
+from tests.fakes.appliance import FakeCluster
 
 T = TypeVar("T")
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.4, "rejoin_seconds": 0.2}

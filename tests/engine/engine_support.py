@@ -14,17 +14,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from jobs.appliance import Appliance
-from jobs.clock import Clock, FakeClock
-from jobs.errors import StaleGate
-from jobs.events import Event, EventKind
-from jobs.inventory import Cluster, Inventory, parse_inventory
-from jobs.keys import Keys
-from jobs.model import GateKind, Job, Step
-from jobs.queue import WorkQueue
-from jobs.runner import AfterCommit, Runner
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import Clock, FakeClock
+from jobs.config.inventory import Cluster, Inventory, parse_inventory
+from jobs.config.settings import Settings
+from jobs.rules.errors import StaleGate
+from jobs.rules.events import Event, EventKind
+from jobs.rules.model import GateKind, Job, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
 from jobs.steps.base import (
     Advance,
     AskApproval,
@@ -35,8 +32,11 @@ from jobs.steps.base import (
     StepFn,
     StepResult,
 )
-from jobs.testing import FakeCluster
-from jobs.timers import Timers
+from jobs.store.keys import Keys
+from jobs.store.timers import Timers
+from jobs.store.work_queue import WorkQueue
+from jobs.worker.step_runner import AfterCommit, Runner
+from tests.fakes.appliance import FakeCluster
 
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"

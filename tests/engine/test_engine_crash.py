@@ -27,16 +27,15 @@ from engine_support import (
     worker_started,
 )
 
-from jobs.clock import SystemClock
-from jobs.keys import Keys
-from jobs.model import State, Step
-from jobs.redis_conn import make_redis
+from jobs.config.clock import SystemClock
+from jobs.rules.model import State, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.testing import FakeCluster
+from jobs.store.keys import Keys
+from jobs.store.redis_client import make_redis
+from tests.fakes.appliance import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
-SCRIPT = Path(__file__).with_name("crash_worker.py")
 BOUNDARIES = [s.value for s in Step] + ["poll:3"]
 # Beyond the matrix: die right after the appliance accepted a side effect, before the step's
 # commit (the check-first steps must find it done and not send it again).
@@ -77,7 +76,7 @@ async def start_worker(
     prefix: str, tmp: Path, redis_url: str, name: str, kill_at: str | None
 ) -> asyncio.subprocess.Process:
     python = PYTHON if PYTHON.exists() else Path(sys.executable)
-    args = [str(SCRIPT), "--prefix", prefix, "--redis-url", redis_url]
+    args = ["-m", "tests.engine.crash_worker", "--prefix", prefix, "--redis-url", redis_url]
     args += ["--inventory-dir", str(tmp), "--name", name]
     if kill_at:
         args += ["--kill-at", kill_at]

@@ -11,14 +11,14 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import Stubs, crash_settings
 
-from jobs import worker as worker_mod
-from jobs.clock import FakeClock, SystemClock
-from jobs.dataloss import DataLossGuard
-from jobs.inventory import Inventory
-from jobs.keys import Keys
-from jobs.redis_conn import make_redis
+from jobs.config.clock import FakeClock, SystemClock
+from jobs.config.inventory import Inventory
 from jobs.service import JobService, UpgradeRequest
-from jobs.worker import Worker
+from jobs.store.dataloss import DataLossGuard
+from jobs.store.keys import Keys
+from jobs.store.redis_client import make_redis
+from jobs.worker import process as worker_mod
+from jobs.worker.process import Worker
 
 REQUESTER = "U_REQ"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from engine_support import APPROVER, Engine, Stubs
 
-from jobs.events import EventKind
-from jobs.model import State, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import State, Step
 
 
 async def test_stub_procedure_runs_to_success(engine: Engine, stubs: Stubs) -> None:

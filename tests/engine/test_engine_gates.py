@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import APPROVER, OTHER, REQUESTER, Engine, Stubs
 
-from jobs.errors import (
+from jobs.rules.errors import (
     AbortRefused,
     ClusterBusy,
     JobFinished,
@@ -17,10 +17,10 @@ from jobs.errors import (
     UnknownJob,
     WrongGateKind,
 )
-from jobs.events import EventKind
-from jobs.keys import Keys
-from jobs.model import Decision, Job, State, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import Decision, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
+from jobs.store.keys import Keys
 
 
 async def at_disable_gate(engine: Engine, cluster: str = "solo") -> tuple[Job, str]:

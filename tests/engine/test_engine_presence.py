@@ -7,10 +7,10 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from jobs.clock import FakeClock
-from jobs.keys import Keys
-from jobs.presence import FORGET_SECONDS, GONE_AFTER_LEASES, Presence
-from jobs.worker import Worker
+from jobs.config.clock import FakeClock
+from jobs.store.keys import Keys
+from jobs.store.presence import FORGET_SECONDS, GONE_AFTER_LEASES, Presence
+from jobs.worker.process import Worker
 
 
 async def test_presence_counts_recent_workers_only(redis: aioredis.Redis, keys: Keys) -> None:

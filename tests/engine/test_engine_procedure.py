@@ -9,15 +9,15 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 
-from jobs.appliance import Appliance
-from jobs.clock import FakeClock
-from jobs.events import EventKind
-from jobs.inventory import Cluster, Inventory
-from jobs.keys import Keys
-from jobs.model import State, Step
-from jobs.settings import Settings
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import FakeClock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.settings import Settings
+from jobs.rules.events import EventKind
+from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
-from jobs.testing import FakeCluster
+from jobs.store.keys import Keys
+from tests.fakes.appliance import FakeCluster
 
 
 def fake_factory(clock: FakeClock, fakes: dict[str, FakeCluster]) -> Any:

@@ -9,16 +9,16 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import APPROVER, Engine, Stubs
 
-from jobs import runner as R
-from jobs.clock import FakeClock
-from jobs.events import EventKind
-from jobs.inventory import Inventory
-from jobs.keys import Keys
-from jobs.lease import Lease
-from jobs.model import Job, State, Step, StepStatus
-from jobs.queue import WorkItem, WorkQueue
-from jobs.settings import Settings
+from jobs.config.clock import FakeClock
+from jobs.config.inventory import Inventory
+from jobs.config.settings import Settings
+from jobs.rules.events import EventKind
+from jobs.rules.model import Job, State, Step, StepStatus
 from jobs.steps.base import Advance, StepContext, StepResult
+from jobs.store.keys import Keys
+from jobs.store.lease import Lease
+from jobs.store.work_queue import WorkItem, WorkQueue
+from jobs.worker import step_runner as R
 
 
 async def to_enable_gate(engine: Engine, cluster: str = "solo") -> Job:

@@ -27,20 +27,20 @@ from engine_support import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from jobs import worker as worker_mod
-from jobs.appliance import Appliance
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster, Inventory
-from jobs.keys import Keys
-from jobs.model import State, Step
-from jobs.queue import WorkItem
-from jobs.redis_conn import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.settings import Settings
+from jobs.rules.model import State, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepResult
-from jobs.testing import FakeCluster
-from jobs.worker import Worker, tick_seconds
+from jobs.store.keys import Keys
+from jobs.store.redis_client import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
+from jobs.store.work_queue import WorkItem
+from jobs.worker import process as worker_mod
+from jobs.worker.process import Worker, tick_seconds
+from tests.fakes.appliance import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
 from redis_process import REDIS_SERVER, RedisProcess
 from resilience_support import Recorder, Rig, start_rig, start_slack
 
-from jobs import worker as worker_mod
-from jobs.model import Step
+from jobs.rules.model import Step
 from jobs.steps.base import StepFn
+from jobs.worker import process as worker_mod
 
 StartRig = Callable[..., Awaitable[Rig]]
 

@@ -27,22 +27,22 @@ from redis_process import RedisProcess
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.notifier import Notifier
-from jobs.appliance import ActiveUsers, Appliance, ExportKind, Overview, SystemInfo
-from jobs.clock import SystemClock
-from jobs.errors import StaleGate
-from jobs.inventory import Cluster, Inventory
-from jobs.keys import NOTIFIER_GROUP, WORKER_GROUP, Keys
-from jobs.model import GateKind, Job, Step
-from jobs.redis_conn import make_redis
+from bot.notifier.loop import Notifier
+from jobs.appliance.protocol import ActiveUsers, Appliance, ExportKind, Overview, SystemInfo
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.settings import Settings
+from jobs.rules.errors import StaleGate
+from jobs.rules.model import GateKind, Job, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
 from jobs.steps.base import StepFn
-from jobs.testing import FakeCluster
-from jobs.timers import Timers
-from jobs.worker import Worker
-from sim.slack_standin import create_standin_app
-from sim.slack_store import Message, StandinStore
+from jobs.store.keys import NOTIFIER_GROUP, WORKER_GROUP, Keys
+from jobs.store.redis_client import make_redis
+from jobs.store.timers import Timers
+from jobs.worker.process import Worker
+from sim.slack.standin import create_standin_app
+from sim.slack.store import Message, StandinStore
+from tests.fakes.appliance import FakeCluster
 
 SOCKET_TIMEOUT = 1.0
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 from resilience_support import Recorder, Rig
 
-from jobs import runner as runner_mod
-from jobs.lease import Lease
-from jobs.model import State, Step
+from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
+from jobs.store.lease import Lease
+from jobs.worker import step_runner as runner_mod
 
 StartRig = Callable[..., Awaitable[Rig]]
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from resilience_support import Rig, is_gate
 
-from bot import card_writer
-from jobs.model import State
+from bot.notifier import card_writer
+from jobs.rules.model import State
 
 StartRig = Callable[..., Awaitable[Rig]]
 DOWN = 1.0

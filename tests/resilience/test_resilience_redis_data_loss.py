@@ -20,7 +20,7 @@ import pytest
 from engine_support import REQUESTER
 from resilience_support import Rig, is_gate
 
-from jobs.model import Job, State, Step
+from jobs.rules.model import Job, State, Step
 from jobs.service import UpgradeRequest
 
 StartRig = Callable[..., Awaitable[Rig]]

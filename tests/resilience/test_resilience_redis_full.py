@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from resilience_support import Rig
 
-from jobs.model import State, Step
+from jobs.rules.model import State, Step
 
 StartRig = Callable[..., Awaitable[Rig]]
 FULL_FOR = 1.5

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from resilience_support import SOCKET_TIMEOUT, Recorder, Rig
 
-from jobs import store as store_mod
-from jobs.model import Job, State, Step
+from jobs.rules.model import Job, State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
-from jobs.store import Change, Snapshot
+from jobs.store import job_store as store_mod
+from jobs.store.job_store import Change, Snapshot
 
 StartRig = Callable[..., Awaitable[Rig]]
 ORDER = list(Step)

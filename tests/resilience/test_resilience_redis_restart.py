@@ -27,19 +27,19 @@ import yaml
 from engine_support import worker_started
 from redis_process import RedisProcess
 
-from jobs import lua
-from jobs.clock import SystemClock
-from jobs.errors import StaleGate
-from jobs.inventory import load_inventory
-from jobs.keys import WORKER_GROUP, Keys
-from jobs.model import GateKind, Job, State, Step
-from jobs.redis_conn import make_redis
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import load_inventory
+from jobs.config.settings import Settings
+from jobs.rules.errors import StaleGate
+from jobs.rules.model import GateKind, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.settings import Settings
-from jobs.timers import Timers
-from sim.cluster_sim import Simulator
-from sim.packages import write_package
-from sim.pps_config import parse_config
+from jobs.store import lua
+from jobs.store.keys import WORKER_GROUP, Keys
+from jobs.store.redis_client import make_redis
+from jobs.store.timers import Timers
+from sim.pps.config import parse_config
+from sim.pps.packages import write_package
+from sim.pps.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"

@@ -13,12 +13,12 @@ import pytest
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from resilience_support import Rig
 
-from jobs.appliance import Appliance
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster
-from jobs.lease import Lease
-from jobs.log import ChangeLog
-from jobs.runner import Runner
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster
+from jobs.config.log import ChangeLog
+from jobs.store.lease import Lease
+from jobs.worker.step_runner import Runner
 
 StartRig = Callable[..., Awaitable[Rig]]
 

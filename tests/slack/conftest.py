@@ -27,17 +27,17 @@ import uvicorn
 
 from bot.server import BotRuntime, build
 from bot.slack_api import make_client
-from jobs.appliance import Appliance
-from jobs.clock import SystemClock
-from jobs.inventory import Cluster, Inventory, parse_inventory
-from jobs.keys import Keys
-from jobs.model import Job, Step
-from jobs.settings import Settings
-from jobs.testing import FakeCluster
-from sim.slack_signing import Signer, block_actions_body, block_actions_payload, slash_command_body
-from sim.slack_socket import SocketHub
-from sim.slack_standin import create_standin_app
-from sim.slack_store import Message, RateLimit, StandinStore
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import SystemClock
+from jobs.config.inventory import Cluster, Inventory, parse_inventory
+from jobs.config.settings import Settings
+from jobs.rules.model import Job, Step
+from jobs.store.keys import Keys
+from sim.slack.signing import Signer, block_actions_body, block_actions_payload, slash_command_body
+from sim.slack.socket_mode import SocketHub
+from sim.slack.standin import create_standin_app
+from sim.slack.store import Message, RateLimit, StandinStore
+from tests.fakes.appliance import FakeCluster
 
 SECRET = "test-signing-secret-5f2a9c"
 CMD_CHANNEL = "C_CMD"
@@ -336,7 +336,7 @@ async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 async def _start_worker(
     st: Stack, exits: AsyncExitStack, appliance: Callable[[Cluster], Appliance] | None
 ) -> None:
-    from jobs.worker import Worker
+    from jobs.worker.process import Worker
 
     def fake(cluster: Cluster) -> Appliance:
         if cluster.name not in st.fakes:

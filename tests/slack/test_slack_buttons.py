@@ -7,8 +7,8 @@ import asyncio
 import json
 from typing import Any
 
-from jobs.model import Decision, GateKind, State, Step
-from sim.slack_signing import block_actions_body, block_actions_payload
+from jobs.rules.model import Decision, GateKind, State, Step
+from sim.slack.signing import block_actions_body, block_actions_payload
 
 StackFactory = Any
 REQ, A1, A2, STRANGER = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2", "U_STRANGER"

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from jobs.model import State
+from jobs.rules.model import State
 
 StackFactory = Any
 JOB_IN_CODE = re.compile(r"`([A-Za-z0-9-]{1,24})`")

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jobs.appliance import Appliance
-from jobs.inventory import Cluster, parse_inventory
-from jobs.model import State, Step
-from jobs.pps_client import make_appliance
-from sim.cluster_sim import Simulator
-from sim.packages import write_package
-from sim.pps_config import parse_config
+from jobs.appliance.client import make_appliance
+from jobs.appliance.protocol import Appliance
+from jobs.config.inventory import Cluster, parse_inventory
+from jobs.rules.model import State, Step
+from sim.pps.config import parse_config
+from sim.pps.packages import write_package
+from sim.pps.simulator import Simulator
 
 StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobs.model import State, Step
+from jobs.rules.model import State, Step
 
 StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import create_web_app
-from sim.slack_signing import signature
+from sim.slack.signing import signature
 
 StackFactory = Any
 

@@ -8,12 +8,12 @@ import json
 from collections import Counter
 from typing import Any
 
-from bot.notifier import Notifier
-from jobs.clock import SystemClock
-from jobs.events import EventKind
-from jobs.keys import NOTIFIER_GROUP
-from jobs.model import State, Step
-from sim.slack_store import RateLimit
+from bot.notifier.loop import Notifier
+from jobs.config.clock import SystemClock
+from jobs.rules.events import EventKind
+from jobs.rules.model import State, Step
+from jobs.store.keys import NOTIFIER_GROUP
+from sim.slack.store import RateLimit
 
 StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.notifier import Notifier
-from jobs.clock import FakeClock
-from jobs.keys import Keys
-from jobs.redis_conn import BACKOFF_MIN, REDIS_PROBE_MAX
+from bot.notifier.loop import Notifier
+from jobs.config.clock import FakeClock
+from jobs.store.keys import Keys
+from jobs.store.redis_client import BACKOFF_MIN, REDIS_PROBE_MAX
 
 
 class ScriptedRedis:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.render_card import card
-from bot.render_commands import render_reply
-from bot.render_gates import approval_decided, approval_request, operator_decided, operator_request
-from bot.render_limits import (
+from bot.render.card import card
+from bot.render.commands import render_reply
+from bot.render.gates import approval_decided, approval_request, operator_decided, operator_request
+from bot.render.limits import (
     MAX_BLOCKS,
     MAX_FALLBACK_TEXT,
     Message,
@@ -20,8 +20,8 @@ from bot.render_limits import (
     message,
     section,
 )
-from bot.render_summary import dry_run_plan, final_summary
-from bot.render_thread import thread_post
+from bot.render.summary import dry_run_plan, final_summary
+from bot.render.thread import thread_post
 from handlers.replies import (
     Aborted,
     ClusterList,
@@ -35,9 +35,9 @@ from handlers.replies import (
     Reply,
     Usage,
 )
-from jobs.events import Event, EventKind
-from jobs.inventory import Cluster, Node
-from jobs.model import (
+from jobs.config.inventory import Cluster, Node
+from jobs.rules.events import Event, EventKind
+from jobs.rules.model import (
     STEPS,
     Decision,
     GateKind,
@@ -47,7 +47,7 @@ from jobs.model import (
     StepRecord,
     StepStatus,
 )
-from sim.slack_blocks import check_message
+from sim.slack.blocks import check_message
 
 EVIL = "<!channel> & <@U0EVIL> <https://evil.example|click>"
 T0 = 1_800_000_000.0

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 import yaml
 
 from bot.server import _config_problems, build
-from jobs.inventory import parse_inventory
-from jobs.settings import Settings
+from jobs.config.inventory import parse_inventory
+from jobs.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 import uvicorn
 import yaml
 
-from jobs.model import State, Step
-from sim.slack_standin import create_standin_app
+from jobs.rules.model import State, Step
+from sim.slack.standin import create_standin_app
 
 StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sim.slack_signing import Signer, signature, slash_command_body
-from sim.slack_standin import create_standin_app
-from sim.slack_store import RateLimit
+from sim.slack.signing import Signer, signature, slash_command_body
+from sim.slack.standin import create_standin_app
+from sim.slack.store import RateLimit
 
 # Slack's documented example ("Verifying requests from Slack").
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.steps.harness import Harness, new_harness
+from tests.fakes.harness import Harness, new_harness
 
 
 @pytest.fixture

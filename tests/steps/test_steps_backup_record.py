@@ -8,11 +8,11 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from jobs.appliance import VIP
-from jobs.backups import backup_dir, read_backup
-from jobs.model import Step
+from jobs.appliance.protocol import VIP
+from jobs.rules.model import Step
+from jobs.steps.backup_files import backup_dir, read_backup
 from jobs.steps.base import Advance, Fail
-from jobs.steps.harness import RUNNING, Harness
+from tests.fakes.harness import RUNNING, Harness
 
 MakeHarness = Callable[..., Harness]
 

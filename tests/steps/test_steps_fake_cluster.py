@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.appliance import (
+from jobs.appliance.protocol import (
     STATUS_LEADER,
     STATUS_TRANSITIONING,
     STATUS_UNREACHABLE,
@@ -17,8 +17,8 @@ from jobs.appliance import (
     Unreachable,
     Unsupported,
 )
-from jobs.clock import FakeClock, SystemClock
-from jobs.testing import FakeCluster
+from jobs.config.clock import FakeClock, SystemClock
+from tests.fakes.appliance import FakeCluster
 
 PKG = Path("/nonexistent/pps-9.1R18-package.pkg")
 NEW = "9.1R18 (build 29865)"

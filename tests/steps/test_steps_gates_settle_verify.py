@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs.model import Decision, GateKind, Step
+from jobs.rules.model import Decision, GateKind, Step
 from jobs.steps.base import Advance, AskApproval, Fail, Poll
-from jobs.steps.harness import TARGET_BUILD, Harness
+from tests.fakes.harness import TARGET_BUILD, Harness
 
 MakeHarness = Callable[..., Harness]
 

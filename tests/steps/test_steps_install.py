@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from jobs.model import Decision, Step
+from jobs.rules.model import Decision, Step
 from jobs.steps.base import Advance, AskOperator, Fail
-from jobs.steps.harness import TARGET_BUILD, Harness
+from tests.fakes.harness import TARGET_BUILD, Harness
 
 MakeHarness = Callable[..., Harness]
 

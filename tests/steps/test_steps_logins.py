@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jobs.appliance import VIP
-from jobs.model import Decision, Step
+from jobs.appliance.protocol import VIP
+from jobs.rules.model import Decision, Step
 from jobs.steps.base import Advance, AskOperator, Fail, Poll
-from jobs.steps.harness import Harness
 from jobs.steps.logins import VERIFY_POLLS
-from jobs.testing import FakeCluster
+from tests.fakes.appliance import FakeCluster
+from tests.fakes.harness import Harness
 
 MakeHarness = Callable[..., Harness]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs.appliance import VIP
-from jobs.model import Step
+from jobs.appliance.protocol import VIP
+from jobs.rules.model import Step
 from jobs.steps.base import Advance, Fail
-from jobs.steps.harness import RUNNING, TARGET, Harness
+from tests.fakes.harness import RUNNING, TARGET, Harness
 
 MakeHarness = Callable[..., Harness]
 

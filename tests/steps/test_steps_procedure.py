@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from jobs.appliance import VIP
-from jobs.model import STEPS, Decision, State, Step
+from jobs.appliance.protocol import VIP
+from jobs.rules.model import STEPS, Decision, State, Step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail
-from jobs.steps.harness import TARGET_BUILD, Harness
+from tests.fakes.harness import TARGET_BUILD, Harness
 
 MakeHarness = Callable[..., Harness]
 CASES = [("standalone", False), ("active-passive", True), ("active-active", False)]

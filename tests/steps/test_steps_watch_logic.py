@@ -1,4 +1,4 @@
-"""Reboot-watch logic (jobs.watch) over random orderings of node observations."""
+"""Reboot-watch logic (jobs.steps.reboot_observer) over random orderings of node observations."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.appliance import (
+from jobs.appliance.protocol import (
     STATUS_ENABLED,
     STATUS_TRANSITIONING,
     STATUS_UNREACHABLE,
     MemberStatus,
     Overview,
 )
-from jobs.watch import Reading, last_report, observe, start
+from jobs.steps.reboot_observer import Reading, last_report, observe, start
 
 OLD, NEW, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)", "9.1R18"
 # Lifecycle of one node during the upgrade, in order.

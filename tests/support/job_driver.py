@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from jobs.model import GateKind, Job, Step
+from jobs.config.settings import Settings
+from jobs.rules.model import GateKind, Job, Step
 from jobs.service import JobService
-from jobs.settings import Settings
-from jobs.worker import Worker
+from jobs.worker.process import Worker
 
 
 def fast_settings(prefix: str, tmp_path: Path, **kw: Any) -> Settings:

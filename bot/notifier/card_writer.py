@@ -1,0 +1,221 @@
+"""What the notifier posts for one job event: the card (posted once, then edited), thread
+replies, gate messages and their closing edits, each message posted at most once.
+
+Every post goes through `CardWriter._once`: a `Keys.dedupe` marker is taken before the post
+and the ts stored in `Keys.card(job)` right after, so a re-delivered event finds the ts and
+does not post again (a crash in the middle of a post can at worst duplicate it after the
+marker expires, never lose it). The card is rendered from the job record and an edit whose
+content did not change is skipped (`digest`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.metrics import NOTIFIER_EVENTS
+from bot.render.card import card
+from bot.render.gates import gate_message
+from bot.render.limits import Message
+from bot.render.thread import ThreadPost, thread_post
+from bot.slack_api import Pacer
+from jobs.config.log import get_logger
+from jobs.rules.events import Event, EventKind
+from jobs.rules.model import Job
+from jobs.service import JobService
+from jobs.store.keys import Keys
+
+MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another notifier
+
+log = get_logger("bot.notifier.loop")
+
+
+class Deferred(Exception):
+    """Another notifier is posting this message (or died doing so): retry later."""
+
+
+def digest(msg: Message) -> str:
+    """A fingerprint of a message's content, to skip updates that change nothing."""
+    raw = json.dumps(msg.kwargs(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+class CardWriter:
+    """Turns one job event into its Slack posts and edits, each message at most once."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        service: JobService,
+        client: AsyncWebClient,
+        keys: Keys,
+        pacer: Pacer,
+        consumer: str,
+    ) -> None:
+        self.redis = redis
+        self.service = service
+        self.client = client
+        self.keys = keys
+        self.pacer = pacer
+        self.consumer = consumer  # names who holds a post marker
+        # (job, created_at, name) -> card-hash fields of a message posted whose ts is not
+        # stored yet.
+        self._unstored: dict[tuple[str, float, str], dict[str, str]] = {}
+
+    async def handle(self, ev: Event) -> None:
+        """Post what `ev` calls for (card first, so thread replies have a parent)."""
+        job = await self.service.find(ev.job_id)
+        if job is None or not job.channel:
+            log.warning("notifier_no_job_or_channel", job_id=ev.job_id)
+            return
+        card_key, seen = self.keys.card(job.id), f"seq:{ev.seq}"
+        # Exact seq, not "highest so far": with several notifiers a job's events may be
+        # handled out of order, and a later one must not hide an earlier one.
+        if ev.seq and await self.redis.hexists(card_key, seen):
+            NOTIFIER_EVENTS.labels(ev.kind.value, "duplicate").inc()
+            return
+        card_ts = await self.ensure_card(job)
+        post = thread_post(job, ev)
+        if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
+            await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
+        elif ev.kind is EventKind.GATE_DECIDED:
+            await self.close_gate(job, str(ev.data.get("gate_id")))
+        if post is not None:
+            await self._once(job, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
+        if ev.seq:
+            await self._book(job, {seen: "1"})
+
+    async def _book(self, job: Job, fields: dict[str, str]) -> None:
+        """Write bookkeeping into the job's card hash, only while this very job exists: job
+        ids start again after Redis lost its data, and a handler that was mid-way for the
+        old J-0001 must not mark the new J-0001's events as done."""
+        if not await self.service.store.set_fields_if_same(
+            job.id, job.created_at, fields, key=self.keys.card(job.id)
+        ):
+            log.warning("notifier_job_replaced", job_id=job.id)
+
+    async def _once(
+        self,
+        job: Job,
+        name: str,
+        post: Callable[[], Awaitable[str]],
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        """Post at most once per (job, name); returns the message ts. `extra` fields of the
+        card hash are written together with the ts."""
+        job_id = job.id
+        card_key, field = self.keys.card(job_id), f"msg:{name}"
+        memo = (job_id, job.created_at, name)
+        stored = self._unstored.get(memo)
+        if stored is None:
+            ts = await self.redis.hget(card_key, field)
+            if ts:
+                return str(ts)
+            marker = self.keys.dedupe(f"notify:{job_id}:{name}")
+            if not await self.redis.set(marker, self.consumer, nx=True, ex=MARKER_SECONDS):
+                raise Deferred(f"{job_id}:{name} is being posted")
+            try:
+                ts = await post()
+            except BaseException:
+                with contextlib.suppress(RedisError):  # Redis down too: the marker expires
+                    await self.redis.delete(marker)
+                raise
+            # Posted. Until the ts is stored, keep it here: if Redis fails right now (a
+            # restart), the retry stores it instead of posting again once the marker expired.
+            stored = self._unstored[memo] = {field: str(ts), **(extra or {})}
+        await self._book(job, stored)
+        self._unstored.pop(memo, None)
+        return stored[field]
+
+    async def _post(self, job: Job, msg: Message, **extra: Any) -> str:
+        resp = await self.pacer.call("chat.postMessage", self.client.chat_postMessage,
+                                     channel=job.channel, **msg.kwargs(), **extra)
+        return str(resp["ts"])
+
+    async def _reply(self, job: Job, card_ts: str, post: ThreadPost) -> str:
+        return await self._post(job, post.message, thread_ts=card_ts,
+                                reply_broadcast=post.broadcast)
+
+    async def ensure_card(self, job: Job) -> str:
+        """The card's ts, posting the card first if it has none yet."""
+        if job.card_ts:
+            return job.card_ts
+        msg = card(job)
+        # The digest of what was posted is stored with its ts (no Redis call between the
+        # post and that write, see `_once`).
+        ts = await self._once(
+            job, "card", lambda: self._post(job, msg), extra={"digest": digest(msg)}
+        )
+        await self.service.set_card(job.id, job.channel, ts, created_at=job.created_at)
+        job.card_ts = ts
+        return ts
+
+    async def _event_seq(self, job_id: str) -> int:
+        raw = await self.redis.hget(self.keys.job(job_id), "event_seq")
+        return int(raw) if raw else 0
+
+    async def refresh_card(self, job_id: str, upto: tuple[int, str] | None = None) -> None:
+        """Edit the card to show the job's current state (skipped when unchanged).
+
+        `upto` = (highest event seq handled, id of the batch's last entry): the card is
+        rendered from the job as it is now, so while the job has later events not yet
+        handled (an approval request, the summary), the edit waits for the batch that
+        handles them; otherwise the card would show a state before the channel has what
+        it announces. The event count is read before and after loading the job, so a
+        commit in between is seen. A stream holding nothing newer than the batch (a
+        trimmed event) does not hold the edit back.
+        """
+        before = await self._event_seq(job_id)
+        job = await self.service.find(job_id)
+        if job is None or not job.card_ts:
+            return
+        if upto is not None:
+            seq, last_id = upto
+            after = await self._event_seq(job_id)
+            if after != before or after > seq:
+                newest = await self.redis.xrevrange(self.keys.events, count=1)
+                if after != before or (newest and newest[0][0] != last_id):
+                    return
+        msg = card(job)
+        d = digest(msg)
+        key = self.keys.card(job_id)
+        if await self.redis.hget(key, "digest") == d:
+            return
+        await self.pacer.call("chat.update", self.client.chat_update, channel=job.channel,
+                              ts=job.card_ts, **msg.kwargs())
+        await self.redis.hset(key, "digest", d)
+
+    async def _post_gate(self, job: Job, card_ts: str, gate_id: str, data: dict[str, Any]) -> None:
+        """Post a gate's message (a broadcast thread reply) once and remember its ts."""
+        gate = job.gate(gate_id)
+        if gate is None:
+            log.warning("notifier_unknown_gate", job_id=job.id, gate_id=gate_id)
+            return
+        if gate.message_ts:
+            return
+        await self._book(job, {f"gate_data:{gate_id}": json.dumps(data, default=str)})
+        msg = gate_message(job, gate, data)
+        ts = await self._once(job, f"gate:{gate_id}",
+                              lambda: self._reply(job, card_ts, ThreadPost(msg, broadcast=True)))
+        await self.service.set_gate_message(job.id, gate_id, ts, created_at=job.created_at)
+
+    async def close_gate(self, job: Job, gate_id: str) -> None:
+        """Show the decision on a gate's message: buttons gone, decider and time named."""
+        gate = job.gate(gate_id)
+        if gate is None or gate.decision is None:
+            return
+        key = self.keys.card(job.id)
+        ts = gate.message_ts or await self.redis.hget(key, f"msg:gate:{gate_id}")
+        if not ts:
+            return
+        raw = await self.redis.hget(key, f"gate_data:{gate_id}")
+        msg = gate_message(job, gate, json.loads(raw) if raw else {})
+        await self.pacer.call("chat.update", self.client.chat_update, channel=job.channel,
+                              ts=str(ts), **msg.kwargs())

@@ -1,0 +1,232 @@
+"""The notifier: job events from the `events` stream become Slack posts and updates.
+
+Delivery: at least once. Entries are read with XREADGROUP (group `notifier`) and
+acknowledged only after their Slack work succeeded; a restarted notifier first re-reads
+its own pending entries, and entries left by a dead consumer are taken over with
+XAUTOCLAIM. Re-delivery is made harmless, not prevented:
+
+- every message the notifier posts (the card, a thread reply, a gate message) is posted
+  by `bot.notifier.card_writer.CardWriter` at most once: a `Keys.dedupe` marker is taken before the
+  post and the ts stored in `Keys.card(job)` right after, so a re-delivered event finds
+  the ts and does not post again (a crash in the middle of a post can at worst duplicate
+  it after the marker expires, never lose it);
+- the card is posted once (its ts also stored with `JobService.set_card`) and then
+  edited with chat.update; the card is rendered from the job record, so one update per
+  job per batch shows the newest state (pending updates coalesce) and an update whose
+  content did not change is skipped;
+- the per-job event `seq` drops events already handled.
+
+Several notifiers may consume the group (bot replicas): nothing is posted twice, but the
+thread replies of one job may then interleave out of order.
+
+Slack errors that may pass (429, 5xx, network) leave the job's entries pending and are
+retried after a pause, never before a `Retry-After` elapsed (`Pacer`); errors Slack uses
+for a call that can never succeed (`invalid_blocks`, `channel_not_found`, ...) are logged
+and the event is acknowledged; any other error code is retried `UNKNOWN_ERROR_RETRIES`
+times first, so one odd answer cannot leave a card showing a stale state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.metrics import NOTIFIER_EVENTS
+from bot.notifier.card_writer import CardWriter, Deferred
+from bot.slack_api import Pacer, is_permanent, is_transient
+from jobs.config.clock import Clock
+from jobs.config.log import get_logger
+from jobs.rules.events import Event
+from jobs.service import JobService
+from jobs.store.keys import NOTIFIER_GROUP, Keys
+from jobs.store.redis_client import BACKOFF_MAX, BLOCK_MS, REDIS_PROBE_MAX, backoff
+
+BATCH = 100
+RECLAIM_EVERY_SECONDS = 15.0
+RECLAIM_IDLE_MS = 60_000
+# A Slack error that is neither known-transient nor known-permanent is retried this many
+# times per job and kind of work before the notifier gives up on it (and logs it).
+UNKNOWN_ERROR_RETRIES = 5
+
+log = get_logger(__name__)
+Entry = tuple[str, dict[str, str]]
+
+
+class Notifier:
+    """One consumer of the `events` stream; run several, each with its own `consumer`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        service: JobService,
+        client: AsyncWebClient,
+        keys: Keys,
+        clock: Clock,
+        consumer: str,
+        *,
+        block_ms: int = BLOCK_MS,
+        reclaim_idle_ms: int = RECLAIM_IDLE_MS,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.clock = clock
+        self.consumer = consumer
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.pacer = pacer or Pacer(clock)
+        self._stop = asyncio.Event()
+        self._unknown_errors: dict[tuple[str, str], int] = {}
+        self.writer = CardWriter(redis, service, client, keys, self.pacer, consumer)
+
+    # -- the loop ------------------------------------------------------------------
+    async def ensure_group(self) -> None:
+        """Create the consumer group from the start of the stream (idempotent)."""
+        try:
+            await self.redis.xgroup_create(self.keys.events, NOTIFIER_GROUP, id="0",
+                                           mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; Redis and Slack trouble pause the loop, never end it."""
+        failures = 0
+        redis_down, group_ok = False, False
+        backlog, cursor = True, "0"
+        next_reclaim = 0.0
+        while not self._stop.is_set():
+            try:
+                if not group_ok:  # at start, and after Redis trouble (it may have lost it)
+                    await self.ensure_group()
+                    group_ok = True
+                if self.clock.monotonic() >= next_reclaim:
+                    next_reclaim = self.clock.monotonic() + RECLAIM_EVERY_SECONDS
+                    if await self.reclaim():
+                        backlog, cursor = True, "0"
+                entries = await self._read(cursor if backlog else ">")
+                if redis_down:
+                    redis_down, failures = False, 0  # the next outage backs off from the start
+                    log.info("notifier_redis_back")
+                if backlog and not entries:
+                    backlog, cursor = False, "0"
+                    continue
+                if not entries:
+                    continue
+                if backlog:
+                    cursor = entries[-1][0]
+                if await self.process(entries):
+                    failures = 0
+                    continue
+            except RedisError as exc:
+                if not redis_down:
+                    redis_down = True
+                    log.warning("notifier_redis_error", error=repr(exc))
+                group_ok = False
+            failures += 1
+            backlog, cursor = True, "0"
+            # Redis down: probe often so cards resume soon after it returns; Slack trouble
+            # (a failed post) backs off further.
+            await self._pause(backoff(failures, REDIS_PROBE_MAX if redis_down else BACKOFF_MAX))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _read(self, cursor: str) -> list[Entry]:
+        """Our pending entries from `cursor`, or new ones (`>`, blocking until stop)."""
+        read = asyncio.ensure_future(self.redis.xreadgroup(
+            NOTIFIER_GROUP, self.consumer, {self.keys.events: cursor}, count=BATCH,
+            block=None if cursor != ">" else self.block_ms,
+        ))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({read, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not read.done():
+            # Stopping during a blocking read: entries delivered meanwhile stay pending
+            # in our PEL and are re-read on the next start.
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await read
+            return []
+        # RESP2 shape (make_redis): [[stream, [(id, fields), ...]]]
+        res = cast(list[tuple[str, list[Entry]]], read.result())
+        return res[0][1] if res else []
+
+    async def reclaim(self) -> bool:
+        """Take over entries idle longer than `reclaim_idle_ms` (a dead consumer's)."""
+        res = await self.redis.xautoclaim(
+            self.keys.events, NOTIFIER_GROUP, self.consumer,
+            min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=BATCH,
+        )
+        return bool(res and res[1])
+
+    async def process(self, entries: list[Entry]) -> bool:
+        """Handle a batch in order; True when every entry was handled and acknowledged."""
+        handled: list[tuple[str, str]] = []
+        blocked: set[str] = set()
+        dirty: dict[str, int] = {}  # job id -> highest event seq handled in this batch
+        for eid, fields in entries:
+            try:
+                ev = Event.from_fields(fields)
+            except (KeyError, ValueError) as exc:
+                log.error("notifier_bad_event", entry=eid, error=repr(exc))
+                await self.redis.xack(self.keys.events, NOTIFIER_GROUP, eid)
+                continue
+            if ev.job_id in blocked:
+                continue  # keep this job's events in order: retry from the failed one
+            if await self._attempt(ev.job_id, ev.kind.value, self.writer.handle(ev)):
+                handled.append((eid, ev.job_id))
+                dirty[ev.job_id] = max(dirty.get(ev.job_id, 0), ev.seq)
+            else:
+                blocked.add(ev.job_id)
+        last_id = entries[-1][0] if entries else "0-0"
+        for job_id, seq in dirty.items():
+            if job_id not in blocked and not await self._attempt(
+                job_id, "card", self.writer.refresh_card(job_id, upto=(seq, last_id))
+            ):
+                blocked.add(job_id)
+        done = [eid for eid, job_id in handled if job_id not in blocked]
+        if done:
+            await self.redis.xack(self.keys.events, NOTIFIER_GROUP, *done)
+        return not blocked
+
+    async def _attempt(self, job_id: str, what: str, work: Awaitable[None]) -> bool:
+        """Run `work`; False when it should be retried later (the entry stays pending)."""
+        try:
+            await work
+        except (Deferred, RedisError) as exc:
+            NOTIFIER_EVENTS.labels(what, "retry").inc()
+            log.info("notifier_retry_later", job_id=job_id, what=what, error=repr(exc))
+            return False
+        except Exception as exc:
+            if is_transient(exc) or self._retry_unknown(job_id, what, exc):
+                NOTIFIER_EVENTS.labels(what, "retry").inc()
+                log.warning("notifier_slack_retry", job_id=job_id, what=what, error=repr(exc))
+                return False
+            self._unknown_errors.pop((job_id, what), None)
+            NOTIFIER_EVENTS.labels(what, "dropped").inc()
+            log.error("notifier_slack_failed", job_id=job_id, what=what, error=repr(exc))
+            return True
+        self._unknown_errors.pop((job_id, what), None)
+        NOTIFIER_EVENTS.labels(what, "ok").inc()
+        return True
+
+    def _retry_unknown(self, job_id: str, what: str, exc: Exception) -> bool:
+        """Retry a Slack error we do not know to be permanent, a few times (the last card
+        update must not be lost to one odd answer)."""
+        if not isinstance(exc, SlackApiError) or is_permanent(exc):
+            return False
+        n = self._unknown_errors.get((job_id, what), 0) + 1
+        self._unknown_errors[(job_id, what)] = n
+        return n <= UNKNOWN_ERROR_RETRIES

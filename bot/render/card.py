@@ -1,0 +1,103 @@
+"""The status card: one message per job, posted once and edited in place.
+
+The card is a pure function of the job record (no wall clock in it), so the notifier can
+skip an update whose content did not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+from bot.render.common import (
+    STEP_ICONS,
+    card_metadata,
+    engine_text,
+    fmt_when,
+    state_word,
+)
+from bot.render.limits import Message, context, header, message, section, sections_for_lines
+from jobs.rules.model import STEP_TITLES, STEPS, Decision, Job, State, Step, StepStatus
+from jobs.steps.plan import fmt_duration, fmt_time
+
+DETAIL_CHARS = 160
+_DECISION_ICONS = {
+    Decision.APPROVED: "✅",
+    Decision.CONFIRMED: "☑️",
+    Decision.REJECTED: "🛑",
+    Decision.ABORTED: "🚫",
+}
+
+
+def _step_line(job: Job, i: int, step: Step) -> str:
+    rec = job.step_record(step)
+    line = f"{STEP_ICONS[rec.status]} {i}. {STEP_TITLES[step]}"
+    if rec.duration is not None:
+        line += f" — {fmt_duration(rec.duration)}"
+    elif rec.status in (StepStatus.RUNNING, StepStatus.WAITING) and rec.started_at:
+        line += f" — since {fmt_time(rec.started_at)}"
+    if step.value in job.manual:
+        line += " (operator-assisted)"
+    if rec.detail:
+        detail = engine_text(rec.detail)
+        if len(detail) > DETAIL_CHARS:
+            detail = detail[: DETAIL_CHARS - 1] + "…"
+        line += f"\n      _{detail}_"
+    return line
+
+
+def node_builds(job: Job) -> dict[str, str]:
+    """The newest known build of every node: after the upgrade if read, else before."""
+    before = job.outputs.get("builds_before") or {}
+    after = job.outputs.get("builds_after") or {}
+    merged: dict[str, Any] = {**before, **after}
+    return {str(k): str(v) for k, v in merged.items()}
+
+
+def _approvals(job: Job) -> str:
+    parts = []
+    for a in job.approvals:
+        try:
+            icon = _DECISION_ICONS.get(Decision(str(a.get("decision"))), "•")
+            title = STEP_TITLES[Step(str(a.get("step")))]
+        except ValueError:
+            continue
+        title = title.removeprefix("Approval: ")
+        parts.append(f"{icon} <@{a.get('user')}> {a.get('decision')} {title.lower()}")
+    return " · ".join(parts)
+
+
+def card(job: Job) -> Message:
+    """Render the card for the job's current state (with its `pps_job` metadata)."""
+    kind = "Dry run" if job.dry_run else "Upgrade"
+    title = f"{job.cluster}: {kind.lower()} to {job.target} — {state_word(job.state)}"
+    blocks: list[Block] = [header(title)]
+    intro = f"*{kind}* `{job.id}` · requested by <@{job.requester}>"
+    if job.created_at:
+        intro += f" at {fmt_time(job.created_at)}"
+    if job.state is State.SCHEDULED and job.scheduled_at:
+        intro += f"\n🗓️ Starts at {fmt_when(job.scheduled_at)}"
+    if job.dry_run:
+        intro += "\nPreflight only: nothing changes on the appliances."
+    blocks.append(section(intro))
+    steps = STEPS[:1] if job.dry_run else STEPS
+    blocks.extend(sections_for_lines([_step_line(job, i, s) for i, s in enumerate(steps, 1)]))
+    if job.error:
+        blocks.append(section(f"❌ *Error:* {engine_text(job.error)}"))
+    if job.held_reason:
+        blocks.append(section(f"⛔ *Held:* {engine_text(job.held_reason)}"))
+    if job.logins_disabled:
+        since = f" since {fmt_time(job.logins_disabled_at)}" if job.logins_disabled_at else ""
+        blocks.append(section(f"🔒 *User logins are disabled*{since}."))
+    approvals = _approvals(job)
+    if approvals:
+        blocks.append(context(f"*Approvals:* {approvals}"))
+    builds = node_builds(job)
+    if builds:
+        nodes = " · ".join(f"{engine_text(n)} `{engine_text(b)}`" for n, b in builds.items())
+        blocks.append(context(f"*Builds:* {nodes}"))
+    if job.acting_node:
+        blocks.append(context(f"Acting node: {engine_text(job.acting_node)}"))
+    text = f"{job.cluster} {kind.lower()} {job.id} to {job.target}: {job.state.value}"
+    return message(text, blocks, metadata=card_metadata(job))

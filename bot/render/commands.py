@@ -1,0 +1,122 @@
+"""Replies to `/pps` commands (ephemeral acks), rendered from `handlers.replies`."""
+
+from __future__ import annotations
+
+from bot.render.common import fmt_when, job_line, state_word, step_label
+from bot.render.limits import Message, escape, escape_keep_mentions, message, sections_for_lines
+from handlers.grammar import USAGE_LINES
+from handlers.replies import (
+    Aborted,
+    ClusterList,
+    ClusterReport,
+    Failed,
+    HelpText,
+    JobList,
+    JobReport,
+    Queued,
+    Refused,
+    Reply,
+    Usage,
+)
+from jobs.rules.model import Job, State
+
+
+def _lines(lines: list[str]) -> Message:
+    return message(lines[0], sections_for_lines(lines))
+
+
+def _usage_block() -> list[str]:
+    return ["*Usage*", *(f"`{escape(u)}`" for u in USAGE_LINES)]
+
+
+# No inline code here: the ack's only inline code is the job id (DESIGN §4.1).
+NO_WORKER = ("⚠️ No worker is running: queued jobs wait until one starts "
+             "(run *ppsbot worker*; see the README's Operations section).")
+
+
+def _queued(r: Queued) -> list[str]:
+    job = r.job
+    if not r.created:
+        return [f"That request already created `{job.id}` ({state_word(job.state)}, "
+                f"requested by <@{job.requester}>); no second job was made."]
+    arrow = f"{job.cluster} → {job.target}"
+    where = f"Progress in <#{r.channel}>." if r.channel.startswith("C") else \
+        "Progress in this channel."
+    warn = [NO_WORKER] if r.workers == 0 else []
+    if job.dry_run:
+        head = f"Dry run `{job.id}` queued for {arrow}: preflight only, nothing changes."
+        return [head, f"The preflight result and the plan follow. {where}", *warn]
+    if job.state is State.SCHEDULED and job.scheduled_at:
+        return [f"Upgrade `{job.id}` scheduled for {arrow}, starting "
+                f"{fmt_when(job.scheduled_at)}.", where, *warn]
+    return [f"Upgrade `{job.id}` queued for {arrow}.", where, *warn]
+
+
+def _job(job: Job) -> list[str]:
+    lines = [job_line(job)]
+    if not job.terminal:
+        lines.append(f"Current step: {step_label(job.step)}.")
+    if job.error:
+        lines.append(f"Error: {escape_keep_mentions(job.error)}")
+    if job.logins_disabled:
+        lines.append("🔒 User logins are disabled.")
+    if job.channel:
+        lines.append(f"Card in <#{job.channel}>.")
+    return lines
+
+
+def render_reply(reply: Reply) -> Message:
+    """The ephemeral ack for a command's outcome."""
+    match reply:
+        case Usage(problem=problem, usage=usage):
+            head = escape(problem) if problem else "I did not understand that."
+            tail = [f"Usage: `{escape(usage)}`"] if usage else _usage_block()
+            return _lines([head, *tail, "`/pps help` lists every command."])
+        case HelpText():
+            return _lines(["`/pps` runs the KB12940 firmware upgrade on PPS clusters.",
+                           *_usage_block(),
+                           "`--at` takes HH:MM (next occurrence, in the cluster window's zone) "
+                           "or ISO-8601; `--dry-run` runs preflight and shows the plan."])
+        case Refused(message=msg):
+            return _lines([f"⛔ {escape_keep_mentions(msg)}"])
+        case Queued():
+            return _lines(_queued(reply))
+        case JobReport(job=job):
+            return _lines(_job(job))
+        case ClusterReport(cluster=c, active=active, last=last):
+            if active is not None:
+                return _lines([f"{c.name} is busy with `{active.id}` "
+                               f"(requested by <@{active.requester}>).", *_job(active)])
+            tail = [f"Last job: {job_line(last)}"] if last else ["No jobs yet."]
+            return _lines([f"{c.name} has no active job.", *tail])
+        case JobList(title=title, jobs=jobs, empty=empty, workers=workers):
+            if not jobs:
+                return _lines([empty])
+            warn = [NO_WORKER] if workers == 0 else []
+            return _lines([f"*{title}*", *(job_line(j) for j in jobs), *warn])
+        case ClusterList(clusters=clusters, active=active):
+            if not clusters:
+                return _lines(["No clusters in the inventory."])
+            rows = []
+            for c in clusters:
+                nodes = ", ".join(c.node_names)
+                row = f"*{c.name}* — {c.mode}, {len(c.nodes)} node(s): {nodes}"
+                if c.window:
+                    row += f" · window {escape(c.window.text)}"
+                if c.name in active:
+                    row += f" · busy: `{active[c.name].id}`"
+                rows.append(row)
+            return _lines(["*Clusters*", *rows])
+        case Aborted(job=job):
+            if job.state is State.CANCELLED:
+                return _lines([f"Job `{job.id}` cancelled. Nothing else will run."])
+            if job.logins_disabled:
+                return _lines([f"Abort of `{job.id}` accepted. User logins were already "
+                               "disabled, so the enable request is offered: an approver "
+                               "approves it to re-enable logins, then the job ends."])
+            return _lines([f"Abort of `{job.id}` accepted ({state_word(job.state)})."])
+        case Failed(ref=ref):
+            return _lines([f"Something went wrong on my side (ref `{escape(ref)}`). "
+                           "Check `/pps status` before trying again."])
+    raise AssertionError(f"unhandled reply {reply!r}")  # pragma: no cover
+

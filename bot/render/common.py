@@ -1,0 +1,77 @@
+"""Words and icons shared by the renderers: states, step statuses, metadata, job lines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.render.limits import escape_keep_mentions
+from jobs.rules.model import STEP_TITLES, STEPS, Job, State, Step, StepStatus, step_index
+
+METADATA_EVENT_TYPE = "pps_job"
+
+STATE_WORDS: dict[State, str] = {
+    State.SCHEDULED: "🗓️ scheduled",
+    State.QUEUED: "⏳ queued",
+    State.RUNNING: "🔄 running",
+    State.AWAITING_APPROVAL: "✋ awaiting approval",
+    State.WAITING: "⏳ waiting",
+    State.HELD: "⛔ held",
+    State.SUCCEEDED: "✅ succeeded",
+    State.FAILED: "❌ failed",
+    State.CANCELLED: "🚫 cancelled",
+}
+
+STEP_ICONS: dict[StepStatus, str] = {
+    StepStatus.PENDING: "▫️",
+    StepStatus.RUNNING: "🔄",
+    StepStatus.WAITING: "⏳",
+    StepStatus.DONE: "✅",
+    StepStatus.FAILED: "❌",
+    StepStatus.SKIPPED: "⏭️",
+}
+
+
+def state_word(state: State) -> str:
+    return STATE_WORDS[state]
+
+
+def step_label(step: Step | str) -> str:
+    """`6/11 Install firmware`."""
+    s = Step(step)
+    return f"{step_index(s)}/{len(STEPS)} {STEP_TITLES[s]}"
+
+
+def card_metadata(job: Job) -> dict[str, Any]:
+    """The message metadata every post and update of a job's card carries (DESIGN §3)."""
+    return {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {
+            "job_id": job.id,
+            "cluster": job.cluster,
+            "state": job.state.value,
+            "step": job.step.value,
+        },
+    }
+
+
+def engine_text(text: str) -> str:
+    """Text from the engine or an appliance: escaped, mentions kept."""
+    return escape_keep_mentions(text)
+
+
+def job_line(job: Job) -> str:
+    """One line per job for lists: id, cluster, target, state, step, requester."""
+    where = "" if job.terminal else f" at {step_label(job.step)}"
+    when = ""
+    if job.state is State.SCHEDULED and job.scheduled_at:
+        when = f", starts {fmt_when(job.scheduled_at)}"
+    dry = " (dry run)" if job.dry_run else ""
+    return (f"`{job.id}` {job.cluster} → {job.target}{dry}: {state_word(job.state)}{where}"
+            f"{when} · requested by <@{job.requester}>")
+
+
+def fmt_when(epoch: float) -> str:
+    """`2030-01-05 01:30 UTC`: a date and time for scheduled starts."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+

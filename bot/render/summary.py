@@ -1,0 +1,146 @@
+"""The final summary of a job and the dry-run plan.
+
+Summary: per-step durations, how long user logins were disabled, builds before and after
+per node, backup files. Plan: the preflight checks, then the steps with what each will
+do, the acting node, backups, gates and expected downtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+from bot.render.common import engine_text, state_word
+from bot.render.limits import Message, header, message, section, sections_for_lines
+from jobs.rules.model import STEP_TITLES, STEPS, Job, State, Step
+from jobs.steps.plan import fmt_duration
+
+_TITLES: dict[str, str] = {
+    State.SUCCEEDED.value: "{cluster} upgraded to {target}",
+    State.FAILED.value: "{cluster}: upgrade to {target} failed",
+    State.CANCELLED.value: "{cluster}: upgrade to {target} cancelled",
+}
+
+
+def _durations(d: dict[str, Any]) -> list[str]:
+    lines = []
+    for i, step in enumerate(STEPS, 1):
+        secs = d.get(step.value)
+        if isinstance(secs, int | float):
+            lines.append(f"{i:>2}. {STEP_TITLES[step]:<42} {fmt_duration(secs):>10}")
+    return lines
+
+
+def _builds(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    lines = []
+    for node in list(before) + [n for n in after if n not in before]:
+        b, a = before.get(node), after.get(node)
+        arrow = f"`{engine_text(str(b or '?'))}` → `{engine_text(str(a))}`" if a else \
+            f"`{engine_text(str(b))}` (not read after)"
+        lines.append(f"• {engine_text(str(node))}: {arrow}")
+    return lines
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "?"
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1 << 20 else \
+        f"{n / (1 << 20):.1f} MiB"
+
+
+def _backups(job: Job, files: list[dict[str, Any]]) -> list[str]:
+    where = job.outputs.get("backup_dir")
+    lines = [f"*Backups* in `{engine_text(str(where))}`:" if where else "*Backups:*"]
+    for f in files:
+        digest = str(f.get("sha256", ""))[:12]
+        lines.append(f"• `{engine_text(str(f.get('file')))}` {_size(f.get('size'))}, "
+                     f"sha256 `{engine_text(digest)}…`")
+    return lines
+
+
+def final_summary(job: Job, data: dict[str, Any]) -> Message:
+    """The summary posted when a job ends (FINISHED event data: state, summary)."""
+    state = str(data.get("state") or job.state.value)
+    s: dict[str, Any] = data.get("summary") or {}
+    title = _TITLES.get(state, "{cluster}: {target}").format(cluster=job.cluster,
+                                                             target=job.target)
+    if job.dry_run:
+        title = f"{job.cluster}: dry run for {job.target} {state}"
+    blocks: list[Block] = [header(title)]
+    try:
+        word = state_word(State(state))
+    except ValueError:
+        word = state
+    lead = [f"{word} · job `{job.id}` · requested by <@{job.requester}>"]
+    if s.get("total_seconds") is not None:
+        lead.append(f"Total time {fmt_duration(float(s['total_seconds']))}.")
+    if s.get("aborted_by"):
+        lead.append(f"Aborted by <@{s['aborted_by']}>.")
+    off = s.get("logins_disabled_seconds")
+    if isinstance(off, int | float):
+        lead.append(f"🔒 User logins were disabled for *{fmt_duration(off)}*.")
+    blocks.append(section("\n".join(lead)))
+    if s.get("error"):
+        blocks.append(section(f"*Error:* {engine_text(str(s['error']))}"))
+    durations = _durations(s.get("durations") or {})
+    if durations:
+        blocks.append(section("*Step durations*\n```" + "\n".join(durations) + "```"))
+    before, after = s.get("builds_before") or {}, s.get("builds_after") or {}
+    if before or after:
+        blocks.extend(sections_for_lines(["*Builds before → after*", *_builds(before, after)]))
+    files = s.get("backups") or []
+    if files:
+        blocks.extend(sections_for_lines(_backups(job, files)))
+    if job.dry_run:
+        blocks.extend(sections_for_lines(_preflight(job.outputs.get("preflight") or [])))
+    return message(f"{title} ({job.id})", blocks)
+
+
+def _preflight(rows: list[Any]) -> list[str]:
+    lines = ["*Preflight*"] if rows else []
+    for r in rows:
+        if isinstance(r, dict):
+            icon = "✅" if r.get("ok") else "❌"
+            lines.append(f"{icon} {engine_text(str(r.get('detail') or r.get('check')))}")
+        else:
+            lines.append(f"• {engine_text(str(r))}")
+    return lines
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    lines = ["*Plan*"]
+    for i, row in enumerate(plan.get("steps") or [], 1):
+        if not isinstance(row, dict):
+            continue
+        try:
+            title = STEP_TITLES[Step(str(row.get("step")))]
+        except ValueError:
+            title = str(row.get("title", "?"))
+        note = f" — {engine_text(str(row['note']))}" if row.get("note") else ""
+        lines.append(f"{i}. {title}{note}")
+    facts = [
+        ("Acting node", plan.get("acting_node")),
+        ("Package", (plan.get("package") or {}).get("file")),
+        ("Backups to", plan.get("backup_dir")),
+        ("Gates", ", ".join(plan.get("gates") or []) or None),
+        ("Expected downtime", plan.get("downtime")),
+        ("Active sessions now", plan.get("sessions")),
+        ("Maintenance window", plan.get("window")),
+        ("Operator-assisted", ", ".join(plan.get("manual") or []) or None),
+    ]
+    lines += [f"*{k}:* {engine_text(str(v))}" for k, v in facts if v not in (None, "")]
+    return lines
+
+
+def dry_run_plan(job: Job, data: dict[str, Any]) -> Message:
+    """The dry run's answer: the preflight result and the plan (PLAN event data)."""
+    title = f"Dry run {job.id}: {job.cluster} → {job.target}"
+    blocks: list[Block] = [header(title)]
+    blocks.extend(sections_for_lines(_preflight(data.get("preflight") or [])))
+    plan = data.get("plan")
+    if isinstance(plan, dict):
+        blocks.extend(sections_for_lines(_plan_lines(plan)))
+    blocks.append(section("Nothing was changed. Run `/pps upgrade "
+                          f"{job.cluster} {job.target}` to do it."))
+    return message(f"{title}: preflight passed, plan ready", blocks)

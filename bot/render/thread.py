@@ -1,0 +1,86 @@
+"""Thread replies under a job's card: one per notable transition.
+
+`thread_post(job, event)` says what to post for an event (and whether to broadcast it to
+the channel), or None. Gate messages are rendered by bot/render/gates.py, the summary and
+the dry-run plan by bot/render/summary.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.render.common import engine_text, state_word, step_label
+from bot.render.limits import Message, message, section
+from bot.render.summary import dry_run_plan, final_summary
+from jobs.rules.events import Event, EventKind
+from jobs.rules.model import Decision, Job, State
+from jobs.steps.plan import fmt_duration
+
+_DECISION_WORDS: dict[str, str] = {
+    Decision.APPROVED.value: "👍 {user} approved",
+    Decision.REJECTED.value: "🛑 {user} rejected",
+    Decision.CONFIRMED.value: "☑️ {user} confirmed",
+    Decision.ABORTED.value: "🚫 {user} aborted the job at",
+}
+
+
+@dataclass(frozen=True)
+class ThreadPost:
+    message: Message
+    broadcast: bool = False
+
+
+def _text(line: str, broadcast: bool = False) -> ThreadPost:
+    return ThreadPost(message(line, [section(line)]), broadcast)
+
+
+def _state(job: Job, ev: Event) -> ThreadPost | None:
+    to, frm = ev.data.get("to"), ev.data.get("from")
+    reason = engine_text(str(ev.data.get("reason") or ""))
+    if to == State.HELD.value:
+        return _text(f"{state_word(State.HELD)}: {reason}", broadcast=True)
+    if frm == State.SCHEDULED.value and to != State.CANCELLED.value:
+        return _text("🗓️ Start time reached: the job is starting.")
+    return None
+
+
+def thread_post(job: Job, ev: Event) -> ThreadPost | None:
+    """What to post in the card's thread for `ev` (gate events are handled elsewhere)."""
+    d = ev.data
+    step = d.get("step")
+    match ev.kind:
+        case EventKind.STEP_DONE if step:
+            took = f" in {fmt_duration(float(d['duration']))}" if d.get("duration") else ""
+            detail = f" — {engine_text(str(d['detail']))}" if d.get("detail") else ""
+            return _text(f"✅ {step_label(step)}: done{took}{detail}")
+        case EventKind.STEP_FAILED if step:
+            return _text(f"❌ {step_label(step)} failed: {engine_text(str(d.get('error', '')))}")
+        case EventKind.PROGRESS:
+            return _text(f"🔄 {engine_text(str(d.get('text', '')))}")
+        case EventKind.STATE:
+            return _state(job, ev)
+        case EventKind.GATE_DECIDED if step:
+            who = _DECISION_WORDS.get(str(d.get("decision")), "{user} decided")
+            line = who.format(user=f"<@{d.get('user')}>")
+            return _text(f"{line}: {step_label(step)}")
+        case EventKind.REMINDER:
+            return _text(f"⏰ {engine_text(str(d.get('text', '')))}", broadcast=True)
+        case EventKind.LOGINS_DISABLED_ALERT:
+            return ThreadPost(_logins_alert(job, str(d.get("text", ""))), broadcast=True)
+        case EventKind.PLAN:
+            return ThreadPost(dry_run_plan(job, d), broadcast=True)
+        case EventKind.FINISHED:
+            return ThreadPost(final_summary(job, d), broadcast=True)
+    return None
+
+
+def _logins_alert(job: Job, text: str) -> Message:
+    lines = [
+        f"🚨 *User logins are still disabled on {job.cluster}* (job `{job.id}`).",
+        engine_text(text),
+        "To re-enable them, an approver approves the *enable all user logins* request in this "
+        "thread. Reminders follow until logins are enabled.",
+    ]
+    return message(f"User logins are still disabled on {job.cluster} ({job.id})",
+                   [section("\n".join(lines))])
+

@@ -1,0 +1,116 @@
+"""Transport policy for the PPS client: retries, timeouts, TLS, secrets, failure reasons.
+
+Plain values and functions, tested alone; `jobs/appliance/transport.py` applies them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+from jobs.config.inventory import Cluster
+from jobs.config.log import get_logger
+
+
+def log() -> structlog.stdlib.BoundLogger:
+    """The client's logger, looked up per event so test log capture always sees it."""
+    return get_logger("jobs.pps")
+
+
+_tls_warned: set[str] = set()  # warn once per cluster and process, not per job
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Jittered exponential backoff for idempotent calls: `attempts` tries in all."""
+
+    attempts: int = 3
+    base: float = 0.5
+    cap: float = 4.0
+
+    def delay(self, retry: int, rnd: float) -> float:
+        """Wait before retry number `retry` (0-based): half to all of base·2^retry, capped."""
+        return min(self.cap, self.base * 2.0**retry) * (0.5 + 0.5 * rnd)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `upload` bounds sending a firmware package and waiting for its answer."""
+
+    connect: float = 5.0
+    read: float = 20.0
+    upload: float = 900.0
+
+    def default(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read, connect=self.connect)
+
+    def for_upload(self) -> httpx.Timeout:
+        return httpx.Timeout(self.upload, connect=self.connect)
+
+
+class Secret:
+    """A string that never shows itself in repr/str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def tls_verify(cluster: Cluster) -> bool | ssl.SSLContext:
+    """httpx `verify` for the cluster: True, False (warned once), or a CA-bundle context."""
+    value = cluster.tls_verify
+    if value is False:
+        if cluster.name not in _tls_warned:
+            _tls_warned.add(cluster.name)
+            log().warning("pps.tls_verify_disabled", cluster=cluster.name)
+        return False
+    if isinstance(value, str):
+        return ssl.create_default_context(cafile=value)
+    return True
+
+
+def describe_transport_error(exc: httpx.TransportError, timeouts: Timeouts) -> str:
+    """A short, secret-free reason for a transport failure."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timed out after {timeouts.connect:g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "no answer in time (read timeout)"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        cause = _os_error(exc)
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cause, ssl.SSLError) or "certificate" in str(exc).lower():
+            return "TLS handshake failed (certificate not trusted?)"
+        return "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "connection reset or closed by the node"
+    return f"transport error ({type(exc).__name__})"
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The innermost OSError under an httpx/httpcore exception chain, if any."""
+    seen: set[int] = set()
+    found: OSError | None = None
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError):
+            found = cur
+        cur = cur.__cause__ or cur.__context__
+    return found

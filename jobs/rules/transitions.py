@@ -1,0 +1,326 @@
+"""How a job moves: pure functions from (job, what happened) to the job's new fields and a
+`Change` (events, audit, timers, work items). No I/O here; jobs/worker/step_runner.py and
+jobs/service.py commit the result with one fenced compare-and-set (jobs/store/job_store.py).
+
+Delivery guarantee of the whole engine: work is delivered at least once; appliance side
+effects happen at most once, because a commit is refused unless the job is still where the
+step found it, and the steps check the appliance before they act.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from jobs.config.settings import Settings
+from jobs.rules.events import EventKind
+from jobs.rules.model import (
+    STEP_TITLES,
+    STEPS,
+    Decision,
+    Gate,
+    GateKind,
+    Job,
+    State,
+    Step,
+    StepStatus,
+    next_step,
+)
+from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll, StepResult
+from jobs.store import timers
+from jobs.store.job_store import Change
+
+# Steps during which user logins may already be off: a failure keeps the enable gate offered.
+LOGINS_AT_RISK: frozenset[Step] = frozenset(
+    {Step.DISABLE_LOGINS, Step.INSTALL, Step.WATCH_REBOOT, Step.SETTLE}
+)
+_QUIET = frozenset({State.QUEUED, State.RUNNING})  # step events already tell these apart
+
+
+def clone(job: Job) -> Job:
+    """A deep copy to build the next version of a job on."""
+    return copy.deepcopy(job)
+
+
+def set_state(job: Job, change: Change, state: State, reason: str = "") -> None:
+    """Change state; a STATE event unless it only flips between queued and running."""
+    old = job.state
+    if old == state:
+        return
+    job.state = state
+    if not {old, state} <= _QUIET:
+        change.event(EventKind.STATE, **{"from": old.value, "to": state.value, "reason": reason})
+
+
+def mark_step(
+    job: Job, step: Step, status: StepStatus, now: float, detail: str | None = None
+) -> None:
+    """Update a step's record: started on first touch, finished when done/failed/skipped."""
+    rec = job.step_record(step)
+    if rec.started_at is None:
+        rec.started_at = now
+    rec.status = status
+    if status in (StepStatus.DONE, StepStatus.FAILED, StepStatus.SKIPPED):
+        rec.finished_at = now
+    if detail is not None:
+        rec.detail = detail
+    job.set_step_record(step, rec)
+
+
+def open_gate(
+    job: Job, change: Change, kind: GateKind, step: Step, now: float, evidence: dict[str, Any]
+) -> Gate:
+    """Open a gate (at most one is open at a time) and announce it."""
+    gate = job.add_gate(kind, step, now)
+    job.outputs.setdefault("evidence", {})[gate.id] = evidence
+    if kind is GateKind.APPROVAL:
+        change.event(
+            EventKind.GATE_OPENED,
+            gate_id=gate.id,
+            gate_kind=kind.value,
+            step=step.value,
+            evidence=evidence,
+        )
+    return gate
+
+
+def decide(job: Job, change: Change, gate: Gate, decision: Decision, user: str, now: float) -> None:
+    """Record a human decision on a gate (also used to close a gate on abort)."""
+    job.decide_gate(gate.id, decision, user, now)
+    job.approvals.append(
+        {
+            "gate": gate.id,
+            "step": gate.step.value,
+            "decision": decision.value,
+            "user": user,
+            "at": now,
+        }
+    )
+    change.event(
+        EventKind.GATE_DECIDED,
+        gate_id=gate.id,
+        decision=decision.value,
+        user=user,
+        step=gate.step.value,
+    )
+    change.record(user, decision.value, gate=gate.id, step=gate.step.value, kind=gate.kind.value)
+
+
+def set_wake(job: Job, change: Change, kind: str, at: float) -> None:
+    """Park the job on one durable timer (poll, settle or start), replacing the previous one."""
+    change.remove_timer(job.wake_timer)
+    job.wake_timer = timers.member(job.id, kind)
+    job.wake_at = at
+    change.add_timer(job.wake_timer, at)
+
+
+def clear_wake(job: Job, change: Change) -> None:
+    """The job is no longer parked on a timer (it runs, waits on a human, or ended)."""
+    if job.wake_timer:
+        change.remove_timer(job.wake_timer)
+    job.wake_timer = ""
+    job.wake_at = None
+
+
+def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> None:
+    """Start reminders when they become due (DESIGN §4.12), stop them when not."""
+    if job.needs_reminder and not job.reminder_timer:
+        job.reminder_timer = timers.member(job.id, timers.REMINDER)
+        change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)
+    elif not job.needs_reminder and job.reminder_timer:
+        change.remove_timer(job.reminder_timer)
+        job.reminder_timer = ""
+
+
+def summary(job: Job, now: float) -> dict[str, Any]:
+    """The FINISHED summary: per-step durations, logins-off time, builds, backups."""
+    durations = {
+        s.value: round(d, 3) for s in STEPS if (d := job.step_record(s).duration) is not None
+    }
+    off: float | None = None
+    if job.logins_disabled_at is not None:
+        end = job.logins_enabled_at if job.logins_enabled_at is not None else now
+        off = round(max(0.0, end - job.logins_disabled_at), 3)
+    return {
+        "durations": durations,
+        "total_seconds": round(now - job.created_at, 3),
+        "logins_disabled_seconds": off,
+        "builds_before": job.outputs.get("builds_before"),
+        "builds_after": job.outputs.get("builds_after"),
+        "backups": job.outputs.get("backups"),
+        "error": job.error or None,
+        "aborted_by": job.outputs.get("aborted_by"),
+    }
+
+
+def finish(job: Job, change: Change, state: State, now: float, reason: str) -> None:
+    """End the job in `state`. The end is only final (settled) once logins are enabled."""
+    clear_wake(job, change)
+    set_state(job, change, state, reason)
+    if not job.logins_disabled:
+        job.finished_at = now
+        change.event(EventKind.FINISHED, state=state.value, summary=summary(job, now))
+        change.record("engine", f"finished:{state.value}", reason=reason)
+
+
+def logins_text(job: Job) -> str:
+    return (
+        f"user logins are still disabled on {job.cluster}; "
+        "approve the enable request to re-enable them"
+    )
+
+
+def offer_enable(
+    job: Job,
+    change: Change,
+    now: float,
+    state: State,
+    why: str,
+    evidence: dict[str, Any] | None = None,
+) -> Gate:
+    """Go to the enable gate and offer it: failure, abort or reject with logins (maybe) off."""
+    clear_wake(job, change)
+    job.step = Step.GATE_ENABLE
+    mark_step(job, Step.GATE_ENABLE, StepStatus.WAITING, now)
+    set_state(job, change, state, why)
+    ev = dict(evidence or {})
+    ev.setdefault("reason", why)
+    gate = open_gate(job, change, GateKind.APPROVAL, Step.GATE_ENABLE, now, ev)
+    if job.logins_disabled:
+        change.event(
+            EventKind.LOGINS_DISABLED_ALERT, text=f"{why}: {logins_text(job)}.", reason=why
+        )
+    return gate
+
+
+def fail(job: Job, change: Change, now: float, error: str) -> None:
+    """A step failed: end the job, or, with logins (maybe) off, keep the enable gate offered."""
+    step = job.step
+    job.error = error
+    if job.logins_disabled or step in LOGINS_AT_RISK:
+        if not job.logins_disabled:
+            # The disable may have gone through before the failure: assume it did.
+            job.logins_disabled = True
+            job.logins_disabled_at = now
+        offer_enable(job, change, now, State.FAILED, f"{STEP_TITLES[step]} failed: {error}")
+    else:
+        finish(job, change, State.FAILED, now, error)
+
+
+def start_step(job: Job, change: Change, now: float) -> None:
+    """A worker begins (or re-enters after a crash) the job's current step."""
+    first = job.step_record(job.step).status is StepStatus.PENDING
+    clear_wake(job, change)
+    mark_step(job, job.step, StepStatus.RUNNING, now)
+    job.attempts += 1
+    if first:
+        change.event(EventKind.STEP_STARTED, step=job.step.value)
+    if not job.terminal:  # a failed job re-enabling logins stays `failed`
+        set_state(job, change, State.RUNNING, f"{STEP_TITLES[job.step]} started")
+
+
+def _advance(job: Job, change: Change, result: Advance, now: float) -> None:
+    step = job.step
+    rec = job.step_record(step)
+    change.event(EventKind.STEP_DONE, step=step.value, detail=result.detail, duration=rec.duration)
+    job.attempts = 0
+    if step is Step.DISABLE_LOGINS:
+        job.logins_disabled = True
+        job.logins_disabled_at = now
+    elif step is Step.ENABLE_LOGINS:
+        job.logins_disabled = False
+        job.logins_enabled_at = now
+    if step is Step.PREFLIGHT and job.dry_run:
+        plan = {"preflight": job.outputs.get("preflight"), "plan": job.outputs.get("plan")}
+        change.event(EventKind.PLAN, **plan)
+        finish(job, change, State.SUCCEEDED, now, "dry run: preflight passed, nothing changed")
+    elif step is Step.VERIFY:
+        finish(job, change, State.SUCCEEDED, now, "every node runs the target build")
+    elif step is Step.ENABLE_LOGINS and job.state is State.FAILED:
+        finish(job, change, State.FAILED, now, "user logins re-enabled after the failure")
+    elif step is Step.ENABLE_LOGINS and job.outputs.get("aborted_by"):
+        who = job.outputs["aborted_by"]
+        finish(job, change, State.CANCELLED, now, f"aborted by <@{who}>; user logins re-enabled")
+    else:
+        nxt = next_step(step)
+        assert nxt is not None  # VERIFY, the last step, is handled above
+        job.step = nxt
+        set_state(job, change, State.QUEUED, f"{STEP_TITLES[step]} done")
+        change.enqueue(job.id)
+
+
+def _ask(job: Job, change: Change, result: AskApproval | AskOperator, now: float) -> None:
+    step = job.step
+    if isinstance(result, AskApproval):
+        open_gate(job, change, GateKind.APPROVAL, step, now, result.evidence)
+    else:
+        gate = open_gate(job, change, GateKind.CONFIRM, step, now, {"reason": result.reason})
+        job.manual[step.value] = result.reason
+        data: dict[str, Any] = {
+            "gate_id": gate.id,
+            "step": step.value,
+            "instructions": result.instructions,
+            "reason": result.reason,
+        }
+        if result.saw:
+            data["saw"] = result.saw
+        change.event(EventKind.MANUAL, **data)
+    if job.state not in (State.HELD, State.FAILED):
+        set_state(job, change, State.AWAITING_APPROVAL, STEP_TITLES[step])
+
+
+def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -> Change:
+    """Apply a step's result to `job` (mutated) and return what commits with it."""
+    change = Change()
+    step = job.step
+    job.outputs.update(result.outputs)
+    if result.outputs.get("acting_node"):
+        job.acting_node = str(result.outputs["acting_node"])
+    if not isinstance(result, Poll):
+        clear_wake(job, change)
+    if isinstance(result, Advance):
+        mark_step(job, step, StepStatus.DONE, now, result.detail)
+        _advance(job, change, result, now)
+    elif isinstance(result, Poll):
+        mark_step(job, step, StepStatus.WAITING, now)
+        kind = timers.SETTLE if step is Step.SETTLE else timers.POLL
+        set_wake(job, change, kind, now + result.after)
+        if not job.terminal:
+            set_state(job, change, State.WAITING, STEP_TITLES[step])
+        if result.progress:
+            change.event(EventKind.PROGRESS, step=step.value, text=result.progress)
+    elif isinstance(result, AskApproval | AskOperator):
+        mark_step(job, step, StepStatus.WAITING, now)
+        _ask(job, change, result, now)
+    elif isinstance(result, Fail):
+        mark_step(job, step, StepStatus.FAILED, now, result.error)
+        change.event(EventKind.STEP_FAILED, step=step.value, error=result.error)
+        fail(job, change, now, result.error)
+    sync_timers(job, change, now, settings)
+    return change
+
+
+def remind(job: Job, change: Change, now: float, settings: Settings) -> bool:
+    """Post the next reminder while logins stay disabled; False when reminders should stop."""
+    if not job.needs_reminder:
+        job.reminder_timer = ""
+        return False
+    since = job.logins_disabled_at if job.logins_disabled_at is not None else now
+    gate = job.open_gate()
+    todo = (
+        "approve the enable request to re-enable them"
+        if gate is None or gate.kind is GateKind.APPROVAL
+        else "confirm the operator step when it is done"
+    )
+    minutes = int((now - since) // 60)
+    stamp = time.strftime("%H:%M UTC", time.gmtime(since))
+    change.event(
+        EventKind.REMINDER,
+        since=since,
+        text=f"User logins on {job.cluster} have been disabled since {stamp} "
+        f"({minutes} min); {todo}.",
+    )
+    job.reminder_timer = timers.member(job.id, timers.REMINDER)
+    change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)
+    return True

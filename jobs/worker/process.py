@@ -1,0 +1,344 @@
+"""The worker process (`ppsbot worker`): consume work items, run one step each, repeat.
+
+Delivery guarantee: at-least-once delivery of work items (stream + consumer group, reclaim of
+items a dead worker left pending), at-most-once appliance side effects (lease + fencing token
+on every job write + steps that check before they act). Any number of workers may run at once.
+
+APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
+`XAUTOCLAIM` reclaim and the lease heartbeat. Durable state lives in Redis, never here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+
+import redis.asyncio as aioredis
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from jobs.appliance.protocol import Appliance
+from jobs.config.clock import Clock, SystemClock, ms
+from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory
+from jobs.config.log import ChangeLog, configure_logging
+from jobs.config.settings import Settings, get_settings
+from jobs.rules.model import Step
+from jobs.steps.base import StepFn
+from jobs.store.dataloss import DataLossGuard
+from jobs.store.keys import Keys
+from jobs.store.presence import Presence
+from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
+from jobs.store.timers import Timers
+from jobs.store.work_queue import WorkItem, WorkQueue
+from jobs.worker.step_runner import AfterCommit, Runner
+
+log = structlog.get_logger("jobs.worker.process")
+
+# Redis errors that mean "not reachable right now": back off and retry, never crash.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+def tick_seconds(settings: Settings) -> float:
+    """How often due timers are released: a fraction of the shortest wait, 0.05-1 s."""
+    shortest = min(settings.PPS_POLL_SECONDS, settings.PPS_LEASE_SECONDS)
+    if settings.PPS_SETTLE_SECONDS > 0:
+        shortest = min(shortest, settings.PPS_SETTLE_SECONDS)
+    return max(0.05, min(1.0, shortest / 5))
+
+
+def _default_factory(settings: Settings) -> Callable[[Cluster], Appliance]:
+    from jobs.appliance.client import make_appliance  # lazy: httpx stack only where needed
+
+    return lambda cluster: make_appliance(cluster, settings=settings)
+
+
+class Worker:
+    """One consumer of the `workers` group. `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: Settings,
+        inventory: Inventory,
+        *,
+        clock: Clock | None = None,
+        appliance_factory: Callable[[Cluster], Appliance] | None = None,
+        steps: Mapping[Step, StepFn] | None = None,
+        name: str | None = None,
+        keys: Keys | None = None,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._factory = appliance_factory or _default_factory(settings)
+        self._appliances: dict[str, Appliance] = {}
+        self.queue = WorkQueue(redis, self.keys, self.name)
+        self.timers = Timers(redis, self.keys)
+        self.runner = Runner(
+            redis,
+            self.keys,
+            settings,
+            inventory,
+            self.clock,
+            self._appliance,
+            steps=steps,
+            after_commit=after_commit,
+        )
+        lease_ms = ms(settings.PPS_LEASE_SECONDS)
+        self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
+        self.reclaim_idle_ms = 2 * lease_ms
+        self._stop = asyncio.Event()
+        self._reclaimed: list[WorkItem] = []
+        self._current: WorkItem | None = None
+        self._redis_up: bool | None = None
+        self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
+        self._loop_fault: str | None = None  # the stage that failed, until it works again
+        self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
+        self._lost_lease_of: str | None = None  # the item whose lost lease was reported
+        self.handled = 0  # items handled, for tests and logs
+        self.guard = DataLossGuard(redis, self.keys, self.clock)
+        self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
+
+    def stop(self) -> None:
+        """Ask the worker to finish the current item and return from `run()`."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _appliance(self, cluster: Cluster) -> Appliance:
+        # One client per cluster for the worker's life: keeps sessions/connections warm.
+        if cluster.name not in self._appliances:
+            self._appliances[cluster.name] = self._factory(cluster)
+        return self._appliances[cluster.name]
+
+    async def run(self) -> None:
+        """Consume until stopped. Redis outages are waited out, never fatal."""
+        # APScheduler warns on every skipped or late tick (a tick waits on Redis during an
+        # outage); the worker reports outages itself, once per change. Errors still show.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        lease = self.settings.PPS_LEASE_SECONDS
+        for fn, every in (
+            (self.tick_timers, tick_seconds(self.settings)),
+            (self.reclaim, max(0.1, lease / 2)),
+            (self.heartbeat, max(0.05, lease / 3)),
+            (self.check_data, max(0.2, lease / 2)),
+            (self.announce, max(0.05, lease / 3)),
+        ):
+            scheduler.add_job(
+                self._guarded(fn),
+                "interval",
+                seconds=every,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        scheduler.start()
+        log.info("worker started", worker=self.name)
+        failures = 0
+        try:
+            while not self.stopping:
+                try:
+                    if self._redis_up is not True:
+                        await self.queue.ensure_group()
+                        # Up as soon as Redis answers, before the items this read brings; the
+                        # next outage backs off from the start, not from where this one ended.
+                        self._mark_redis(True)
+                        failures = 0
+                        # Seen before the first tick; a refusal (full, read-only) is the
+                        # announce tick's to report, not a reason to stop consuming.
+                        with contextlib.suppress(ResponseError):
+                            await self.presence.announce(self.name)
+                    await self._consume_once()
+                    failures = 0
+                except REDIS_DOWN as exc:
+                    self._mark_redis(False, exc)
+                    failures += 1
+                    delay = backoff(failures, REDIS_PROBE_MAX)
+                    log.debug("redis retry", worker=self.name, attempt=failures, delay=delay)
+                    await self._sleep(delay)
+                except Exception as exc:
+                    # A bug or an unexpected Redis answer (OOM when full, READONLY, ...): the
+                    # item stays pending and is reclaimed later; back off so a persistent
+                    # fault never spins, and log it when it starts, not on every attempt.
+                    self._loop_fault = self._stage
+                    if self._faults.failing("loop", exc):
+                        log.exception("work item crashed", worker=self.name)
+                    failures += 1
+                    await self._sleep(backoff(failures))
+        finally:
+            scheduler.shutdown(wait=False)
+            with contextlib.suppress(Exception):  # best effort: else it ages out in 3 leases
+                await asyncio.wait_for(self.presence.leave(self.name), 2)
+            await self._close()
+            log.info("worker stopped", worker=self.name, handled=self.handled)
+
+    async def _consume_once(self) -> None:
+        self._stage = "read"
+        if self._reclaimed:
+            items, self._reclaimed = self._reclaimed, []
+        else:
+            items = await self.queue.read(self.block_ms)
+            self._loop_ok("read")
+        for n, item in enumerate(items):
+            if self.stopping:
+                # Not handled: leave pending (reclaimed by the next worker), keep the rest.
+                self._reclaimed = items[n:]
+                return
+            self._stage = "handle"
+            await self._handle(item)
+            self._loop_ok("handle")
+
+    def _loop_ok(self, stage: str) -> None:
+        """A stage of the loop worked. The loop's fault is over when the stage that failed
+        works again: an empty read says nothing about an item whose commit Redis refuses
+        (full, read-only), which would otherwise log a recovery and a new crash each time
+        the item is reclaimed."""
+        if self._loop_fault is None or (stage == "read" and self._loop_fault == "handle"):
+            return
+        self._loop_fault = None
+        if self._faults.recovered("loop"):
+            log.info("work items run again", worker=self.name)
+
+    async def _handle(self, item: WorkItem) -> None:
+        self._current = item
+        try:
+            outcome = await self.runner.handle(item)
+            await self.queue.ack(item)
+            self.handled += 1
+            log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
+        finally:
+            self._current = None
+
+    def _mark_redis(self, up: bool, exc: BaseException | None = None) -> None:
+        # Log once per change of state, not once per attempt.
+        if up and self._redis_up is False:
+            log.info("redis reachable again", worker=self.name)
+        elif not up and self._redis_up is not False:
+            log.warning("redis unreachable; backing off", worker=self.name, error=str(exc))
+        self._redis_up = up
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def _guarded(self, tick: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """`tick` as a scheduler job that never raises into APScheduler (which would log a
+        traceback on every tick): a failure is logged when it starts and when it ends; a
+        tick cut short by the scheduler's shutdown ends quietly."""
+        name = tick.__name__
+
+        async def guarded() -> None:
+            try:
+                await tick()
+            except asyncio.CancelledError:
+                return  # scheduler.shutdown() cancels a tick in flight: nothing went wrong
+            except Exception as exc:
+                if self._faults.failing(name, exc):
+                    log.exception("scheduler tick failing", tick=name, worker=self.name)
+                return
+            if self._faults.recovered(name):
+                log.info("scheduler tick works again", tick=name, worker=self.name)
+
+        guarded.__name__ = name
+        return guarded
+
+    async def check_data(self) -> None:
+        """Scheduler tick: shout when Redis lost its data (jobs in flight are gone)."""
+        if self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            loss = await self.guard.tick()
+            if loss is not None:
+                log.error(
+                    "redis lost its data",
+                    worker=self.name,
+                    jobs=[j.job_id for j in loss.jobs],
+                    logins_disabled_on=[j.cluster for j in loss.locked_out],
+                    message=loss.text(),
+                )
+
+    async def announce(self) -> None:
+        """Scheduler tick: stamp this worker as alive (the bot warns when none is)."""
+        if self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.presence.announce(self.name)
+
+    async def tick_timers(self) -> None:
+        """Scheduler tick: move due durable timers into the work stream."""
+        if self._redis_up is False:
+            return  # the consume loop is waiting Redis out
+        with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
+            await self.timers.release_due(self.clock.now())
+
+    async def reclaim(self) -> None:
+        """Scheduler tick: take over items idle for more than two leases (dead workers)."""
+        if self._reclaimed or self._redis_up is False:
+            return
+        try:
+            items = await self.queue.reclaim(self.reclaim_idle_ms)
+        except REDIS_DOWN:
+            return
+        if items:
+            log.info("reclaimed stale work", count=len(items), worker=self.name)
+            self._reclaimed.extend(items)
+
+    async def heartbeat(self) -> None:
+        """Scheduler tick: extend the lease of the job being worked on, and its item."""
+        item = self._current
+        if item is None:
+            return
+        try:
+            if not await self.runner.heartbeat() and self._lost_lease_of != item.id:
+                self._lost_lease_of = item.id  # once per item: its commit will be refused
+                log.warning("lease lost while working", job_id=item.job_id)
+            await self.queue.touch(item)
+        except REDIS_DOWN:
+            pass
+
+    async def _close(self) -> None:
+        for appliance in self._appliances.values():
+            try:
+                await appliance.aclose()
+            except Exception:  # closing is best effort at shutdown
+                log.warning("appliance close failed", exc_info=True)
+        self._appliances.clear()
+
+
+async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
+    redis = make_redis(settings.REDIS_URL)
+    worker = Worker(redis, settings, inventory, name=name)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def main(name: str | None = None) -> int:
+    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the current step and exit 0."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    try:
+        inventory = load_inventory(settings.PPS_INVENTORY)
+    except InventoryError as exc:
+        log.error("inventory is invalid", problems=exc.problems)
+        return 2
+    return asyncio.run(_amain(settings, inventory, name))

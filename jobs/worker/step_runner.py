@@ -1,0 +1,229 @@
+"""The runner: handle one work item = run at most ONE step of one job, then commit.
+
+Delivery guarantee: work items arrive at least once (duplicates, reclaimed items, retries);
+appliance side effects happen at most once. The runner takes the job's lease (a new fencing
+token), re-reads the job and runs its current step only if the job is runnable now; every
+write (start, checkpoint, progress, result) is a compare-and-set on (state, step, fence), so
+a worker that lost its lease or a job that moved on (abort) makes the write a refused no-op,
+and the steps check the appliance before they act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from jobs.appliance.protocol import Appliance, ApplianceError
+from jobs.config.clock import Clock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.settings import Settings
+from jobs.rules.events import EventKind
+from jobs.rules.model import STEP_TITLES, Job, State, Step
+from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
+from jobs.steps.base import Fail, StepContext, StepFn, StepResult
+from jobs.store import timers
+from jobs.store.job_store import FENCED, Change, JobStore, Snapshot
+from jobs.store.keys import Keys
+from jobs.store.lease import Lease, LeaseLost
+from jobs.store.work_queue import WorkItem
+
+ApplianceFactory = Callable[[Cluster], Appliance]
+# Called after each committed write of a step run: with the step's result, or None for the
+# start and checkpoint commits. The crash test kills its process here; metrics may count.
+AfterCommit = Callable[[Job, StepResult | None], Awaitable[None]]
+
+log = structlog.get_logger("jobs.worker.step_runner")
+
+# Outcomes of `Runner.handle`, for logs and tests.
+DONE = "committed"
+REFUSED = "refused"  # the job moved on or the lease was lost: nothing written
+BUSY = "busy"  # another worker holds the lease: retried shortly via a timer
+BUSY_PAUSES = (0.02, 0.05, 0.1)  # seconds between quick re-asks for a busy lease
+SKIPPED = "skipped"  # nothing to run now (settled, waiting on a human, not due)
+MISSING = "missing"
+REMINDED = "reminded"
+
+
+class Runner:
+    """Runs steps for one worker. Not concurrent: one item at a time."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        settings: Settings,
+        inventory: Inventory,
+        clock: Clock,
+        appliances: ApplianceFactory,
+        steps: Mapping[Step, StepFn] | None = None,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+        self.inventory = inventory
+        self.clock = clock
+        self.appliances = appliances
+        self._steps = steps
+        self.after_commit = after_commit
+        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
+        self.timers = timers.Timers(redis, keys)
+        self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
+
+    @property
+    def steps(self) -> Mapping[Step, StepFn]:
+        if self._steps is None:
+            from jobs.steps import STEP_IMPLS  # lazy: the step package imports the world
+
+            self._steps = STEP_IMPLS
+        return self._steps
+
+    async def heartbeat(self) -> bool:
+        """Extend (or take back) the current lease; False only when another worker has it.
+
+        No lease at this moment (being taken or just released around an item) is not a loss.
+        """
+        lease = self.lease
+        if lease is None:
+            return True
+        return await lease.renew() or self.lease is not lease
+
+    async def handle(self, item: WorkItem) -> str:
+        """Process one work item; returns the outcome (see the constants above)."""
+        lease = Lease(self.redis, self.keys, item.job_id, self.settings.PPS_LEASE_SECONDS)
+        if not await self._acquire(lease):
+            await self._retry_later(item)
+            return BUSY
+        self.lease = lease
+        try:
+            snap = await self.store.load(item.job_id)
+            if snap is None:
+                return MISSING
+            with structlog.contextvars.bound_contextvars(
+                job_id=snap.job.id, cluster=snap.job.cluster, step=snap.job.step.value
+            ):
+                if item.kind == timers.REMINDER:
+                    return await self._remind(snap, item)
+                why = self.not_runnable(snap.job, item)
+                if why:
+                    log.debug("skip", reason=why, kind=item.kind)
+                    return SKIPPED
+                return await self._run_step(snap)
+        finally:
+            self.lease = None
+            await lease.release()
+
+    async def _acquire(self, lease: Lease) -> bool:
+        # The usual holder is the worker that just committed the previous step and enqueued
+        # this item: it lets go within milliseconds. Ask again briefly before parking the
+        # item on a timer, which the timer tick would release only up to a second later.
+        for pause in BUSY_PAUSES:
+            if await lease.acquire():
+                return True
+            await self.clock.sleep(pause)
+        return await lease.acquire()
+
+    def not_runnable(self, job: Job, item: WorkItem) -> str:
+        """Why the job's step must not run for this item now ("" when it may)."""
+        if job.settled:
+            return "settled"
+        if job.open_gate() is not None:
+            return "waiting on a human"
+        if job.wake_timer:  # parked on a durable timer: only that timer, or its time, wakes it
+            fired = item.member == job.wake_timer
+            due = job.wake_at is None or self.clock.now() >= job.wake_at
+            if not (fired or due):
+                return "not due"
+        return ""
+
+    async def _retry_later(self, item: WorkItem) -> None:
+        # Someone else holds the lease. Put the item back on a short timer rather than drop
+        # it: the holder may have read the job before the change this item announces.
+        m = item.member if item.kind != "step" else timers.member(item.job_id, timers.RETRY)
+        delay = min(1.0, self.settings.PPS_LEASE_SECONDS / 2)
+        await self.timers.schedule(m, self.clock.now() + delay)
+
+    async def _remind(self, snap: Snapshot, item: WorkItem) -> str:
+        job = snap.job
+        if job.reminder_timer != item.member:
+            return SKIPPED  # superseded, or reminders stopped
+        new, change = clone(job), Change()
+        remind(new, change, self.clock.now(), self.settings)
+        ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
+        return REMINDED if ok else REFUSED
+
+    async def _commit(self, snap: Snapshot, new: Job, change: Change) -> None:
+        if not await self.store.commit(snap, new, change):
+            raise LeaseLost(new.id)
+
+    async def _run_step(self, snap: Snapshot) -> str:
+        now = self.clock.now()
+        if snap.job.state is not State.WAITING:
+            new, change = clone(snap.job), Change()
+            start_step(new, change, now)
+            sync_timers(new, change, now, self.settings)
+            if not await self.store.commit(snap, new, change):
+                return REFUSED
+            await self._after(new, None)
+        try:
+            result = await self._call_step(snap)
+        except LeaseLost:
+            log.info("step abandoned: fenced out or job moved")
+            return REFUSED
+        new = clone(snap.job)
+        change = apply_result(new, result, self.clock.now(), self.settings)
+        if not await self.store.commit(snap, new, change):
+            log.info("result refused: fenced out or job moved", result=type(result).__name__)
+            return REFUSED
+        log.info("step committed", result=type(result).__name__, state=new.state.value)
+        await self._after(new, result)
+        return DONE
+
+    async def _call_step(self, snap: Snapshot) -> StepResult:
+        job = snap.job
+        cluster = self.inventory.cluster(job.cluster)
+        impl = self.steps.get(job.step)
+        if cluster is None:
+            return Fail(f"cluster {job.cluster} is no longer in the inventory")
+        if impl is None:
+            return Fail(f"no implementation for step {job.step.value}")
+        ctx = StepContext(
+            job=clone(job),
+            cluster=cluster,
+            inventory=self.inventory,
+            appliance=self.appliances(cluster),
+            settings=self.settings,
+            clock=self.clock,
+            checkpoint=lambda outputs: self._checkpoint(snap, ctx, outputs),
+            progress=lambda text: self._progress(snap, text),
+        )
+        try:
+            return await impl(ctx)
+        except (LeaseLost, RedisError):
+            raise
+        except ApplianceError as exc:
+            return Fail(str(exc))
+        except Exception as exc:
+            # A bug must not leave logins silently disabled: fail loudly, keep the gate offered.
+            log.exception("step crashed")
+            return Fail(f"internal error in {STEP_TITLES[job.step]}: {type(exc).__name__}")
+
+    async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: dict[str, Any]) -> None:
+        new = clone(snap.job)
+        new.outputs.update(outputs)
+        await self._commit(snap, new, Change())
+        ctx.job.outputs.update(outputs)
+        await self._after(new, None)
+
+    async def _progress(self, snap: Snapshot, text: str) -> None:
+        change = Change()
+        change.event(EventKind.PROGRESS, step=snap.job.step.value, text=text)
+        await self._commit(snap, clone(snap.job), change)
+
+    async def _after(self, job: Job, result: StepResult | None) -> None:
+        if self.after_commit is not None:
+            await self.after_commit(job, result)

@@ -1,0 +1,89 @@
+"""The channel page: a browser view of the Slack stand-in (messages, buttons, a `/pps` box).
+
+`routes()` returns Starlette routes mounted into the stand-in through its `extra_routes`:
+`GET /` serves the page, `/_page/*` its static assets. The page itself is plain HTML/JS
+(sim/slack/static/) talking to the stand-in's JSON control API (`/_standin/state`, `/command`,
+`/click`), so it works the same in the demo, in docker compose and in the browser test.
+
+`python -m sim.slack.channel_page` runs the stand-in with the page under uvicorn (the demo and
+the compose `demo` profile use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).with_name("static")
+STATIC_PREFIX = "/_page"
+DEFAULT_CHANNEL = "C0PPSDEMO"
+DEFAULT_USER = "U_REQUESTER"
+DEFAULT_TITLE = "#pps-upgrades"
+
+
+def render_index(channel: str, user: str, title: str) -> str:
+    """The page's HTML with its defaults filled in (escaped)."""
+    text = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    for name, value in (("CHANNEL", channel), ("USER", user), ("TITLE", title)):
+        text = text.replace("{{" + name + "}}", html.escape(value, quote=True))
+    return text
+
+
+def routes(
+    channel: str = DEFAULT_CHANNEL, user: str = DEFAULT_USER, title: str = DEFAULT_TITLE
+) -> list[BaseRoute]:
+    """`GET /` (the page) and `/_page/*` (its assets); `channel`/`user` are the defaults."""
+    page = render_index(channel, user, title)
+
+    async def index(_request: Request) -> Response:
+        # no-store: the page is tiny and a stale copy after an upgrade of the demo confuses.
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/", index, methods=["GET"], name="channel_page"),
+        Mount(
+            STATIC_PREFIX,
+            app=StaticFiles(directory=str(STATIC_DIR)),
+            name="channel_page_static",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the Slack stand-in with the channel page (signing secret from the environment)."""
+    p = argparse.ArgumentParser(prog="python -m sim.slack.channel_page", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--bot-url", required=True, help="the bot's URL, e.g. http://127.0.0.1:3000")
+    p.add_argument("--channel", default=DEFAULT_CHANNEL, help="channel the page opens on")
+    p.add_argument("--title", default=DEFAULT_TITLE)
+    args = p.parse_args(argv)
+    secret = os.environ.get("SLACK_SIGNING_SECRET", "")
+    if not secret:
+        print("SLACK_SIGNING_SECRET must be set (the bot's signing secret)", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from sim.slack.standin import create_standin_app
+
+    app = create_standin_app(
+        args.bot_url,
+        secret,
+        None,
+        extra_routes=routes(channel=args.channel, title=args.title),
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

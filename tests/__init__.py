@@ -1,0 +1,1 @@
+"""The test suite: mirrors the packages; shared fakes and builders live in tests.fakes."""
