@@ -19,11 +19,12 @@ from jobs.config.clock import Clock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.rules import decisions
+from jobs.rules.change import Change
 from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
 from jobs.rules.events import EventKind
 from jobs.rules.model import GATE_TS_FIELD, Job, State
 from jobs.rules.transitions import clone
-from jobs.store.job_store import Change, JobStore
+from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.presence import Presence
 

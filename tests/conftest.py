@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from jobs.config.clock import FakeClock
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from tests.fakes.clock import FakeClock
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 

@@ -1,1 +1,29 @@
-"""bot/render."""
+"""Slack messages built from jobs: every renderer returns a `limits.Message` (valid Block Kit
+within Slack's limits, with a plain-text fallback). No I/O.
+
+- `card`: the status card, posted once and edited in place.
+- `thread`: one thread reply per notable transition.
+- `gates`: approval requests, operator-assisted requests, and their decided forms.
+- `summary`: the final summary and the dry-run plan.
+- `commands`: replies to `/pps` commands.
+- `common`: words and icons shared by the renderers; `limits`: Slack's limits and escaping.
+"""
+
+from bot.render.card import card
+from bot.render.commands import render_reply
+from bot.render.gates import gate_message
+from bot.render.limits import Message, escape
+from bot.render.summary import dry_run_plan, final_summary
+from bot.render.thread import ThreadPost, thread_post
+
+__all__ = [
+    "Message",
+    "ThreadPost",
+    "card",
+    "dry_run_plan",
+    "escape",
+    "final_summary",
+    "gate_message",
+    "render_reply",
+    "thread_post",
+]

@@ -11,6 +11,7 @@ the worker's fencing keeps appliance side effects at most once.
 from __future__ import annotations
 
 from jobs.config.settings import Settings
+from jobs.rules.change import Change
 from jobs.rules.errors import AbortRefused, JobFinished, StaleGate, TwoPersonRule, WrongGateKind
 from jobs.rules.model import (
     GATE_STEPS,
@@ -25,7 +26,6 @@ from jobs.rules.model import (
     step_index,
 )
 from jobs.rules.transitions import decide, finish, mark_step, offer_enable, set_state, sync_timers
-from jobs.store.job_store import Change
 
 DECISION_FIELDS = ("state", "step", "gates")  # what a decision's commit compares
 

@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 from jobs.config.settings import Settings
+from jobs.rules import timer_names as timers
+from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import (
     STEP_TITLES,
@@ -28,8 +30,6 @@ from jobs.rules.model import (
     next_step,
 )
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll, StepResult
-from jobs.store import timers
-from jobs.store.job_store import Change
 
 # Steps during which user logins may already be off: a failure keeps the enable gate offered.
 LOGINS_AT_RISK: frozenset[Step] = frozenset(

@@ -1,1 +1,36 @@
-"""jobs/store."""
+"""Everything that touches Redis, with the Lua scripts (DESIGN §2, "Redis model").
+
+- `keys`: every key name under `PPS_REDIS_PREFIX`, in one place.
+- `redis_client`: the one Redis client factory (timeouts, retries) and the outage backoff.
+- `job_store`: `JobStore`, the `job:{id}` hash, job creation and the fenced commit of a job
+  with its `jobs.rules.change.Change`.
+- `work_queue`: the `queue` stream and its consumer group (at-least-once work items).
+- `timers`: the `timers` zset of durable timers and its atomic release.
+- `lease`: the per-job lease with a fencing token.
+- `presence`: which workers are alive.
+- `dataloss`: the epoch marker that notices Redis losing its data.
+- `lua`: the scripts.
+
+Nothing outside this package, the worker process and the bot's wiring imports redis.
+"""
+
+from jobs.store.job_store import JobStore, Snapshot
+from jobs.store.keys import Keys
+from jobs.store.lease import Lease, LeaseLost
+from jobs.store.presence import Presence
+from jobs.store.redis_client import make_redis
+from jobs.store.timers import Timers
+from jobs.store.work_queue import WorkItem, WorkQueue
+
+__all__ = [
+    "JobStore",
+    "Keys",
+    "Lease",
+    "LeaseLost",
+    "Presence",
+    "Snapshot",
+    "Timers",
+    "WorkItem",
+    "WorkQueue",
+    "make_redis",
+]

@@ -8,32 +8,35 @@ there on is the queue's: at-least-once, with side effects fenced (see jobs/store
 
 from __future__ import annotations
 
-import secrets
 from typing import cast
 
 import redis.asyncio as aioredis
 
 from jobs.config.clock import ms
+from jobs.rules.timer_names import (
+    KINDS,
+    POLL,
+    REMINDER,
+    RETRY,
+    SETTLE,
+    START,
+    member,
+    parse_member,
+)
 from jobs.store import lua
 from jobs.store.keys import Keys
 
-POLL = "poll"
-SETTLE = "settle"
-REMINDER = "reminder"
-START = "start"
-RETRY = "retry"  # a work item put back because another worker held the lease
-KINDS: frozenset[str] = frozenset({POLL, SETTLE, REMINDER, START, RETRY})
-
-
-def member(job_id: str, kind: str, token: str | None = None) -> str:
-    """A timer member; a fresh random token unless one is given."""
-    return f"{job_id}|{kind}|{token if token is not None else secrets.token_hex(4)}"
-
-
-def parse_member(m: str) -> tuple[str, str, str]:
-    """`job_id|kind|token` -> (job_id, kind, token)."""
-    job_id, kind, token = m.split("|", 2)
-    return job_id, kind, token
+__all__ = [
+    "KINDS",
+    "POLL",
+    "REMINDER",
+    "RETRY",
+    "SETTLE",
+    "START",
+    "Timers",
+    "member",
+    "parse_member",
+]
 
 
 class Timers:

@@ -21,12 +21,13 @@ from jobs.appliance.protocol import Appliance, ApplianceError
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import STEP_TITLES, Job, State, Step
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import Fail, StepContext, StepFn, StepResult
 from jobs.store import timers
-from jobs.store.job_store import FENCED, Change, JobStore, Snapshot
+from jobs.store.job_store import FENCED, JobStore, Snapshot
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease, LeaseLost
 from jobs.store.work_queue import WorkItem

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "support"))  # job_driver
 
 from jobs.appliance.client import PpsClient
 from jobs.appliance.policy import RetryPolicy, Timeouts
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Cluster, Node
 from sim.pps.config import parse_config
 from sim.pps.simulator import Simulator
+from tests.fakes.clock import FakeClock
 
 FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
 

@@ -20,9 +20,9 @@ from jobs.appliance.protocol import (
     Unreachable,
     Unsupported,
 )
-from jobs.config.clock import FakeClock
 from jobs.config.settings import Settings
 from sim.pps.packages import write_package
+from tests.fakes.clock import FakeClock
 
 STANDALONE = {"mode": "standalone", "nodes": ["solo"], "sessions": 3}
 AP = {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 5}

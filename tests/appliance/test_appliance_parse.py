@@ -25,8 +25,8 @@ from jobs.appliance.parse import (
 )
 from jobs.appliance.policy import RetryPolicy, Timeouts, describe_transport_error
 from jobs.appliance.protocol import AuthFailed, Rejected, Unsupported
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Cluster, Node
+from tests.fakes.clock import FakeClock
 
 CLUSTER = Cluster(
     name="mock",

@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
 
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.worker.process import Worker
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture

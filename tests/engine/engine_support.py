@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from jobs.appliance.protocol import Appliance
-from jobs.config.clock import Clock, FakeClock
+from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory, parse_inventory
 from jobs.config.settings import Settings
 from jobs.rules.errors import StaleGate
@@ -37,6 +37,7 @@ from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkQueue
 from jobs.worker.step_runner import AfterCommit, Runner
 from tests.fakes.appliance import FakeCluster
+from tests.fakes.clock import FakeClock
 
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"

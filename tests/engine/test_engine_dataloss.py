@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import Stubs, crash_settings
 
-from jobs.config.clock import FakeClock, SystemClock
+from jobs.config.clock import SystemClock
 from jobs.config.inventory import Inventory
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.dataloss import DataLossGuard
@@ -19,6 +19,7 @@ from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker
+from tests.fakes.clock import FakeClock
 
 REQUESTER = "U_REQ"
 

@@ -10,7 +10,6 @@ import redis.asyncio as aioredis
 from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 
 from jobs.appliance.protocol import Appliance
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
@@ -18,6 +17,7 @@ from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.store.keys import Keys
 from tests.fakes.appliance import FakeCluster
+from tests.fakes.clock import FakeClock
 
 
 def fake_factory(clock: FakeClock, fakes: dict[str, FakeCluster]) -> Any:

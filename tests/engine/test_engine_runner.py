@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import APPROVER, Engine, Stubs
 
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
@@ -19,6 +18,7 @@ from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from jobs.store.work_queue import WorkItem, WorkQueue
 from jobs.worker import step_runner as R
+from tests.fakes.clock import FakeClock
 
 
 async def to_enable_gate(engine: Engine, cluster: str = "solo") -> Job:

@@ -9,17 +9,17 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import APPROVER, OTHER, REQUESTER, Engine
 
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
+from jobs.rules.change import Change
 from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
-from jobs.store.job_store import Change
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from tests.fakes.clock import FakeClock
 
 
 def req(cluster: str = "solo", **kw: Any) -> UpgradeRequest:

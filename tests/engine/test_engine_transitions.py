@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from engine_support import OTHER, REQUESTER, make_settings
 
-from jobs.config.clock import FakeClock
 from jobs.config.settings import Settings
 from jobs.rules import decisions
+from jobs.rules.change import Change
 from jobs.rules.errors import AbortRefused, JobFinished
 from jobs.rules.events import EventKind
 from jobs.rules.model import STEPS, GateKind, Job, State, Step, StepStatus
 from jobs.rules.transitions import apply_result, set_state, start_step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
-from jobs.store.job_store import Change
+from tests.fakes.clock import FakeClock
 
 NOW = 1_800_000_000.0
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.config.clock import FakeClock
 from jobs.config.inventory import Cluster, Inventory, parse_inventory
 from jobs.config.settings import Settings
 from jobs.rules.model import Decision, GateKind, Job, State, Step, StepStatus, next_step
@@ -28,6 +27,7 @@ from jobs.steps.base import (
     StepResult,
 )
 from tests.fakes.appliance import FakeCluster
+from tests.fakes.clock import FakeClock
 
 RUNNING = "9.1R17 (build 27583)"
 TARGET = "9.1R18"

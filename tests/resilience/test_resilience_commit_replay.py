@@ -13,14 +13,14 @@ import pytest
 import redis.asyncio as aioredis
 from engine_support import REQUESTER, make_inventory, make_settings
 
-from jobs.config.clock import FakeClock
+from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State
 from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
-from jobs.store.job_store import Change
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from tests.fakes.clock import FakeClock
 
 
 async def test_resilience_resent_commit_is_applied_once(

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from resilience_support import SOCKET_TIMEOUT, Recorder, Rig
 
+from jobs.rules.change import Change
 from jobs.rules.model import Job, State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store import job_store as store_mod
-from jobs.store.job_store import Change, Snapshot
+from jobs.store.job_store import Snapshot
 
 StartRig = Callable[..., Awaitable[Rig]]
 ORDER = list(Step)

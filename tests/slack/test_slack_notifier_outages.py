@@ -14,9 +14,9 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.notifier.loop import Notifier
-from jobs.config.clock import FakeClock
 from jobs.store.keys import Keys
 from jobs.store.redis_client import BACKOFF_MIN, REDIS_PROBE_MAX
+from tests.fakes.clock import FakeClock
 
 
 class ScriptedRedis:

@@ -17,8 +17,9 @@ from jobs.appliance.protocol import (
     Unreachable,
     Unsupported,
 )
-from jobs.config.clock import FakeClock, SystemClock
+from jobs.config.clock import SystemClock
 from tests.fakes.appliance import FakeCluster
+from tests.fakes.clock import FakeClock
 
 PKG = Path("/nonexistent/pps-9.1R18-package.pkg")
 NEW = "9.1R18 (build 29865)"
