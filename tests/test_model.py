@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from jobs.rules.model import (
-    STEPS,
-    Decision,
-    Gate,
-    GateKind,
-    Job,
-    State,
-    Step,
-    StepRecord,
-    StepStatus,
-    next_step,
-    step_index,
-)
+from jobs.procedures import UPGRADE
+from jobs.rules.model import Decision, Gate, GateKind, Job, State, Step, StepRecord, StepStatus
 
 
 def test_step_list_is_the_eleven_steps_in_order() -> None:
-    assert len(STEPS) == 11
-    assert step_index(Step.PREFLIGHT) == 1
-    assert step_index(Step.DISABLE_LOGINS) == 5
-    assert step_index(Step.INSTALL) == 6
-    assert step_index(Step.VERIFY) == 11
-    assert next_step(Step.SETTLE) is Step.GATE_ENABLE
-    assert next_step(Step.VERIFY) is None
+    assert len(UPGRADE.steps) == 11
+    assert UPGRADE.index(Step.PREFLIGHT) == 1
+    assert UPGRADE.index(Step.DISABLE_LOGINS) == 5
+    assert UPGRADE.index(Step.INSTALL) == 6
+    assert UPGRADE.index(Step.VERIFY) == 11
+    assert UPGRADE.next(Step.SETTLE) is Step.GATE_ENABLE
+    assert UPGRADE.next(Step.VERIFY) is None
 
 
 def test_job_hash_round_trip_keeps_every_field() -> None:

@@ -1,7 +1,7 @@
-"""The job model: states, the KB12940 step list as data, gates, and the job record.
+"""The job model: states, step kinds, gates, and the job record.
 
-This is the one place that names the steps and states. The Redis hash `job:{id}` is the
-serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
+The step tables (order, titles, gates, side effects) are in `jobs.procedures`. The Redis
+hash `job:{id}` is the serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ ACTIVE_STATES: frozenset[State] = frozenset(State) - TERMINAL_STATES
 
 
 class Step(StrEnum):
-    """The 11 steps of the procedure, in order."""
+    """The step kinds. Which ones a job runs, in which order and with which rules, is the
+    table of its procedure (`jobs.procedures`)."""
 
     PREFLIGHT = "preflight"
     BACKUP = "backup"
@@ -45,48 +46,6 @@ class Step(StrEnum):
     GATE_ENABLE = "gate_enable"
     ENABLE_LOGINS = "enable_logins"
     VERIFY = "verify"
-
-
-STEPS: tuple[Step, ...] = tuple(Step)
-
-STEP_TITLES: dict[Step, str] = {
-    Step.PREFLIGHT: "Preflight checks",
-    Step.BACKUP: "Back up system and user configuration",
-    Step.RECORD: "Record builds and active sessions",
-    Step.GATE_DISABLE: "Approval: disable all user logins",
-    Step.DISABLE_LOGINS: "Disable all user logins",
-    Step.INSTALL: "Install firmware",
-    Step.WATCH_REBOOT: "Watch reboots until every node rejoins",
-    Step.SETTLE: "Settle wait after the last rejoin",
-    Step.GATE_ENABLE: "Approval: enable all user logins",
-    Step.ENABLE_LOGINS: "Enable all user logins",
-    Step.VERIFY: "Verify target build and cluster health",
-}
-
-GATE_STEPS: frozenset[Step] = frozenset({Step.GATE_DISABLE, Step.GATE_ENABLE})
-
-# Steps whose appliance write may fall back to operator-assisted mode, by inventory name.
-MANUAL_STEP_NAMES: dict[Step, str] = {
-    Step.DISABLE_LOGINS: "logins",
-    Step.ENABLE_LOGINS: "logins",
-    Step.INSTALL: "install",
-}
-
-# Steps with an appliance side effect that must happen at most once per job.
-SIDE_EFFECT_STEPS: frozenset[Step] = frozenset(
-    {Step.DISABLE_LOGINS, Step.INSTALL, Step.ENABLE_LOGINS}
-)
-
-
-def step_index(step: Step) -> int:
-    """1-based position of a step (DESIGN §1 numbering)."""
-    return STEPS.index(step) + 1
-
-
-def next_step(step: Step) -> Step | None:
-    """The step after `step`, or None after the last one."""
-    i = STEPS.index(step)
-    return STEPS[i + 1] if i + 1 < len(STEPS) else None
 
 
 class StepStatus(StrEnum):
@@ -190,6 +149,7 @@ class Job:
     target: str
     requester: str
     channel: str = ""
+    procedure: str = "upgrade"  # the table in `jobs.procedures` (absent in old hashes)
     state: State = State.QUEUED
     step: Step = Step.PREFLIGHT
     fence: int = 0

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.procedures.spec import Procedure, StepSpec
 from jobs.rules.model import Job
 
 
@@ -83,6 +86,12 @@ class StepContext:
     clock: Clock
     checkpoint: Callable[[dict[str, Any]], Awaitable[None]]
     progress: Callable[[str], Awaitable[None]]
+    procedure: Procedure  # the job's procedure table
+
+    @property
+    def spec(self) -> StepSpec:
+        """The table row of the step being run."""
+        return self.procedure.spec(self.job.step)
 
 
 StepFn = Callable[[StepContext], Awaitable[StepResult]]

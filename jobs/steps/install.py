@@ -18,12 +18,10 @@ from jobs.appliance.protocol import (
 )
 from jobs.appliance.versions import matches
 from jobs.config.inventory import Firmware
-from jobs.rules.model import MANUAL_STEP_NAMES, Decision, Gate, GateKind, Step
+from jobs.rules.model import Decision, Gate, GateKind, Step
 from jobs.steps.base import Advance, AskOperator, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, firmware, resolve_active
 from jobs.steps.plan import fmt_duration, fmt_time
-
-MANUAL = MANUAL_STEP_NAMES[Step.INSTALL]
 
 
 def instructions(ctx: StepContext, fw: Firmware, node: str) -> str:
@@ -70,9 +68,10 @@ async def run(ctx: StepContext) -> StepResult:
             outputs={"install_accepted_at": now, "install_node": node},
             detail=f"{node} already runs {info.build}; nothing sent",
         )
-    if MANUAL in ctx.cluster.manual:
+    manual = ctx.spec.manual
+    if manual and manual in ctx.cluster.manual:
         return AskOperator(
-            instructions(ctx, fw, node), reason=f"the inventory lists '{MANUAL}' as manual"
+            instructions(ctx, fw, node), reason=f"the inventory lists '{manual}' as manual"
         )
     sent_at = ctx.clock.now()
     await ctx.checkpoint({"install_sent_at": sent_at, "install_node": node})

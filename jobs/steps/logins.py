@@ -11,7 +11,7 @@ apply it with a delay) before a human is asked.
 from __future__ import annotations
 
 from jobs.appliance.protocol import VIP, ApplianceError, Unsupported
-from jobs.rules.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
+from jobs.rules.model import Decision, GateKind, Step
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.steps.common import Failed, LoginRead, acting_node, label, read_logins
 from jobs.steps.plan import fmt_time
@@ -41,7 +41,6 @@ def make_step(step: Step, enabled: bool) -> StepFn:
     """The step function for DISABLE_LOGINS (enabled=False) or ENABLE_LOGINS (True)."""
     sent_key = f"{step.value}_sent_at"
     polls_key = f"{step.value}_verify_polls"
-    manual_name = MANUAL_STEP_NAMES[step]
 
     def read_again(ctx: StepContext, saw: str) -> Poll | None:
         """Poll once more while the written permission may still be on its way."""
@@ -84,8 +83,9 @@ def make_step(step: Step, enabled: bool) -> StepFn:
                 job.manual.get(step.value, "operator-assisted"),
                 saw=f"login permission still {now_word} on {label(read.target)}",
             )
-        if manual_name in ctx.cluster.manual:
-            return ask(ctx, read.target, f"the inventory lists '{manual_name}' as manual")
+        manual = ctx.spec.manual
+        if manual and manual in ctx.cluster.manual:
+            return ask(ctx, read.target, f"the inventory lists '{manual}' as manual")
         if sent_key in job.outputs:
             # The request went out before (then a crash or an error): never send it twice.
             at = fmt_time(float(job.outputs[sent_key]))

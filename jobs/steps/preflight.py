@@ -77,6 +77,7 @@ async def run(ctx: StepContext) -> StepResult:
     logins = await read_logins(ctx)
     sessions = None if isinstance(logins, Failed) else logins.users.sessions
     plan = make_plan(
+        ctx.procedure,
         cluster,
         job.target,
         package,

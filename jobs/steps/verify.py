@@ -6,7 +6,6 @@ from typing import Any
 
 from jobs.appliance.protocol import Overview
 from jobs.appliance.versions import matches
-from jobs.rules.model import STEPS
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt
 from jobs.steps.plan import fmt_duration
@@ -46,7 +45,7 @@ async def run(ctx: StepContext) -> StepResult:
 def _summary(ctx: StepContext, builds: dict[str, str]) -> dict[str, Any]:
     job = ctx.job
     durations: dict[str, float] = {}
-    for step in STEPS:
+    for step in ctx.procedure.steps:
         d = job.step_record(step).duration
         if d is not None:
             durations[step.value] = d

@@ -21,9 +21,10 @@ from jobs.appliance.protocol import Appliance, ApplianceError
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.procedures import procedure_for
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
-from jobs.rules.model import STEP_TITLES, Job, State, Step
+from jobs.rules.model import Job, State, Step
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import Fail, StepContext, StepFn, StepResult
 from jobs.store import timers
@@ -75,13 +76,13 @@ class Runner:
         self.timers = timers.Timers(redis, keys)
         self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
 
-    @property
-    def steps(self) -> Mapping[Step, StepFn]:
-        if self._steps is None:
-            from jobs.steps import STEP_IMPLS  # lazy: the step package imports the world
-
-            self._steps = STEP_IMPLS
-        return self._steps
+    def implementation(self, job: Job) -> StepFn | None:
+        """The function of the job's current step: from its procedure's table, unless the
+        runner was given its own mapping (tests wrap steps that way)."""
+        if self._steps is not None:
+            return self._steps.get(job.step)
+        procedure = procedure_for(job)
+        return procedure.spec(job.step).run if job.step in procedure else None
 
     async def heartbeat(self) -> bool:
         """Extend (or take back) the current lease; False only when another worker has it.
@@ -187,7 +188,7 @@ class Runner:
     async def _call_step(self, snap: Snapshot) -> StepResult:
         job = snap.job
         cluster = self.inventory.cluster(job.cluster)
-        impl = self.steps.get(job.step)
+        impl = self.implementation(job)
         if cluster is None:
             return Fail(f"cluster {job.cluster} is no longer in the inventory")
         if impl is None:
@@ -201,6 +202,7 @@ class Runner:
             clock=self.clock,
             checkpoint=lambda outputs: self._checkpoint(snap, ctx, outputs),
             progress=lambda text: self._progress(snap, text),
+            procedure=procedure_for(job),
         )
         try:
             return await impl(ctx)
@@ -211,7 +213,8 @@ class Runner:
         except Exception as exc:
             # A bug must not leave logins silently disabled: fail loudly, keep the gate offered.
             log.exception("step crashed")
-            return Fail(f"internal error in {STEP_TITLES[job.step]}: {type(exc).__name__}")
+            title = ctx.spec.title
+            return Fail(f"internal error in {title}: {type(exc).__name__}")
 
     async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: dict[str, Any]) -> None:
         new = clone(snap.job)

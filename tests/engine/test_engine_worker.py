@@ -31,9 +31,9 @@ from jobs.appliance.protocol import Appliance
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.procedures import UPGRADE
 from jobs.rules.model import State, Step
 from jobs.service import JobService, UpgradeRequest
-from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
@@ -113,7 +113,7 @@ async def test_two_workers_run_the_real_procedure_together(
     fake = fakes["mesh"]
     assert fake.count("install") == 1 and fake.count("set_login_permission") == 2
     assert sum(w.handled for w in workers) >= len(Step)
-    assert STEP_IMPLS  # the workers used the real registry by default
+    assert UPGRADE.impls  # the workers used the real registry by default
 
 
 async def test_stop_finishes_the_current_step_then_returns(

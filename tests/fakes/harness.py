@@ -15,8 +15,8 @@ from typing import Any
 
 from jobs.config.inventory import Cluster, Inventory, parse_inventory
 from jobs.config.settings import Settings
-from jobs.rules.model import Decision, GateKind, Job, State, Step, StepStatus, next_step
-from jobs.steps import STEP_IMPLS
+from jobs.procedures import procedure_for
+from jobs.rules.model import Decision, GateKind, Job, State, Step, StepStatus
 from jobs.steps.base import (
     Advance,
     AskApproval,
@@ -109,12 +109,14 @@ class Harness:
             clock=self.clock,
             checkpoint=checkpoint,
             progress=progress,
+            procedure=procedure_for(self.job),
         )
 
     async def run(self, step: Step | None = None) -> StepResult:
         """Run one step (default: the job's current step) without applying it."""
         s = step or self.job.step
-        result = await STEP_IMPLS[s](self.ctx())
+        self.job.step = s
+        result = await procedure_for(self.job).spec(s).run(self.ctx())
         self.results.append((s, result))
         return result
 
@@ -133,7 +135,7 @@ class Harness:
                 job.logins_disabled, job.logins_disabled_at = True, now
             if step == Step.ENABLE_LOGINS:
                 job.logins_disabled, job.logins_enabled_at = False, now
-            nxt = next_step(step)
+            nxt = procedure_for(job).next(step)
             if nxt is None:
                 job.state = State.SUCCEEDED
             else:

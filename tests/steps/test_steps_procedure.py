@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from jobs.appliance.protocol import VIP
-from jobs.rules.model import STEPS, Decision, State, Step
+from jobs.procedures import UPGRADE
+from jobs.rules.model import Decision, State, Step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail
 from tests.fakes.harness import TARGET_BUILD, Harness
 
@@ -153,4 +154,4 @@ async def test_forced_manual_steps_make_no_api_writes(make_harness: MakeHarness)
     assert isinstance(result, Advance), result
     assert side_effects(h) == {"disable": 0, "enable": 0, "install": 0, "export": 2}
     assert {h.fake.build_of(n) for n in h.cluster.node_names} == {TARGET_BUILD}
-    assert len(h.job.steps) == len(STEPS)
+    assert len(h.job.steps) == len(UPGRADE.steps)
