@@ -50,8 +50,8 @@ def _step_line(job: Job, i: int, step: Step) -> str:
 
 def node_builds(job: Job) -> dict[str, str]:
     """The newest known build of every node: after the upgrade if read, else before."""
-    before = job.outputs.get("builds_before") or {}
-    after = job.outputs.get("builds_after") or {}
+    before = job.outputs.builds_before or {}
+    after = job.outputs.builds_after or {}
     merged: dict[str, Any] = {**before, **after}
     return {str(k): str(v) for k, v in merged.items()}
 

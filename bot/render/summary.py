@@ -51,7 +51,7 @@ def _size(n: Any) -> str:
 
 
 def _backups(job: Job, files: list[dict[str, Any]]) -> list[str]:
-    where = job.outputs.get("backup_dir")
+    where = job.outputs.backup_dir
     lines = [f"*Backups* in `{engine_text(str(where))}`:" if where else "*Backups:*"]
     for f in files:
         digest = str(f.get("sha256", ""))[:12]
@@ -94,7 +94,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     if files:
         blocks.extend(sections_for_lines(_backups(job, files)))
     if job.dry_run:
-        blocks.extend(sections_for_lines(_preflight(job.outputs.get("preflight") or [])))
+        blocks.extend(sections_for_lines(_preflight(job.outputs.preflight or [])))
     return message(f"{title} ({job.id})", blocks)
 
 

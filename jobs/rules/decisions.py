@@ -73,7 +73,7 @@ def reject(job: Job, gate_id: str, user: str, now: float, settings: Settings) ->
         mark_step(job, gate.step, StepStatus.WAITING, now, f"rejected by <@{user}>")
         job.held_reason = f"enable request rejected by <@{user}>; user logins stay disabled"
         state = State.FAILED if job.state is State.FAILED else State.HELD
-        evidence = job.outputs.get("evidence", {}).get(gate.id, {})
+        evidence = job.outputs.evidence_of(gate.id)
         offer_enable(job, change, now, state, job.held_reason, evidence)
     sync_timers(job, change, now, settings)
     return change
@@ -101,7 +101,7 @@ def _refusal(job: Job, rule: OnAbort) -> str:
         )
     if rule is OnAbort.REFUSE_ENABLING:
         return f"user logins are being re-enabled on {job.cluster}; the job ends right after"
-    who = job.outputs.get("aborted_by")
+    who = job.outputs.aborted_by
     already = f"already aborted by <@{who}>; " if who else ""
     return f"{already}user logins are disabled on {job.cluster}; approve the enable gate"
 
@@ -132,7 +132,7 @@ def abort(job: Job, user: str, now: float, settings: Settings) -> Change:
     change.record(user, "abort", step=step.value, state=job.state.value)
     if rule is OnAbort.CANCEL:
         _close_open_gate(job, change, user, now)
-        job.outputs["aborted_by"] = user
+        job.outputs.aborted_by = user
         mark_step(job, step, StepStatus.SKIPPED, now, f"aborted by <@{user}>")
         finish(job, change, State.CANCELLED, now, f"aborted by <@{user}>")
     elif rule is OnAbort.ENABLE_GATE:
@@ -141,7 +141,7 @@ def abort(job: Job, user: str, now: float, settings: Settings) -> Change:
             # The disable step started: it may have gone through. Assume it did.
             job.logins_disabled = True
             job.logins_disabled_at = now
-        job.outputs["aborted_by"] = user
+        job.outputs.aborted_by = user
         mark_step(job, step, StepStatus.SKIPPED, now, f"aborted by <@{user}>")
         offer_enable(job, change, now, State.AWAITING_APPROVAL, f"aborted by <@{user}>")
     else:

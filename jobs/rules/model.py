@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from jobs.rules.outputs import Outputs
+
 
 class State(StrEnum):
     """Job states (DESIGN §1)."""
@@ -123,7 +125,7 @@ class StepRecord:
 
 
 # Fields of `Job` stored as JSON inside the hash.
-_JSON_FIELDS = ("steps", "gates", "outputs", "approvals", "manual")
+_JSON_FIELDS = ("steps", "gates", "approvals", "manual")
 _FLOAT_FIELDS = (
     "wake_at",
     "created_at",
@@ -172,8 +174,8 @@ class Job:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     # gate id -> Gate as dict (all gates ever opened, so stale clicks can be explained)
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # free-form step outputs: builds before/after, sessions, backups, plan, watch progress
-    outputs: dict[str, Any] = field(default_factory=dict)
+    # what the steps found and did, typed per step (`jobs.rules.outputs`)
+    outputs: Outputs = field(default_factory=Outputs)
     # audit-friendly list of {"gate", "step", "decision", "user", "at"}
     approvals: list[dict[str, Any]] = field(default_factory=list)
     # step name -> reason the step runs operator-assisted
@@ -182,6 +184,10 @@ class Job:
     wake_at: float | None = None  # when the current poll/settle/start timer is due
     wake_timer: str = ""
     reminder_timer: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.outputs, dict):  # a plain mapping (old callers, tests): validate it
+            self.outputs = Outputs.model_validate(self.outputs)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -256,6 +262,9 @@ class Job:
         """Flatten to a Redis hash mapping (all values strings)."""
         out: dict[str, str] = {}
         for k, v in asdict(self).items():
+            if k == "outputs":
+                out[k] = json.dumps(self.outputs.dump(), separators=(",", ":"), sort_keys=True)
+                continue
             if k == "gates":
                 for gid, g in v.items():
                     if g.get("message_ts"):
@@ -285,7 +294,9 @@ class Job:
             if name not in d:
                 continue
             raw = d[name]
-            if name in _JSON_FIELDS:
+            if name == "outputs":
+                kw[name] = Outputs.model_validate(json.loads(raw) if raw else {})
+            elif name in _JSON_FIELDS:
                 kw[name] = json.loads(raw) if raw else ({} if name != "approvals" else [])
             elif name in _BOOL_FIELDS:
                 kw[name] = raw == "1"

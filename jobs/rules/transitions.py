@@ -67,7 +67,7 @@ def open_gate(
 ) -> Gate:
     """Open a gate (at most one is open at a time) and announce it."""
     gate = job.add_gate(kind, step, now)
-    job.outputs.setdefault("evidence", {})[gate.id] = evidence
+    job.outputs.add_evidence(gate.id, evidence)
     if kind is GateKind.APPROVAL:
         change.event(
             EventKind.GATE_OPENED,
@@ -141,11 +141,11 @@ def summary(job: Job, now: float) -> dict[str, Any]:
         "durations": durations,
         "total_seconds": round(now - job.created_at, 3),
         "logins_disabled_seconds": off,
-        "builds_before": job.outputs.get("builds_before"),
-        "builds_after": job.outputs.get("builds_after"),
-        "backups": job.outputs.get("backups"),
+        "builds_before": job.outputs.builds_before,
+        "builds_after": job.outputs.builds_after,
+        "backups": job.outputs.backups,
         "error": job.error or None,
-        "aborted_by": job.outputs.get("aborted_by"),
+        "aborted_by": job.outputs.aborted_by,
     }
 
 
@@ -231,15 +231,15 @@ def _advance(job: Job, change: Change, result: Advance, now: float) -> None:
         job.logins_enabled_at = now
     nxt = procedure.next(step)
     if spec.ends_dry_run and job.dry_run:
-        plan = {"preflight": job.outputs.get("preflight"), "plan": job.outputs.get("plan")}
+        plan = {"preflight": job.outputs.preflight, "plan": job.outputs.plan}
         change.event(EventKind.PLAN, **plan)
         finish(job, change, State.SUCCEEDED, now, "dry run: preflight passed, nothing changed")
     elif nxt is None:
         finish(job, change, State.SUCCEEDED, now, procedure.done)
     elif spec.logins is Logins.ENABLED and job.state is State.FAILED:
         finish(job, change, State.FAILED, now, "user logins re-enabled after the failure")
-    elif spec.logins is Logins.ENABLED and job.outputs.get("aborted_by"):
-        who = job.outputs["aborted_by"]
+    elif spec.logins is Logins.ENABLED and job.outputs.aborted_by:
+        who = job.outputs.aborted_by
         finish(job, change, State.CANCELLED, now, f"aborted by <@{who}>; user logins re-enabled")
     else:
         job.step = nxt
@@ -271,9 +271,10 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
     """Apply a step's result to `job` (mutated) and return what commits with it."""
     change = Change()
     step = job.step
-    job.outputs.update(result.outputs)
-    if result.outputs.get("acting_node"):
-        job.acting_node = str(result.outputs["acting_node"])
+    if result.outputs is not None:
+        job.outputs.merge(result.outputs)
+    if job.outputs.acting_node:
+        job.acting_node = job.outputs.acting_node
     if not isinstance(result, Poll):
         clear_wake(job, change)
     if isinstance(result, Advance):

@@ -4,8 +4,8 @@ A step is `async def run(ctx: StepContext) -> StepResult`. It reads what it need
 `ctx` (job snapshot, cluster, appliance, settings, clock), never sleeps, and returns one
 of the results below; the runner (jobs/worker/step_runner.py) applies it to Redis in one fenced,
 atomic commit. A step re-entered after a crash runs its check first: before an appliance
-side effect it records its intent with `await ctx.checkpoint({...})` (a fenced commit of
-outputs), so a re-run can tell "not yet sent" from "sent, maybe applied".
+side effect it records its intent with `await ctx.checkpoint(<its output model>)` (a fenced
+commit of outputs), so a re-run can tell "not yet sent" from "sent, maybe applied".
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from jobs.config.settings import Settings
 if TYPE_CHECKING:
     from jobs.procedures.spec import Procedure, StepSpec
 from jobs.rules.model import Job
+from jobs.rules.outputs import StepOut
 
 
 @dataclass(frozen=True)
 class Advance:
-    """The step is done: merge `outputs` into the job and go to the next step."""
+    """The step is done: merge `outputs` (the step's own model) into the job; next step."""
 
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: StepOut | None = None
     detail: str = ""
 
 
@@ -37,7 +38,7 @@ class Poll:
     """Not done yet: come back to this step after `after` seconds (state `waiting`)."""
 
     after: float
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: StepOut | None = None
     progress: str | None = None  # a thread line worth posting (node rebooted, VIP flipped)
 
 
@@ -46,7 +47,7 @@ class AskApproval:
     """Open an approval gate for this step (state `awaiting_approval`)."""
 
     evidence: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: StepOut | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class AskOperator:
     instructions: str
     reason: str
     saw: str | None = None  # what verification saw last time, when asking again
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: StepOut | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Fail:
     """The step failed. With logins disabled the runner keeps the enable gate offered."""
 
     error: str
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: StepOut | None = None
 
 
 StepResult = Advance | Poll | AskApproval | AskOperator | Fail
@@ -84,7 +85,7 @@ class StepContext:
     appliance: Appliance
     settings: Settings
     clock: Clock
-    checkpoint: Callable[[dict[str, Any]], Awaitable[None]]
+    checkpoint: Callable[[StepOut], Awaitable[None]]
     progress: Callable[[str], Awaitable[None]]
     procedure: Procedure  # the job's procedure table
 

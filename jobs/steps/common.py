@@ -32,7 +32,7 @@ async def attempt(call: Awaitable[T]) -> T | Failed:
 
 def acting_node(ctx: StepContext) -> str:
     """The node chosen by preflight (first listed until then)."""
-    chosen = ctx.job.outputs.get("acting_node") or ctx.job.acting_node
+    chosen = ctx.job.outputs.acting_node or ctx.job.acting_node
     return str(chosen) if chosen else ctx.cluster.nodes[0].name
 
 

@@ -19,6 +19,7 @@ from jobs.appliance.protocol import (
 from jobs.appliance.versions import matches
 from jobs.config.inventory import Firmware
 from jobs.rules.model import Decision, Gate, GateKind, Step
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, firmware, resolve_active
 from jobs.steps.plan import fmt_duration, fmt_time
@@ -44,15 +45,16 @@ async def run(ctx: StepContext) -> StepResult:
     confirm = job.latest_gate(Step.INSTALL, GateKind.CONFIRM)
     if confirm is not None and confirm.decision == Decision.CONFIRMED:
         return await _verify_manual(ctx, fw, confirm)
-    if out.get("install_outcome") == "rejected":
-        return Fail(str(out.get("install_error") or "Install refused by the appliance"))
-    if out.get("install_outcome") == "unsupported":
-        node = str(out.get("install_node") or acting_node(ctx))
+    if out.install_outcome == "rejected":
+        return Fail(out.install_error or "Install refused by the appliance")
+    if out.install_outcome == "unsupported":
+        node = out.install_node or acting_node(ctx)
         return AskOperator(instructions(ctx, fw, node), reason="install call not supported")
-    if "install_sent_at" in out:
-        sent = float(out["install_sent_at"])
+    if out.install_sent_at is not None:
+        sent = out.install_sent_at
+        accepted = out.install_accepted_at if out.install_accepted_at is not None else sent
         return Advance(
-            outputs={"install_accepted_at": out.get("install_accepted_at", sent)},
+            outputs=InstallOut(install_accepted_at=accepted),
             detail=f"install was sent at {fmt_time(sent)}; not sent again, watching",
         )
     node_or = await _node(ctx)
@@ -65,7 +67,7 @@ async def run(ctx: StepContext) -> StepResult:
     if matches(job.target, info.build):
         now = ctx.clock.now()
         return Advance(
-            outputs={"install_accepted_at": now, "install_node": node},
+            outputs=InstallOut(install_accepted_at=now, install_node=node),
             detail=f"{node} already runs {info.build}; nothing sent",
         )
     manual = ctx.spec.manual
@@ -74,27 +76,27 @@ async def run(ctx: StepContext) -> StepResult:
             instructions(ctx, fw, node), reason=f"the inventory lists '{manual}' as manual"
         )
     sent_at = ctx.clock.now()
-    await ctx.checkpoint({"install_sent_at": sent_at, "install_node": node})
+    await ctx.checkpoint(InstallOut(install_sent_at=sent_at, install_node=node))
     try:
         await ctx.appliance.install(node, fw.file)
     except Unsupported as exc:
-        await ctx.checkpoint({"install_outcome": "unsupported"})
+        await ctx.checkpoint(InstallOut(install_outcome="unsupported"))
         return AskOperator(
             instructions(ctx, fw, node), reason=f"{node} does not support this call ({exc.message})"
         )
     except Unreachable as exc:
         # Lost during the upload: it may have been applied. Never resend; the watch decides.
         return Advance(
-            outputs={"install_accepted_at": sent_at, "install_node": node},
+            outputs=InstallOut(install_accepted_at=sent_at, install_node=node),
             detail=f"{node} stopped answering during the upload ({exc.message}); watching",
         )
     except ApplianceError as exc:  # Rejected (422, 5xx) or credentials refused
         error = f"{node} refused the install: {exc.message}"
-        await ctx.checkpoint({"install_outcome": "rejected", "install_error": error})
+        await ctx.checkpoint(InstallOut(install_outcome="rejected", install_error=error))
         return Fail(error)
     accepted = ctx.clock.now()
     return Advance(
-        outputs={"install_accepted_at": accepted, "install_node": node},
+        outputs=InstallOut(install_accepted_at=accepted, install_node=node),
         detail=f"{fw.file.name} accepted by {node}",
     )
 
@@ -108,7 +110,7 @@ async def _node(ctx: StepContext) -> str | Failed:
 
 async def _verify_manual(ctx: StepContext, fw: Firmware, confirm: Gate) -> StepResult:
     """After the operator's confirm: any node rebooting, rebooted or on the target?"""
-    record: dict[str, Any] = ctx.job.outputs.get("record", {}).get("nodes", {})
+    record: dict[str, Any] = (ctx.job.outputs.record or {}).get("nodes", {})
     seen: list[str] = []
     for name in ctx.cluster.node_names:
         info = await attempt(ctx.appliance.system_info(name))
@@ -145,6 +147,6 @@ def _seen(name: str, info: SystemInfo, ov: Overview) -> str:
 def _accepted(ctx: StepContext, confirm: Gate, node: str, what: str) -> Advance:
     at = confirm.decided_at or ctx.clock.now()
     return Advance(
-        outputs={"install_accepted_at": at, "install_node": node, "install_by": "operator"},
+        outputs=InstallOut(install_accepted_at=at, install_node=node, install_by="operator"),
         detail=f"install confirmed: {what}",
     )

@@ -11,7 +11,6 @@ and the steps check the appliance before they act.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -25,6 +24,7 @@ from jobs.procedures import procedure_for
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
+from jobs.rules.outputs import StepOut
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import Fail, StepContext, StepFn, StepResult
 from jobs.store import timers
@@ -216,11 +216,11 @@ class Runner:
             title = ctx.spec.title
             return Fail(f"internal error in {title}: {type(exc).__name__}")
 
-    async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: dict[str, Any]) -> None:
+    async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: StepOut) -> None:
         new = clone(snap.job)
-        new.outputs.update(outputs)
+        new.outputs.merge(outputs)
         await self._commit(snap, new, Change())
-        ctx.job.outputs.update(outputs)
+        ctx.job.outputs.merge(outputs)
         await self._after(new, None)
 
     async def _progress(self, snap: Snapshot, text: str) -> None:

@@ -158,7 +158,7 @@ async def test_abort_before_disable_cancels_cleanly(engine: Engine, stubs: Stubs
         assert before.step is step_to_reach
         done = await engine.service.abort(job.id, OTHER)
         assert done.state is State.CANCELLED and done.settled
-        assert done.outputs["aborted_by"] == OTHER
+        assert done.outputs.aborted_by == OTHER
         assert done.open_gate() is None
         await engine.drain()  # the queued item finds nothing to do
         assert (await engine.job(job.id)).state is State.CANCELLED
@@ -178,7 +178,7 @@ async def test_abort_between_disable_and_install_goes_to_the_enable_gate(
     assert (mid.step, mid.state, mid.logins_disabled) == (Step.INSTALL, State.QUEUED, True)
     aborted = await engine.service.abort(job.id, OTHER)
     assert aborted.step is Step.GATE_ENABLE and aborted.state is State.AWAITING_APPROVAL
-    assert aborted.outputs["aborted_by"] == OTHER
+    assert aborted.outputs.aborted_by == OTHER
     await engine.drain()  # the queued install item must not install
     assert "install" not in stubs.effects
     with pytest.raises(AbortRefused):

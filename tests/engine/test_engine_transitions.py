@@ -15,6 +15,7 @@ from jobs.rules.change import Change
 from jobs.rules.errors import AbortRefused, JobFinished
 from jobs.rules.events import EventKind
 from jobs.rules.model import GateKind, Job, State, Step, StepStatus
+from jobs.rules.outputs import Outputs, VerifyOut
 from jobs.rules.transitions import apply_result, set_state, start_step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
 from tests.fakes.clock import FakeClock
@@ -71,8 +72,8 @@ def test_advance_sets_and_clears_the_logins_flag(cfg: Settings) -> None:
 def test_verify_advance_finishes_with_a_summary(cfg: Settings) -> None:
     job = job_at(Step.VERIFY, created_at=NOW - 600)
     job.logins_disabled_at, job.logins_enabled_at = NOW - 400, NOW - 100
-    job.outputs = {"builds_before": {"n": "a"}, "backups": [{"file": "system.cfg"}]}
-    change = apply_result(job, Advance(outputs={"builds_after": {"n": "b"}}), NOW, cfg)
+    job.outputs = Outputs(builds_before={"n": "a"}, backups=[{"file": "system.cfg"}])
+    change = apply_result(job, Advance(outputs=VerifyOut(builds_after={"n": "b"})), NOW, cfg)
     assert job.state is State.SUCCEEDED and job.finished_at == NOW and job.settled
     fin = dict(change.events)[EventKind.FINISHED]
     assert fin["state"] == "succeeded"
@@ -181,7 +182,7 @@ def test_abort_table(cfg: Settings, step: Step, outcome: str) -> None:
             decisions.abort(job, OTHER, NOW, cfg)
         return
     decisions.abort(job, OTHER, NOW, cfg)
-    assert job.outputs["aborted_by"] == OTHER
+    assert job.outputs.aborted_by == OTHER
     if outcome == "cancel":
         assert job.state is State.CANCELLED and job.settled
     else:

@@ -17,6 +17,7 @@ from jobs.config.inventory import Cluster, Inventory, parse_inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
 from jobs.rules.model import Decision, GateKind, Job, State, Step, StepStatus
+from jobs.rules.outputs import StepOut
 from jobs.steps.base import (
     Advance,
     AskApproval,
@@ -91,11 +92,12 @@ class Harness:
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None
 
     def ctx(self) -> StepContext:
-        async def checkpoint(outputs: dict[str, Any]) -> None:
+        async def checkpoint(outputs: StepOut) -> None:
+            fields = outputs.model_dump(exclude_unset=True)
             if self.on_checkpoint:
-                self.on_checkpoint(outputs)
-            self.checkpoints.append(dict(outputs))
-            self.job.outputs.update(outputs)
+                self.on_checkpoint(fields)
+            self.checkpoints.append(fields)
+            self.job.outputs.merge(outputs)
 
         async def progress(text: str) -> None:
             self.progress.append(text)
@@ -126,11 +128,12 @@ class Harness:
         rec = job.step_record(step)
         rec.started_at = rec.started_at or now
         if isinstance(result, Advance):
-            job.outputs.update(result.outputs)
+            if result.outputs is not None:
+                job.outputs.merge(result.outputs)
             rec.status, rec.finished_at, rec.detail = StepStatus.DONE, now, result.detail
             job.set_step_record(step, rec)
-            if "acting_node" in result.outputs:
-                job.acting_node = str(result.outputs["acting_node"])
+            if job.outputs.acting_node:
+                job.acting_node = job.outputs.acting_node
             if step == Step.DISABLE_LOGINS:
                 job.logins_disabled, job.logins_disabled_at = True, now
             if step == Step.ENABLE_LOGINS:
@@ -141,20 +144,24 @@ class Harness:
             else:
                 job.step = nxt
         elif isinstance(result, Poll):
-            job.outputs.update(result.outputs)
+            if result.outputs is not None:
+                job.outputs.merge(result.outputs)
             if result.progress:
                 self.progress.append(result.progress)
             job.set_step_record(step, rec)
             self.clock.advance(result.after)
         elif isinstance(result, AskApproval):
-            job.outputs.update(result.outputs)
+            if result.outputs is not None:
+                job.outputs.merge(result.outputs)
             job.add_gate(GateKind.APPROVAL, step, now)
         elif isinstance(result, AskOperator):
-            job.outputs.update(result.outputs)
+            if result.outputs is not None:
+                job.outputs.merge(result.outputs)
             job.manual.setdefault(step.value, result.reason)
             job.add_gate(GateKind.CONFIRM, step, now)
         elif isinstance(result, Fail):
-            job.outputs.update(result.outputs)
+            if result.outputs is not None:
+                job.outputs.merge(result.outputs)
             job.error = result.error
             rec.status = StepStatus.FAILED
             job.set_step_record(step, rec)

@@ -39,6 +39,7 @@ from jobs.config.inventory import Cluster, Node
 from jobs.procedures import UPGRADE
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, GateKind, Job, State, Step, StepRecord, StepStatus
+from jobs.rules.outputs import Outputs
 from sim.slack.blocks import check_message
 
 EVIL = "<!channel> & <@U0EVIL> <https://evil.example|click>"
@@ -72,7 +73,7 @@ def long_job(nodes: int = 40) -> Job:
         job.approvals.append({"gate": g.id, "step": "gate_enable", "decision": "rejected",
                               "user": "U_APP", "at": T0 + i})
     job.manual = {"install": "the inventory lists 'install' as manual " + EVIL}
-    job.outputs = {
+    job.outputs = Outputs.model_validate({
         "builds_before": {n: "9.1R17 (build 27583)" for n in names},
         "builds_after": {n: "9.1R18 (build 28000) " + EVIL for n in names},
         "backups": [{"file": f"system-{i}.cfg", "sha256": "ab" * 32, "size": 12345}
@@ -80,15 +81,15 @@ def long_job(nodes: int = 40) -> Job:
         "backup_dir": "backups/cluster-east/J-0042",
         "preflight": [{"check": f"auth node-{i}", "ok": i % 3 != 0, "detail": "answers " + EVIL}
                       for i in range(nodes)],
-    }
+    })
     return job
 
 
 def summary_data(job: Job) -> dict[str, Any]:
     return {"state": "failed", "summary": {
         "durations": {s.value: 3725.0 for s in UPGRADE.steps}, "total_seconds": 99999,
-        "logins_disabled_seconds": 5400, "builds_before": job.outputs["builds_before"],
-        "builds_after": job.outputs["builds_after"], "backups": job.outputs["backups"],
+        "logins_disabled_seconds": 5400, "builds_before": job.outputs.builds_before,
+        "builds_after": job.outputs.builds_after, "backups": job.outputs.backups,
         "error": job.error, "aborted_by": "U_ABORT"}}
 
 

@@ -15,7 +15,7 @@ async def test_disable_gate_asks_with_evidence_then_advances_once_approved(
     make_harness: MakeHarness,
 ) -> None:
     h = make_harness("active-passive", vip=True)
-    h.job.outputs["acting_node"] = "east-a"
+    h.job.outputs.acting_node = "east-a"
     ask = await h.run(Step.GATE_DISABLE)
     assert isinstance(ask, AskApproval)
     ev = ask.evidence
@@ -58,7 +58,7 @@ async def test_settle_polls_for_the_remaining_time_then_advances(
 ) -> None:
     h = make_harness("standalone")
     h.job.step = Step.SETTLE
-    h.job.outputs["rejoined_at"] = h.clock.now() - 100
+    h.job.outputs.rejoined_at = h.clock.now() - 100
     first = await h.run()
     assert isinstance(first, Poll)
     assert first.after == 200 and first.progress and "Waiting 3 min" in first.progress
@@ -73,7 +73,7 @@ async def test_settle_reentered_early_polls_again_without_a_new_progress_line(
 ) -> None:
     h = make_harness("standalone")
     h.job.step = Step.SETTLE
-    h.job.outputs["rejoined_at"] = h.clock.now()
+    h.job.outputs.rejoined_at = h.clock.now()
     h.apply(await h.run())
     h.clock.advance(-250)  # a timer fired early (or a re-delivery)
     again = await h.run()
@@ -92,7 +92,7 @@ async def test_verify_advances_with_summary_after_upgrade(make_harness: MakeHarn
     h = make_harness("standalone")
     result = await h.drive()
     assert isinstance(result, Advance), result
-    summary = h.job.outputs["summary"]
+    summary = h.job.outputs.summary
     assert summary["builds_after"] == {"solo": TARGET_BUILD}
     assert summary["logins_disabled_seconds"] and summary["logins_disabled_seconds"] > 0
     assert set(summary["durations"]) >= {"preflight", "watch_reboot", "settle"}

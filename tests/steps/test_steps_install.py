@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from jobs.rules.model import Decision, Step
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail
 from tests.fakes.harness import TARGET_BUILD, Harness
 
@@ -17,7 +18,7 @@ MakeHarness = Callable[..., Harness]
 async def at_install(h: Harness) -> Harness:
     """Preflight and record have run; logins are disabled; the job is at INSTALL."""
     h.apply(await h.run(Step.PREFLIGHT))
-    h.job.outputs.update((await h.run(Step.RECORD)).outputs)
+    h.job.outputs.merge((await h.run(Step.RECORD)).outputs)
     h.job.step = Step.INSTALL
     return h
 
@@ -30,7 +31,7 @@ async def test_checkpoint_then_one_upload_to_the_active_node(make_harness: MakeH
     assert isinstance(result, Advance), result
     assert installs_at_checkpoint == [0]
     assert h.checkpoints[0] == {"install_sent_at": h.clock.now(), "install_node": "east-a"}
-    assert result.outputs["install_accepted_at"] == h.clock.now()
+    assert result.outputs.install_accepted_at == h.clock.now()
     assert [(c["node"], c["arg"]) for c in h.fake.calls if c["method"] == "install"] == [
         ("east-a", "pps-9.1R18-package.pkg")
     ]
@@ -38,10 +39,10 @@ async def test_checkpoint_then_one_upload_to_the_active_node(make_harness: MakeH
 
 async def test_reentry_after_checkpoint_never_uploads_again(make_harness: MakeHarness) -> None:
     h = await at_install(make_harness("standalone"))
-    h.job.outputs.update({"install_sent_at": h.clock.now() - 12, "install_node": "solo"})
+    h.job.outputs.merge(InstallOut(install_sent_at=h.clock.now() - 12, install_node="solo"))
     result = await h.run()
     assert isinstance(result, Advance)
-    assert result.outputs["install_accepted_at"] == h.clock.now() - 12
+    assert result.outputs.install_accepted_at == h.clock.now() - 12
     assert "not sent again" in result.detail
     assert h.fake.count("install") == 0
 
@@ -53,7 +54,7 @@ async def test_active_moved_since_preflight_installs_on_the_vip_host(
     h.fake.active = "east-b"  # a failover happened while waiting for approval
     result = await h.run()
     assert isinstance(result, Advance)
-    assert result.outputs["install_node"] == "east-b"
+    assert result.outputs.install_node == "east-b"
 
 
 async def test_refused_422_fails_with_the_appliance_message_and_stays_refused(
@@ -108,7 +109,7 @@ async def test_forced_manual_verifies_and_asks_again_until_it_sees_the_install(
     done = await h.run()
     assert isinstance(done, Advance), done
     assert "aa-1 is not answering" in done.detail
-    assert done.outputs["install_by"] == "operator"
+    assert done.outputs.install_by == "operator"
     assert h.fake.count("install") == 0  # the operator's click is no API call
 
 

@@ -48,7 +48,7 @@ async def test_full_procedure_each_side_effect_once(
     for n in h.cluster.node_names:
         assert f"{n} stopped answering (rebooting)" in "\n".join(h.progress)
     # Settle started at the last rejoin and lasted the setting.
-    assert h.job.outputs["settled_at"] - h.job.outputs["rejoined_at"] >= 300
+    assert h.job.outputs.settled_at - h.job.outputs.rejoined_at >= 300
     installed = [c["node"] for c in h.fake.calls if c["method"] == "install"]
     assert installed == [h.cluster.node_names[0]]
 
@@ -61,7 +61,7 @@ async def test_active_passive_vip_flip_is_observed(make_harness: MakeHarness) ->
     flips = [line for line in lines if line.startswith("VIP")]
     assert flips == ["VIP moved from east-a to east-b", "VIP back on east-a"]
     assert lines.index("VIP back on east-a") < lines.index("east-b stopped answering (rebooting)")
-    assert [(f["from"], f["to"]) for f in h.job.outputs["watch"]["vip"]["flips"]] == [
+    assert [(f["from"], f["to"]) for f in h.job.outputs.watch["vip"]["flips"]] == [
         ("east-a", "east-b"),
         ("east-b", "east-a"),
     ]
@@ -104,7 +104,7 @@ async def test_reboot_deadline_fails_with_each_nodes_last_state(
     assert "VIP: on east-a" in err
     # Logins stay disabled: the runner keeps them flagged and offers the enable gate.
     assert h.job.logins_disabled and h.fake.login_permission is False
-    accepted = h.job.outputs["install_accepted_at"]
+    accepted = h.job.outputs.install_accepted_at
     assert h.clock.now() - accepted >= 1800
 
 
