@@ -24,9 +24,11 @@ from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJ
 from jobs.rules.events import EventKind
 from jobs.rules.model import GATE_TS_FIELD, Job, State
 from jobs.rules.transitions import clone
+from jobs.store.history import HistoryIndex
 from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.presence import Presence
+from jobs.store.rate_limit import RateLimiter
 
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
 # started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.
@@ -63,8 +65,11 @@ class JobService:
         self.inventory = inventory
         self.clock = clock
         self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
-        self.store = JobStore(redis, self.keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
+        self.store = JobStore(redis, self.keys, clock, audit_keep=settings.PPS_AUDIT_KEEP,
+                              retention=settings.retention_seconds)
         self.presence = Presence(redis, self.keys, clock, settings.PPS_LEASE_SECONDS)
+        self.index = HistoryIndex(redis, self.keys)
+        self.upgrade_limit = RateLimiter(redis, self.keys, clock)
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.
@@ -112,6 +117,8 @@ class JobService:
         )
         if status == "busy":
             raise ClusterBusy(cluster.name, job_id, holder_requester)
+        if status == "created":  # each new entry drops the expired ones: the index stays bounded
+            await self.index.trim(cluster.name, now, self.settings.retention_seconds)
         created = await self.store.get(job_id)
         if created is None:  # only if someone deleted the job behind our back
             raise UnknownJob(job_id)
@@ -143,17 +150,27 @@ class JobService:
         return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
 
     async def history(self, cluster: str | None = None, limit: int = 20) -> list[Job]:
-        """All jobs (any state) newest first, optionally for one cluster."""
+        """Jobs (any state) newest first, of one cluster or of all: about one page of reads
+        (the cluster's own index; entries of expired jobs are skipped)."""
         out: list[Job] = []
-        start, page = 0, max(limit, 50)
+        start, page = 0, max(limit, 10)
         while len(out) < limit:
-            ids = await self.store.history_ids(start, start + page - 1)
+            ids = await self.index.ids(cluster, start, start + page - 1)
             if not ids:
                 break
-            jobs = await self.store.many(ids)
-            out.extend(j for j in jobs if cluster is None or j.cluster == cluster)
+            out.extend(await self.store.many(ids))
             start += page
         return out[:limit]
+
+    async def count_upgrade_request(self, user: str, request_id: str) -> float | None:
+        """Count one `upgrade` request of `user` (PPS_USER_UPGRADES_PER_HOUR, dry runs
+        included); None when allowed, else when the user may ask again (epoch seconds)."""
+        limit = self.settings.PPS_USER_UPGRADES_PER_HOUR
+        return await self.upgrade_limit.take(user, request_id, limit)
+
+    async def uncount_upgrade_request(self, user: str, request_id: str) -> None:
+        """A counted request created no job (refused): it does not use up the user's limit."""
+        await self.upgrade_limit.give_back(user, request_id)
 
     async def approve(self, job_id: str, gate_id: str, user: str) -> Job:
         """Approve the open approval gate `gate_id`. Two-person rule enforced here."""

@@ -71,7 +71,8 @@ class Runner:
         self.appliances = appliances
         self._steps = steps
         self.after_commit = after_commit
-        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
+        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP,
+                              retention=settings.retention_seconds)
         self.timers = timers.Timers(redis, keys)
         self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
 
