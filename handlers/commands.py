@@ -27,7 +27,7 @@ from handlers.replies import (
     Usage,
 )
 from jobs.config.clock import Clock
-from jobs.config.inventory import Inventory
+from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.rules.errors import EngineError, UnknownCluster
 from jobs.service import JobService, UpgradeRequest
@@ -136,6 +136,9 @@ class CommandRunner:
                                 else None)
             except AtError as exc:
                 return Usage(str(exc), grammar.USAGE_LINES[0])
+            outside = self._outside_window(cluster, at)
+            if outside is not None:
+                return outside
         channel = self.progress_channel(cluster.channel, caller)
         idem = await self._idempotency_key(cmd, caller)
         request_id = idem or secrets.token_hex(8)
@@ -160,6 +163,16 @@ class CommandRunner:
         # A queued job with no worker running would wait silently: say so in the ack.
         workers = await self.service.workers_alive() if created else None
         return Queued(job, created, channel, workers)
+
+    def _outside_window(self, cluster: Cluster, at: float) -> Refused | None:
+        """`--at` must fall inside the cluster's maintenance window, when it has one."""
+        window = cluster.window
+        if window is None or window.contains(at):
+            return None
+        opens = window.local(window.next_opening(self.clock.now()))
+        return Refused(f"The start time {window.local(at)} is outside the maintenance window "
+                       f"of {cluster.name} ({window.text}); nothing was scheduled. The window "
+                       f"next opens {opens}: give an `--at` time inside it.")
 
     async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
         """Same delivery → same job: the trigger id plus who asked what, where, first seen

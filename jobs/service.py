@@ -173,10 +173,15 @@ class JobService:
         await self.upgrade_limit.give_back(user, request_id)
 
     async def approve(self, job_id: str, gate_id: str, user: str) -> Job:
-        """Approve the open approval gate `gate_id`. Two-person rule enforced here."""
-        return await self._decide(
-            job_id, lambda job, now: decisions.approve(job, gate_id, user, now, self.settings)
-        )
+        """Approve the open approval gate `gate_id`. Two-person rule enforced here, and the
+        cluster's maintenance window for the disable gate (`OutsideWindow`)."""
+
+        def fn(job: Job, now: float) -> Change:
+            cluster = self.inventory.cluster(job.cluster)
+            window = cluster.window if cluster is not None else None
+            return decisions.approve_in_window(job, gate_id, user, now, self.settings, window)
+
+        return await self._decide(job_id, fn)
 
     async def reject(self, job_id: str, gate_id: str, user: str) -> Job:
         """Reject: at the disable gate cancels; at the enable gate holds (logins stay off)."""

@@ -11,8 +11,16 @@ the worker's fencing keeps appliance side effects at most once.
 from __future__ import annotations
 
 from jobs.config.settings import Settings
+from jobs.config.window import Window
 from jobs.rules.change import Change
-from jobs.rules.errors import AbortRefused, JobFinished, StaleGate, TwoPersonRule, WrongGateKind
+from jobs.rules.errors import (
+    AbortRefused,
+    JobFinished,
+    OutsideWindow,
+    StaleGate,
+    TwoPersonRule,
+    WrongGateKind,
+)
 from jobs.rules.model import (
     GATE_STEPS,
     Decision,
@@ -67,6 +75,21 @@ def approve(job: Job, gate_id: str, user: str, now: float, settings: Settings) -
     change.enqueue(job.id)
     sync_timers(job, change, now, settings)
     return change
+
+
+def approve_in_window(
+    job: Job, gate_id: str, user: str, now: float, settings: Settings, window: Window | None
+) -> Change:
+    """`approve`, but the disable gate only inside the cluster's maintenance window: outside
+    it the approval is refused and the gate stays open (for the next window or an abort).
+    Enabling logins is never held back by the window."""
+    gate = current_gate(job, gate_id, GateKind.APPROVAL)
+    if settings.PPS_TWO_PERSON_RULE and user == job.requester:
+        raise TwoPersonRule(job.id)
+    if window is not None and gate.step is Step.GATE_DISABLE and not window.contains(now):
+        opens = window.local(window.next_opening(now))
+        raise OutsideWindow(job.id, job.cluster, window.text, window.local(now), opens)
+    return approve(job, gate_id, user, now, settings)
 
 
 def reject(job: Job, gate_id: str, user: str, now: float, settings: Settings) -> Change:
