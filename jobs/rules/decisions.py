@@ -21,6 +21,13 @@ from jobs.rules.errors import (
     TwoPersonRule,
     WrongGateKind,
 )
+from jobs.rules.events import EventKind
+from jobs.rules.gate_wait import (
+    awaiting_disable_approval,
+    expiry_reason,
+    gate_deadline,
+    gate_timeout_member,
+)
 from jobs.rules.model import (
     GATE_STEPS,
     Decision,
@@ -90,6 +97,30 @@ def approve_in_window(
         opens = window.local(window.next_opening(now))
         raise OutsideWindow(job.id, job.cluster, window.text, window.local(now), opens)
     return approve(job, gate_id, user, now, settings)
+
+
+def expire(job: Job, gate_id: str, now: float, settings: Settings) -> Change | None:
+    """The disable gate `gate_id` went unanswered for PPS_GATE_TIMEOUT_SECONDS: cancel the job
+    (nothing changed yet). None when that gate no longer waits; a change that only re-arms
+    the timer when it fired before the deadline (the timeout was raised meanwhile)."""
+    gate = awaiting_disable_approval(job)
+    if gate is None or gate.id != gate_id:
+        return None
+    change = Change()
+    if now < gate_deadline(gate, settings):
+        change.add_timer(gate_timeout_member(job.id, gate.id), gate_deadline(gate, settings))
+        return change
+    reason = expiry_reason(settings)
+    job.decide_gate(gate.id, Decision.EXPIRED, "", now)
+    change.event(EventKind.GATE_DECIDED, gate_id=gate.id, decision=Decision.EXPIRED.value,
+                 user="", step=gate.step.value)
+    change.record("engine", Decision.EXPIRED.value, gate=gate.id, step=gate.step.value,
+                  after_seconds=settings.PPS_GATE_TIMEOUT_SECONDS)
+    job.error = reason
+    mark_step(job, gate.step, StepStatus.FAILED, now, "nobody answered in time")
+    finish(job, change, State.CANCELLED, now, reason)
+    sync_timers(job, change, now, settings)
+    return change
 
 
 def reject(job: Job, gate_id: str, user: str, now: float, settings: Settings) -> Change:

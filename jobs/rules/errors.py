@@ -58,6 +58,8 @@ class StaleGate(EngineError):
         if decided_by:
             outcome = f" ({decision})" if decision else ""
             msg = f"Already decided by <@{decided_by}>{outcome}."
+        elif decision == "expired":
+            msg = f"Nobody answered that request in time: job `{job_id}` was cancelled."
         else:
             msg = f"That request for job `{job_id}` is no longer current."
         super().__init__(msg)

@@ -28,7 +28,7 @@ def group_lost(exc: ResponseError) -> bool:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One delivery: `kind` is step | poll | settle | start | reminder | retry."""
+    """One delivery: `kind` is step | poll | settle | start | reminder | retry | gate_timeout."""
 
     id: str
     job_id: str
