@@ -7,6 +7,7 @@ Redis round trips of `JobService` (and the user-group cache read of `Authorizer`
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 from handlers import grammar
@@ -20,12 +21,13 @@ from handlers.replies import (
     JobList,
     JobReport,
     Queued,
+    RateLimited,
     Refused,
     Reply,
     Usage,
 )
 from jobs.config.clock import Clock
-from jobs.config.inventory import Inventory
+from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.rules.errors import EngineError, UnknownCluster
 from jobs.service import JobService, UpgradeRequest
@@ -34,6 +36,7 @@ HISTORY_LIMIT = 20
 # A command delivered again (same trigger id, user, channel and text) within this many
 # seconds maps to the job the first delivery made.
 REDELIVERY_SECONDS = 300
+KNOWN_CLUSTERS_SHOWN = 20  # an unknown cluster name is answered with at most this many
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class CommandRunner:
                     return Refused(verdict.reason)
                 return Aborted(await self.service.abort(cmd.job_id, caller.user_id))
             case grammar.History():
+                if cmd.cluster is not None and self.inventory.cluster(cmd.cluster) is None:
+                    return self.unknown_cluster(cmd.cluster)
                 jobs = await self.service.history(cmd.cluster, limit=HISTORY_LIMIT)
                 where = f" on {cmd.cluster}" if cmd.cluster else ""
                 return JobList(f"Recent jobs{where}", jobs, f"No jobs yet{where}.")
@@ -99,6 +104,15 @@ class CommandRunner:
                 active = {j.cluster: j for j in await self.service.list_active()}
                 return ClusterList(list(self.inventory.clusters.values()), active)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+
+    def unknown_cluster(self, name: str) -> Refused:
+        """The answer to a cluster name not in the inventory (nothing is read for it)."""
+        names = sorted(self.inventory.clusters)
+        shown = ", ".join(names[:KNOWN_CLUSTERS_SHOWN]) or "none"
+        more = f" and {len(names) - KNOWN_CLUSTERS_SHOWN} more" \
+            if len(names) > KNOWN_CLUSTERS_SHOWN else ""
+        return Refused(f"{UnknownCluster(name).message} Clusters in the inventory: "
+                       f"{shown}{more} (`/pps clusters` lists them).")
 
     def progress_channel(self, cluster_channel: str | None, caller: Caller) -> str:
         """Where the job's card goes: the cluster's channel, PPS_CHANNEL, else here."""
@@ -110,7 +124,7 @@ class CommandRunner:
             return Refused(verdict.reason)
         cluster = self.inventory.cluster(cmd.cluster)
         if cluster is None:
-            raise UnknownCluster(cmd.cluster)
+            return self.unknown_cluster(cmd.cluster)
         if cmd.version is not None and self.inventory.firmware_for(cmd.version) is None:
             have = ", ".join(f.version for f in self.inventory.firmware) or "none"
             return Refused(f"Version {cmd.version} is not in the firmware catalogue "
@@ -122,20 +136,43 @@ class CommandRunner:
                                 else None)
             except AtError as exc:
                 return Usage(str(exc), grammar.USAGE_LINES[0])
+            outside = self._outside_window(cluster, at)
+            if outside is not None:
+                return outside
         channel = self.progress_channel(cluster.channel, caller)
-        job, created = await self.service.create_job(UpgradeRequest(
-            cluster=cluster.name,
-            requester=caller.user_id,
-            channel=channel,
-            target=cmd.version,
-            at=at,
-            dry_run=cmd.dry_run,
-            allow_downgrade=cmd.allow_downgrade,
-            idempotency_key=await self._idempotency_key(cmd, caller),
-        ))
+        idem = await self._idempotency_key(cmd, caller)
+        request_id = idem or secrets.token_hex(8)
+        retry_at = await self.service.count_upgrade_request(caller.user_id, request_id)
+        if retry_at is not None:
+            return RateLimited(self.settings.PPS_USER_UPGRADES_PER_HOUR, retry_at,
+                               self.clock.now())
+        try:
+            job, created = await self.service.create_job(UpgradeRequest(
+                cluster=cluster.name,
+                requester=caller.user_id,
+                channel=channel,
+                target=cmd.version,
+                at=at,
+                dry_run=cmd.dry_run,
+                allow_downgrade=cmd.allow_downgrade,
+                idempotency_key=idem,
+            ))
+        except EngineError:
+            await self.service.uncount_upgrade_request(caller.user_id, request_id)
+            raise
         # A queued job with no worker running would wait silently: say so in the ack.
         workers = await self.service.workers_alive() if created else None
         return Queued(job, created, channel, workers)
+
+    def _outside_window(self, cluster: Cluster, at: float) -> Refused | None:
+        """`--at` must fall inside the cluster's maintenance window, when it has one."""
+        window = cluster.window
+        if window is None or window.contains(at):
+            return None
+        opens = window.local(window.next_opening(self.clock.now()))
+        return Refused(f"The start time {window.local(at)} is outside the maintenance window "
+                       f"of {cluster.name} ({window.text}); nothing was scheduled. The window "
+                       f"next opens {opens}: give an `--at` time inside it.")
 
     async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
         """Same delivery → same job: the trigger id plus who asked what, where, first seen

@@ -34,6 +34,15 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class RateLimited:
+    """The user reached PPS_USER_UPGRADES_PER_HOUR; nothing was created."""
+
+    limit: int
+    retry_at: float  # epoch seconds: when the oldest counted request leaves the window
+    now: float
+
+
+@dataclass(frozen=True)
 class Queued:
     """`upgrade` created (or, for a repeated trigger id, found) a job."""
 
@@ -82,6 +91,6 @@ class Failed:
 
 
 Reply = (
-    Usage | HelpText | Refused | Queued | JobReport | ClusterReport | JobList | ClusterList
-    | Aborted | Failed
+    Usage | HelpText | Refused | RateLimited | Queued | JobReport | ClusterReport | JobList
+    | ClusterList | Aborted | Failed
 )

@@ -22,7 +22,7 @@ from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJ
 from jobs.rules.events import EventKind
 from jobs.rules.model import GATE_TS_FIELD, Job, State
 from jobs.rules.transitions import clone
-from jobs.store.ports import JobRepository, WorkerRoster
+from jobs.store.ports import HistoryPages, JobRepository, RequestLimit, WorkerRoster
 
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
 # started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.
@@ -54,9 +54,13 @@ class JobService:
         settings: Settings,
         inventory: Inventory,
         clock: Clock,
+        index: HistoryPages,
+        upgrade_limit: RequestLimit,
     ) -> None:
         self.store = store
         self.presence = presence
+        self.index = index
+        self.upgrade_limit = upgrade_limit
         self.settings = settings
         self.inventory = inventory
         self.clock = clock
@@ -107,6 +111,8 @@ class JobService:
         )
         if status == "busy":
             raise ClusterBusy(cluster.name, job_id, holder_requester)
+        if status == "created":  # each new entry drops the expired ones: the index stays bounded
+            await self.index.trim(cluster.name, now, self.settings.retention_seconds)
         created = await self.store.get(job_id)
         if created is None:  # only if someone deleted the job behind our back
             raise UnknownJob(job_id)
@@ -143,23 +149,38 @@ class JobService:
         return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
 
     async def history(self, cluster: str | None = None, limit: int = 20) -> list[Job]:
-        """All jobs (any state) newest first, optionally for one cluster."""
+        """Jobs (any state) newest first, of one cluster or of all: about one page of reads
+        (the cluster's own index; entries of expired jobs are skipped)."""
         out: list[Job] = []
-        start, page = 0, max(limit, 50)
+        start, page = 0, max(limit, 10)
         while len(out) < limit:
-            ids = await self.store.history_ids(start, start + page - 1)
+            ids = await self.index.ids(cluster, start, start + page - 1)
             if not ids:
                 break
-            jobs = await self.store.many(ids)
-            out.extend(j for j in jobs if cluster is None or j.cluster == cluster)
+            out.extend(await self.store.many(ids))
             start += page
         return out[:limit]
 
+    async def count_upgrade_request(self, user: str, request_id: str) -> float | None:
+        """Count one `upgrade` request of `user` (PPS_USER_UPGRADES_PER_HOUR, dry runs
+        included); None when allowed, else when the user may ask again (epoch seconds)."""
+        limit = self.settings.PPS_USER_UPGRADES_PER_HOUR
+        return await self.upgrade_limit.take(user, request_id, limit)
+
+    async def uncount_upgrade_request(self, user: str, request_id: str) -> None:
+        """A counted request created no job (refused): it does not use up the user's limit."""
+        await self.upgrade_limit.give_back(user, request_id)
+
     async def approve(self, job_id: str, gate_id: str, user: str) -> Job:
-        """Approve the open approval gate `gate_id`. Two-person rule enforced here."""
-        return await self._decide(
-            job_id, lambda job, now: decisions.approve(job, gate_id, user, now, self.settings)
-        )
+        """Approve the open approval gate `gate_id`. Two-person rule enforced here, and the
+        cluster's maintenance window for the disable gate (`OutsideWindow`)."""
+
+        def fn(job: Job, now: float) -> Change:
+            cluster = self.inventory.cluster(job.cluster)
+            window = cluster.window if cluster is not None else None
+            return decisions.approve_in_window(job, gate_id, user, now, self.settings, window)
+
+        return await self._decide(job_id, fn)
 
     async def reject(self, job_id: str, gate_id: str, user: str) -> Job:
         """Reject: at the disable gate cancels; at the enable gate holds (logins stay off)."""

@@ -14,11 +14,13 @@ from handlers.replies import (
     JobList,
     JobReport,
     Queued,
+    RateLimited,
     Refused,
     Reply,
     Usage,
 )
 from jobs.rules.model import Job, State
+from jobs.steps.plan import fmt_duration
 
 
 def _lines(lines: list[str]) -> Message:
@@ -79,6 +81,12 @@ def render_reply(reply: Reply) -> Message:
                            "or ISO-8601; `--dry-run` runs preflight and shows the plan."])
         case Refused(message=msg):
             return _lines([f"⛔ {escape_keep_mentions(msg)}"])
+        case RateLimited(limit=limit, retry_at=retry_at, now=now):
+            wait = fmt_duration(max(60.0, retry_at - now))
+            return _lines([f"⛔ You have made {limit} upgrade requests in the last hour (dry "
+                           "runs count too): that is the limit per person "
+                           "(PPS_USER_UPGRADES_PER_HOUR). Nothing was created.",
+                           f"You can ask again at {fmt_when(retry_at)} (in about {wait})."])
         case Queued():
             return _lines(_queued(reply))
         case JobReport(job=job):

@@ -53,6 +53,8 @@ _OUTCOMES: dict[Decision, str] = {
     Decision.REJECTED: "🛑 *Rejected*",
     Decision.CONFIRMED: "☑️ *Confirmed* (the bot verifies by reading the appliance)",
     Decision.ABORTED: "🚫 *Closed* (job aborted)",
+    Decision.EXPIRED: "⌛ *Expired*: nobody answered in time, so the job was cancelled with "
+    "nothing changed",
 }
 
 

@@ -7,6 +7,7 @@ the dry-run plan by bot/render/summary.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.render.common import engine_text, state_word, step_label
@@ -21,7 +22,9 @@ _DECISION_WORDS: dict[str, str] = {
     Decision.REJECTED.value: "🛑 {user} rejected",
     Decision.CONFIRMED.value: "☑️ {user} confirmed",
     Decision.ABORTED.value: "🚫 {user} aborted the job at",
+    Decision.EXPIRED.value: "⌛ No answer in time (job cancelled, nothing changed)",
 }
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,9 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
             line = who.format(user=f"<@{d.get('user')}>")
             return _text(f"{line}: {step_label(job, step)}")
         case EventKind.REMINDER:
-            return _text(f"⏰ {engine_text(str(d.get('text', '')))}", broadcast=True)
+            who = mentions(d.get("approvers") or [])
+            tail = f" {who}" if who else ""
+            return _text(f"⏰ {engine_text(str(d.get('text', '')))}{tail}", broadcast=True)
         case EventKind.LOGINS_DISABLED_ALERT:
             return ThreadPost(_logins_alert(job, str(d.get("text", ""))), broadcast=True)
         case EventKind.PLAN:
@@ -73,6 +78,16 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
         case EventKind.FINISHED:
             return ThreadPost(final_summary(job, d), broadcast=True)
     return None
+
+
+def mentions(ids: list[str]) -> str:
+    """Mentions of approvers: users `<@U…>`, user groups `<!subteam^S…>` (others dropped)."""
+    out = []
+    for raw in ids:
+        i = str(raw)
+        if _SLACK_ID.match(i):
+            out.append(f"<!subteam^{i}>" if i.startswith("S") else f"<@{i}>")
+    return " ".join(out)
 
 
 def _logins_alert(job: Job, text: str) -> Message:

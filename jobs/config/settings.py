@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     PPS_LEASE_SECONDS: float = Field(30.0, gt=0)
     PPS_OPERATORS: str = ""
     PPS_AUDIT_KEEP: int = Field(100_000, ge=1000)  # the audit stream is never trimmed below
+    PPS_RETENTION_DAYS: float = Field(400.0, gt=0)  # finished jobs' records expire after this
+    PPS_USER_UPGRADES_PER_HOUR: int = Field(20, ge=1)  # per user, dry runs included
+    PPS_GATE_TIMEOUT_SECONDS: float = Field(14400.0, gt=0)  # unanswered disable gate: cancel
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 
@@ -54,6 +57,11 @@ class Settings(BaseSettings):
     @property
     def operators(self) -> list[str]:
         return split_ids(self.PPS_OPERATORS)
+
+    @property
+    def retention_seconds(self) -> float:
+        """`PPS_RETENTION_DAYS` in seconds."""
+        return self.PPS_RETENTION_DAYS * 86400.0
 
 
 @lru_cache(maxsize=1)

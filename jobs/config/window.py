@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -33,6 +33,20 @@ class Window:
         if now >= self.start:
             return t.weekday() in self.days
         return (t.weekday() - 1) % 7 in self.days and now < self.end
+
+    def next_opening(self, epoch: float) -> float:
+        """When the window next opens after `epoch` (epoch seconds)."""
+        day = datetime.fromtimestamp(epoch, self.tz).date()
+        for ahead in range(8):
+            d = day + timedelta(days=ahead)
+            start = datetime.combine(d, self.start, self.tz).timestamp()
+            if d.weekday() in self.days and start > epoch:
+                return start
+        raise AssertionError("a weekly window opens within 8 days")  # pragma: no cover
+
+    def local(self, epoch: float) -> str:
+        """`epoch` in the window's zone, e.g. `Sat 2030-01-05 01:00 CET`."""
+        return datetime.fromtimestamp(epoch, self.tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def parse_window(text: str) -> Window:

@@ -11,10 +11,25 @@ the worker's fencing keeps appliance side effects at most once.
 from __future__ import annotations
 
 from jobs.config.settings import Settings
+from jobs.config.window import Window
 from jobs.procedures import OnAbort, procedure_for
 from jobs.rules.change import Change
-from jobs.rules.errors import AbortRefused, JobFinished, StaleGate, TwoPersonRule, WrongGateKind
-from jobs.rules.model import Decision, Gate, GateKind, Job, State, StepStatus
+from jobs.rules.errors import (
+    AbortRefused,
+    JobFinished,
+    OutsideWindow,
+    StaleGate,
+    TwoPersonRule,
+    WrongGateKind,
+)
+from jobs.rules.events import EventKind
+from jobs.rules.gate_wait import (
+    awaiting_disable_approval,
+    expiry_reason,
+    gate_deadline,
+    gate_timeout_member,
+)
+from jobs.rules.model import Decision, Gate, GateKind, Job, State, Step, StepStatus
 from jobs.rules.transitions import decide, finish, mark_step, offer_enable, set_state, sync_timers
 
 DECISION_FIELDS = ("state", "step", "gates")  # what a decision's commit compares
@@ -56,6 +71,45 @@ def approve(job: Job, gate_id: str, user: str, now: float, settings: Settings) -
     job.held_reason = ""
     set_state(job, change, _resume_state(job), f"approved by <@{user}>")
     change.enqueue(job.id)
+    sync_timers(job, change, now, settings)
+    return change
+
+
+def approve_in_window(
+    job: Job, gate_id: str, user: str, now: float, settings: Settings, window: Window | None
+) -> Change:
+    """`approve`, but the disable gate only inside the cluster's maintenance window: outside
+    it the approval is refused and the gate stays open (for the next window or an abort).
+    Enabling logins is never held back by the window."""
+    gate = current_gate(job, gate_id, GateKind.APPROVAL)
+    if settings.PPS_TWO_PERSON_RULE and user == job.requester:
+        raise TwoPersonRule(job.id)
+    if window is not None and gate.step is Step.GATE_DISABLE and not window.contains(now):
+        opens = window.local(window.next_opening(now))
+        raise OutsideWindow(job.id, job.cluster, window.text, window.local(now), opens)
+    return approve(job, gate_id, user, now, settings)
+
+
+def expire(job: Job, gate_id: str, now: float, settings: Settings) -> Change | None:
+    """The disable gate `gate_id` went unanswered for PPS_GATE_TIMEOUT_SECONDS: cancel the job
+    (nothing changed yet). None when that gate no longer waits; a change that only re-arms
+    the timer when it fired before the deadline (the timeout was raised meanwhile)."""
+    gate = awaiting_disable_approval(job)
+    if gate is None or gate.id != gate_id:
+        return None
+    change = Change()
+    if now < gate_deadline(gate, settings):
+        change.add_timer(gate_timeout_member(job.id, gate.id), gate_deadline(gate, settings))
+        return change
+    reason = expiry_reason(settings)
+    job.decide_gate(gate.id, Decision.EXPIRED, "", now)
+    change.event(EventKind.GATE_DECIDED, gate_id=gate.id, decision=Decision.EXPIRED.value,
+                 user="", step=gate.step.value)
+    change.record("engine", Decision.EXPIRED.value, gate=gate.id, step=gate.step.value,
+                  after_seconds=settings.PPS_GATE_TIMEOUT_SECONDS)
+    job.error = reason
+    mark_step(job, gate.step, StepStatus.FAILED, now, "nobody answered in time")
+    finish(job, change, State.CANCELLED, now, reason)
     sync_timers(job, change, now, settings)
     return change
 

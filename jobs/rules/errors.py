@@ -58,6 +58,8 @@ class StaleGate(EngineError):
         if decided_by:
             outcome = f" ({decision})" if decision else ""
             msg = f"Already decided by <@{decided_by}>{outcome}."
+        elif decision == "expired":
+            msg = f"Nobody answered that request in time: job `{job_id}` was cancelled."
         else:
             msg = f"That request for job `{job_id}` is no longer current."
         super().__init__(msg)
@@ -89,3 +91,17 @@ class WrongGateKind(EngineError):
         super().__init__(f"That button does not apply to the open request of `{job_id}`.")
         self.job_id = job_id
         self.gate_id = gate_id
+
+
+class OutsideWindow(EngineError):
+    """Logins may only be disabled inside the cluster's maintenance window; the request
+    stays open for the next window (or an abort)."""
+
+    def __init__(self, job_id: str, cluster: str, window: str, now: str, opens: str) -> None:
+        super().__init__(
+            f"Not now: it is {now}, outside the maintenance window of {cluster} ({window}), "
+            f"and user logins are only disabled inside it. Job `{job_id}` waits with nothing "
+            f"changed; approve this request when the window opens ({opens}), or abort the job."
+        )
+        self.job_id = job_id
+        self.cluster = cluster

@@ -73,6 +73,7 @@ class Decision(StrEnum):
     REJECTED = "rejected"
     CONFIRMED = "confirmed"
     ABORTED = "aborted"  # closed by `/pps abort`, not decided
+    EXPIRED = "expired"  # nobody answered within PPS_GATE_TIMEOUT_SECONDS: the job was cancelled
 
 
 @dataclass

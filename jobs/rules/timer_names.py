@@ -12,7 +12,8 @@ SETTLE = "settle"
 REMINDER = "reminder"
 START = "start"
 RETRY = "retry"  # a work item put back because another worker held the lease
-KINDS: frozenset[str] = frozenset({POLL, SETTLE, REMINDER, START, RETRY})
+GATE_TIMEOUT = "gate_timeout"  # the disable gate went unanswered; token = the gate id
+KINDS: frozenset[str] = frozenset({POLL, SETTLE, REMINDER, START, RETRY, GATE_TIMEOUT})
 
 
 def member(job_id: str, kind: str, token: str | None = None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from jobs.config.settings import Settings
@@ -18,6 +19,13 @@ from jobs.procedures import Logins, procedure_for
 from jobs.rules import timer_names as timers
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
+from jobs.rules.gate_wait import (
+    awaiting_disable_approval,
+    gate_deadline,
+    gate_reminder,
+    gate_timeout_member,
+    reminders_wanted,
+)
 from jobs.rules.model import (
     Decision,
     Gate,
@@ -99,6 +107,8 @@ def decide(job: Job, change: Change, gate: Gate, decision: Decision, user: str, 
         step=gate.step.value,
     )
     change.record(user, decision.value, gate=gate.id, step=gate.step.value, kind=gate.kind.value)
+    if gate.step is Step.GATE_DISABLE:
+        change.remove_timer(gate_timeout_member(job.id, gate.id))
 
 
 def set_wake(job: Job, change: Change, kind: str, at: float) -> None:
@@ -118,13 +128,18 @@ def clear_wake(job: Job, change: Change) -> None:
 
 
 def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> None:
-    """Start reminders when they become due (DESIGN §4.12), stop them when not."""
-    if job.needs_reminder and not job.reminder_timer:
+    """Start reminders when they become due (DESIGN §4.12), stop them when not; arm the
+    timeout of an open disable gate (idempotent: due when the gate opened + the timeout)."""
+    wanted = reminders_wanted(job)
+    if wanted and not job.reminder_timer:
         job.reminder_timer = timers.member(job.id, timers.REMINDER)
         change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)
-    elif not job.needs_reminder and job.reminder_timer:
+    elif not wanted and job.reminder_timer:
         change.remove_timer(job.reminder_timer)
         job.reminder_timer = ""
+    gate = awaiting_disable_approval(job)
+    if gate is not None:
+        change.add_timer(gate_timeout_member(job.id, gate.id), gate_deadline(gate, settings))
 
 
 def summary(job: Job, now: float) -> dict[str, Any]:
@@ -299,11 +314,21 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
     return change
 
 
-def remind(job: Job, change: Change, now: float, settings: Settings) -> bool:
-    """Post the next reminder while logins stay disabled; False when reminders should stop."""
-    if not job.needs_reminder:
+def remind(
+    job: Job, change: Change, now: float, settings: Settings, approvers: Sequence[str] = ()
+) -> bool:
+    """Post the next reminder (mentioning `approvers`, user and group ids) while logins stay
+    disabled or the disable gate waits; False when reminders should stop."""
+    if not reminders_wanted(job):
         job.reminder_timer = ""
         return False
+    waiting = awaiting_disable_approval(job)
+    if waiting is not None:
+        change.event(EventKind.REMINDER, **gate_reminder(job, waiting, now, settings),
+                     approvers=list(approvers))
+        job.reminder_timer = timers.member(job.id, timers.REMINDER)
+        change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)
+        return True
     since = job.logins_disabled_at if job.logins_disabled_at is not None else now
     gate = job.open_gate()
     todo = (
@@ -318,6 +343,7 @@ def remind(job: Job, change: Change, now: float, settings: Settings) -> bool:
         since=since,
         text=f"User logins on {job.cluster} have been disabled since {stamp} "
         f"({minutes} min); {todo}.",
+        approvers=list(approvers),
     )
     job.reminder_timer = timers.member(job.id, timers.REMINDER)
     change.add_timer(job.reminder_timer, now + settings.PPS_REMINDER_SECONDS)

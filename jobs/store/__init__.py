@@ -8,6 +8,8 @@
   with its `jobs.rules.change.Change`.
 - `work_queue`: the `queue` stream and its consumer group (at-least-once work items).
 - `timers`: the `timers` zset of durable timers and its atomic release.
+- `history`: the job history zsets (global and per cluster) and their upkeep.
+- `rate_limit`: the per-user sliding window of upgrade requests.
 - `lease`: the per-job lease with a fencing token.
 - `presence`: which workers are alive.
 - `dataloss`: the epoch marker that notices Redis losing its data.
@@ -17,20 +19,24 @@
 Nothing outside this package, the worker process and the bot's wiring imports redis.
 """
 
+from jobs.store.history import HistoryIndex
 from jobs.store.job_store import JobStore, Snapshot
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease, LeaseLost, RedisLeases
 from jobs.store.presence import Presence
+from jobs.store.rate_limit import RateLimiter
 from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
 
 __all__ = [
+    "HistoryIndex",
     "JobStore",
     "Keys",
     "Lease",
     "LeaseLost",
     "Presence",
+    "RateLimiter",
     "RedisLeases",
     "Snapshot",
     "Timers",

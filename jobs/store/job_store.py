@@ -46,7 +46,13 @@ class JobStore:
     outage_errors: tuple[type[Exception], ...] = (RedisError,)
 
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, clock: Clock, *, audit_keep: int = AUDIT_KEEP
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        clock: Clock,
+        *,
+        audit_keep: int = AUDIT_KEEP,
+        retention: float | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -54,6 +60,8 @@ class JobStore:
         # The audit stream is trimmed approximately (whole stream nodes, `MAXLEN ~`), never
         # below this many entries.
         self.audit_keep = audit_keep
+        # Seconds a settled job's records (hash, card, fence) live on; None: forever.
+        self.retention = retention
         self._commit = redis.register_script(lua.COMMIT)
         self._create = redis.register_script(lua.CREATE)
         self._set_if_exists = redis.register_script(lua.SET_IF_EXISTS)
@@ -73,20 +81,15 @@ class JobStore:
         return snap.job if snap else None
 
     async def many(self, ids: Iterable[str]) -> list[Job]:
-        """Jobs by id (missing ones skipped), in the order given."""
-        out: list[Job] = []
+        """Jobs by id (missing ones skipped), in the order given; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
-            job = await self.get(job_id)
-            if job is not None:
-                out.append(job)
-        return out
+            pipe.hgetall(self.keys.job(job_id))
+        raws = cast(list[dict[str, str]], await pipe.execute())
+        return [Job.from_hash(raw) for raw in raws if raw and "state" in raw]
 
     async def active_ids(self) -> list[str]:
         return sorted(cast(set[str], await self.redis.smembers(self.keys.active)))
-
-    async def history_ids(self, start: int, stop: int) -> list[str]:
-        """Job ids newest first, by rank."""
-        return cast(list[str], await self.redis.zrevrange(self.keys.history, start, stop))
 
     async def lock_holder(self, cluster: str) -> str | None:
         return cast(str | None, await self.redis.hget(self.keys.cluster(cluster), "job_id"))
@@ -145,6 +148,7 @@ class JobStore:
                 k.audit,
                 k.queue,
                 k.timers,
+                k.cluster_history(job.cluster),
             ],
             args=[k.job(""), _dumps(payload)],
         )
@@ -177,6 +181,7 @@ class JobStore:
             "zadd": [[str(due), member] for member, due in change.zadd.items()],
             "enqueue": [[x for kv in item.items() for x in kv] for item in change.work],
             "unlock": new.settled,
+            "expire_ms": "" if self.retention is None else str(ms(self.retention)),
             "events_keep": str(EVENTS_KEEP),
             "audit_keep": str(self.audit_keep),
         }
@@ -190,6 +195,8 @@ class JobStore:
                 k.queue,
                 k.cluster(new.cluster),
                 k.active,
+                k.card(new.id),
+                k.fence(new.id),
             ],
             args=[_dumps(payload)],
         )

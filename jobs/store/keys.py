@@ -73,6 +73,19 @@ class Keys:
         """Zset: all job ids by creation time."""
         return f"{self.prefix}history"
 
+    def cluster_history(self, name: str) -> str:
+        """Zset: one cluster's job ids by creation time (score ms), written with the job."""
+        return f"{self.prefix}history:{name}"
+
+    @property
+    def history_indexed(self) -> str:
+        """String: set once the jobs made before `cluster_history` existed were indexed."""
+        return f"{self.prefix}history_indexed"
+
+    def upgrades_by(self, user: str) -> str:
+        """Zset: one user's recent upgrade requests (score = when, ms), for the rate limit."""
+        return f"{self.prefix}rate:upgrade:{user}"
+
     @property
     def epoch(self) -> str:
         """String: a marker written once; its disappearance means Redis lost its data."""

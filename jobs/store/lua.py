@@ -11,16 +11,20 @@ computed under still holds, so side effects decided on stale reads are never com
 from __future__ import annotations
 
 # Fenced compare-and-set commit of one job transition.
-# KEYS: 1 job, 2 events, 3 audit, 4 timers, 5 queue, 6 cluster lock, 7 active set
+# KEYS: 1 job, 2 events, 3 audit, 4 timers, 5 queue, 6 cluster lock, 7 active set,
+#   8 card hash, 9 fence counter
 # ARGV[1] JSON: job_id, commit_id, expect{field: value}, set{field: value},
 #   events[[kind, at, data]], audit[[field, value, ...]], zrem[member], zadd[[score, member]],
-#   enqueue[[field, value, ...]], unlock (bool), events_keep, audit_keep
+#   enqueue[[field, value, ...]], unlock (bool), expire_ms ('' = keep), events_keep,
+#   audit_keep
 # Returns {1, ""} on success, {1, "replayed"} when this very commit (same commit_id) was
 # already applied, {0, <first field that did not match>} when refused.
 # Why the replay check: a client whose reply was lost (socket timeout, Redis frozen or killed
 # after the write) re-sends the same script; without it the copy would be refused by the
 # first one's own change and the worker would drop a job it had just moved on (stranded).
 # The job keeps its last COMMIT_IDS_KEPT commit ids in `commits`.
+# A settled job (`unlock`: ended, logins not left off) gets `expire_ms` as the time to live
+# of its hash, card hash and fence counter (PPS_RETENTION_DAYS); no other job ever expires.
 COMMIT = r"""
 local p = cjson.decode(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'missing'} end
@@ -58,13 +62,17 @@ for _, q in ipairs(p.enqueue) do redis.call('XADD', KEYS[5], '*', unpack(q)) end
 if p.unlock then
   if redis.call('HGET', KEYS[6], 'job_id') == p.job_id then redis.call('DEL', KEYS[6]) end
   redis.call('SREM', KEYS[7], p.job_id)
+  if (p.expire_ms or '') ~= '' then
+    for i = 8, 9 do redis.call('PEXPIRE', KEYS[i], p.expire_ms) end
+    redis.call('PEXPIRE', KEYS[1], p.expire_ms)
+  end
 end
 return {1, ''}
 """
 
 # Create a job: idempotency key, cluster lock, id allocation, first event/audit/work item.
 # KEYS: 1 seq, 2 idem key ('' when none), 3 cluster lock, 4 active, 5 history, 6 events,
-#   7 audit, 8 queue, 9 timers
+#   7 audit, 8 queue, 9 timers, 10 the cluster's history
 # ARGV[1]: job key prefix (`<prefix>job:`); ARGV[2] JSON: idem, idem_ttl, fields{...},
 #   created_ms, event[kind, at, data], audit[[field, value, ...]] (job_id added here),
 #   start_ms ('' = enqueue now), token, events_keep, audit_keep
@@ -105,6 +113,7 @@ redis.call('HSET', jk, unpack(flat))
 redis.call('HSET', KEYS[3], 'job_id', id, 'requester', p.fields['requester'])
 redis.call('SADD', KEYS[4], id)
 redis.call('ZADD', KEYS[5], p.created_ms, id)
+redis.call('ZADD', KEYS[10], p.created_ms, id)
 if p.idem ~= '' then redis.call('SET', KEYS[2], id, 'PX', p.idem_ttl) end
 local e = p.event
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', p.events_keep, '*', 'job_id', id, 'kind', e[1],
@@ -125,12 +134,17 @@ return 1
 
 # Write fields of a hash belonging to one job instance (the job itself or its card hash: the
 # notifier's bookkeeping), only while that instance exists. Job ids start again after Redis
-# lost its data; a write meant for the old J-0001 must not land on a new J-0001.
+# lost its data; a write meant for the old J-0001 must not land on a new J-0001. A card hash
+# first written after its job settled takes the job's time to live (it must not outlive it).
 # KEYS: 1 job, 2 the hash to write; ARGV: 1 the job's created_at, then field, value, ...
 # Returns 1, or 0 when the job is missing or is another instance.
 SET_IF_SAME_JOB = r"""
 if redis.call('HGET', KEYS[1], 'created_at') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+if KEYS[2] ~= KEYS[1] then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
 return 1
 """
 
@@ -138,11 +152,19 @@ return 1
 # KEYS: 1 lease, 2 fence counter, 3 job; ARGV: 1 owner token, 2 lease ms.
 # Returns the fence (> 0), or 0 when someone else holds the lease. A re-send of the same call
 # (its reply was lost) finds its own token and gets the fence it was given, not a refusal.
+# The counter lives as long as its job: a settled job's time to live is copied to it, and the
+# counter of a job that does not exist (expired) lasts only as long as this lease.
 LEASE_ACQUIRE = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return tonumber(redis.call('GET', KEYS[2])) end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 local f = redis.call('INCR', KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'fence', f) end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'fence', f)
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return f
 """
 
@@ -183,4 +205,40 @@ for _, m in ipairs(due) do
   end
 end
 return #due
+"""
+
+# Drop history index entries whose job record expired (PPS_RETENTION_DAYS). Only entries
+# older than the cutoff are looked at, a bounded number per call; a job that still exists
+# (active, or logins left off) keeps its entry whatever its age.
+# KEYS: the history zsets to trim; ARGV: 1 job key prefix, 2 cutoff ms, 3 entries examined
+# per zset. Returns how many entries were removed.
+TRIM_HISTORY = r"""
+local removed = 0
+for _, key in ipairs(KEYS) do
+  local old = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+      redis.call('ZREM', key, id)
+      removed = removed + 1
+    end
+  end
+end
+return removed
+"""
+
+# Sliding-window rate limit: take one slot of a user's window, or say when one frees up.
+# KEYS: 1 the user's zset (member = request id, score = ms); ARGV: 1 now ms, 2 window ms,
+# 3 limit, 4 request id. A request id already counted (a re-delivery) is allowed again
+# without taking a second slot. Returns {1, 0} when allowed, {0, <ms when a slot frees>}.
+RATE_TAKE = r"""
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return {1, 0} end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0}
 """

@@ -37,7 +37,7 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One delivery: `kind` is step | poll | settle | start | reminder | retry."""
+    """One delivery: `kind` is step | poll | settle | start | reminder | retry | gate_timeout."""
 
     id: str
     job_id: str
@@ -98,10 +98,6 @@ class JobRepository(JobCommits, Protocol):
 
     async def active_ids(self) -> list[str]: ...
 
-    async def history_ids(self, start: int, stop: int) -> list[str]:
-        """Job ids newest first, by rank."""
-        ...
-
     async def lock_holder(self, cluster: str) -> str | None: ...
 
     async def set_fields(self, job_id: str, fields: dict[str, str]) -> bool:
@@ -146,3 +142,19 @@ class WorkerRoster(Protocol):
     """How many workers are alive."""
 
     async def alive(self) -> int: ...
+
+
+class HistoryPages(Protocol):
+    """Jobs newest first, per cluster (or of all), one page at a time."""
+
+    async def ids(self, cluster: str | None, start: int, stop: int) -> list[str]: ...
+
+    async def trim(self, cluster: str, now: float, retention: float) -> int: ...
+
+
+class RequestLimit(Protocol):
+    """A per-user sliding window of requests."""
+
+    async def take(self, user: str, request_id: str, limit: int) -> float | None: ...
+
+    async def give_back(self, user: str, request_id: str) -> None: ...

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from jobs.config.clock import ms
 from jobs.rules.timer_names import (
+    GATE_TIMEOUT,
     KINDS,
     POLL,
     REMINDER,
@@ -27,6 +28,7 @@ from jobs.store import lua
 from jobs.store.keys import Keys
 
 __all__ = [
+    "GATE_TIMEOUT",
     "KINDS",
     "POLL",
     "REMINDER",

@@ -16,10 +16,12 @@ from jobs.config.settings import Settings
 from jobs.rules.model import Step
 from jobs.service import JobService
 from jobs.steps.base import StepFn
+from jobs.store.history import HistoryIndex
 from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.lease import RedisLeases
 from jobs.store.presence import Presence
+from jobs.store.rate_limit import RateLimiter
 from jobs.store.timers import Timers
 from jobs.worker.step_runner import AfterCommit, ApplianceFactory, Runner
 
@@ -28,7 +30,13 @@ def redis_job_store(
     redis: aioredis.Redis, keys: Keys, settings: Settings, clock: Clock
 ) -> JobStore:
     """The job store of one key prefix, keeping the audit floor of the settings."""
-    return JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
+    return JobStore(
+        redis,
+        keys,
+        clock,
+        audit_keep=settings.PPS_AUDIT_KEEP,
+        retention=settings.retention_seconds,
+    )
 
 
 def redis_service(
@@ -46,6 +54,8 @@ def redis_service(
         settings,
         inventory,
         clock,
+        HistoryIndex(redis, keys),
+        RateLimiter(redis, keys, clock),
     )
 
 

@@ -88,7 +88,13 @@ class Worker:
         self.queue = WorkQueue(redis, self.keys, self.name)
         self.timers = Timers(redis, self.keys)
         self.runner = Runner(
-            JobStore(redis, self.keys, self.clock, audit_keep=settings.PPS_AUDIT_KEEP),
+            JobStore(
+                redis,
+                self.keys,
+                self.clock,
+                audit_keep=settings.PPS_AUDIT_KEEP,
+                retention=settings.retention_seconds,
+            ),
             self.timers,
             RedisLeases(redis, self.keys),
             settings,

@@ -19,7 +19,7 @@ from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
-from jobs.rules import timer_names
+from jobs.rules import decisions, timer_names
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
@@ -52,6 +52,7 @@ BUSY_PAUSES = (0.02, 0.05, 0.1)  # seconds between quick re-asks for a busy leas
 SKIPPED = "skipped"  # nothing to run now (settled, waiting on a human, not due)
 MISSING = "missing"
 REMINDED = "reminded"
+EXPIRED = "expired"  # an unanswered disable gate cancelled its job
 
 
 class Runner:
@@ -118,6 +119,8 @@ class Runner:
             ):
                 if item.kind == timer_names.REMINDER:
                     return await self._remind(snap, item)
+                if item.kind == timer_names.GATE_TIMEOUT:
+                    return await self._gate_timeout(snap, item)
                 why = self.not_runnable(snap.job, item)
                 if why:
                     log.debug("skip", reason=why, kind=item.kind)
@@ -163,9 +166,29 @@ class Runner:
         if job.reminder_timer != item.member:
             return SKIPPED  # superseded, or reminders stopped
         new, change = clone(job), Change()
-        remind(new, change, self.clock.now(), self.settings)
+        remind(new, change, self.clock.now(), self.settings, self.approvers(job.cluster))
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
+
+    def approvers(self, cluster_name: str) -> tuple[str, ...]:
+        """Who approves the cluster's gates (user and group ids): reminders mention them."""
+        cluster = self.inventory.cluster(cluster_name)
+        if cluster is not None and cluster.approvers:
+            return cluster.approvers
+        return tuple(self.settings.approvers)
+
+    async def _gate_timeout(self, snap: Snapshot, item: WorkItem) -> str:
+        # The token is the gate's id; a decision committed first (compared on `gates`) wins.
+        new = clone(snap.job)
+        change = decisions.expire(new, item.token, self.clock.now(), self.settings)
+        if change is None:
+            return SKIPPED  # decided, aborted or superseded meanwhile
+        if not await self.store.commit(snap, new, change, expect=(*FENCED, "gates")):
+            return REFUSED
+        if not new.terminal:
+            return DONE  # fired early (the timeout was raised): re-armed
+        log.info("disable gate unanswered: job cancelled", gate=item.token)
+        return EXPIRED
 
     async def _commit(self, snap: Snapshot, new: Job, change: Change) -> None:
         if not await self.store.commit(snap, new, change):

@@ -92,18 +92,20 @@ async def test_failure_with_logins_disabled_keeps_the_enable_gate_and_reminds(
     assert await job_timers(engine, job.id) == []
 
 
-async def test_reminders_run_only_while_logins_are_disabled_and_a_human_is_awaited(
+async def test_reminders_run_only_while_a_human_is_awaited_at_the_disable_gate_or_logins_off(
     engine: Engine,
 ) -> None:
     job = await engine.create()
     await engine.drain()
-    await engine.tick(engine.settings.PPS_REMINDER_SECONDS * 3)  # disable gate: logins on
-    assert await engine.events(job.id, EventKind.REMINDER) == []
+    await engine.tick(engine.settings.PPS_REMINDER_SECONDS)  # disable gate: logins on
+    at_gate = await engine.events(job.id, EventKind.REMINDER)
+    assert len(at_gate) == 1 and "approval to disable all user logins" in at_gate[0].data["text"]
     job = await to_enable_gate_of(engine, job)
+    assert len(await engine.events(job.id, EventKind.REMINDER)) == 1  # none between the gates
     assert await job_timers(engine, job.id) == ["reminder"]
     await engine.tick(engine.settings.PPS_REMINDER_SECONDS)
     await engine.tick(engine.settings.PPS_REMINDER_SECONDS)
-    reminders = await engine.events(job.id, EventKind.REMINDER)
+    reminders = (await engine.events(job.id, EventKind.REMINDER))[1:]
     assert len(reminders) == 2
     assert reminders[0].data["since"] == job.logins_disabled_at
     assert "disabled since" in reminders[0].data["text"]
@@ -111,7 +113,7 @@ async def test_reminders_run_only_while_logins_are_disabled_and_a_human_is_await
     done = await engine.run_until(job.id, lambda j: j.terminal)
     assert done.state is State.SUCCEEDED
     await engine.tick(engine.settings.PPS_REMINDER_SECONDS * 3)
-    assert len(await engine.events(job.id, EventKind.REMINDER)) == 2
+    assert len(await engine.events(job.id, EventKind.REMINDER)) == 3
     assert await job_timers(engine, job.id) == []
 
 

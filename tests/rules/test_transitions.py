@@ -94,7 +94,13 @@ def test_ask_approval_opens_one_gate_and_waits_for_a_human() -> None:
         "gate_id": gate.id, "gate_kind": "approval", "step": "gate_disable",
         "evidence": {"sessions": 412},
     }  # fmt: skip
-    assert change.work == [] and f.timer_kinds() == {}  # logins are on: no reminder
+    # Nothing changed yet, but the job holds the cluster: remind the approvers, and cancel
+    # the job if nobody answers (issue: a gate nobody answers).
+    now = f.clock.now()
+    assert change.work == [] and f.timer_kinds() == {
+        "reminder": now + f.settings.PPS_REMINDER_SECONDS,
+        "gate_timeout": now + f.settings.PPS_GATE_TIMEOUT_SECONDS,
+    }
 
 
 def test_ask_operator_opens_a_confirm_gate_with_the_instructions() -> None:
@@ -166,10 +172,12 @@ def test_reminders_start_when_a_human_is_awaited_with_logins_off() -> None:
     assert f.timer_kinds()["reminder"] == pytest.approx(f.clock.now() + REMINDER_SECONDS)
 
 
-def test_no_reminders_while_logins_are_on() -> None:
-    f = Flow().to(Step.GATE_DISABLE)
-    f.step(AskApproval(evidence={}))
-    assert f.job.open_gate() is not None and "reminder" not in f.timer_kinds()
+def test_no_reminders_while_logins_are_on_and_nobody_is_asked() -> None:
+    f = Flow().to(Step.RECORD)
+    f.step(Poll(10))
+    assert f.job.open_gate() is None and "reminder" not in f.timer_kinds()
+    f.step(Advance())  # the disable gate comes next: asking a human is what starts reminders
+    assert f.job.step is Step.GATE_DISABLE and "reminder" not in f.timer_kinds()
 
 
 def test_a_reminder_says_since_when_and_what_to_do_then_rearms() -> None:

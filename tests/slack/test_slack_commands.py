@@ -80,7 +80,8 @@ async def test_slack_at_hhmm_is_read_in_the_window_zone(stack: StackFactory) -> 
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    st = await stack(east_extra={"window": "Sat 01:00-05:00 Europe/Berlin"})
+    # A daily window: the next 01:30 is always inside it (an `--at` outside is refused).
+    st = await stack(east_extra={"window": "01:00-05:00 Europe/Berlin"})
     job = await st.job(job_id_of(await st.ack_text("upgrade cluster-east --at 01:30")))
     assert job.state is State.SCHEDULED and job.scheduled_at is not None
     local = datetime.fromtimestamp(job.scheduled_at, ZoneInfo("Europe/Berlin"))
