@@ -32,15 +32,13 @@ import httpx
 import redis
 import uvicorn
 import yaml
-from acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
 
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.acceptance.acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
+from tests.fakes.processes import PPSBOT, REDIS_URL, child_env
 
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 SECRET = "acceptance-signing-secret-8d1e"
 TOKEN = "xoxb-acceptance-token"
 PPS_CHANNEL = "C0PPS"
@@ -295,7 +293,7 @@ class Stack:
         out = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         try:
             self.procs[name] = subprocess.Popen(
-                [str(PPSBOT), *args], env=self.env, cwd=self.tmp, stdout=out,
+                [str(PPSBOT), *args], env=child_env(self.env), cwd=self.tmp, stdout=out,
                 stderr=subprocess.STDOUT)
         finally:
             out.close()

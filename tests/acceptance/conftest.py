@@ -3,18 +3,13 @@ from SLACK.md (helpers in acceptance_stack.py and acceptance_fake_slack.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-# pytest runs with --import-mode=importlib: make this folder's helper modules importable.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from acceptance_stack import FAST, Stack, launch, slack_contract_problems, teardown
+from tests.acceptance.acceptance_stack import FAST, Stack, launch, slack_contract_problems, teardown
 
 
 def standalone(name: str) -> dict[str, object]:

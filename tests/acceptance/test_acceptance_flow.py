@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+from tests.acceptance.acceptance_stack import JOB_ID, has_buttons, wait_until
+
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"
 TARGET = "9.1R18 (build 29865)"
@@ -151,7 +153,6 @@ def test_acceptance_full_upgrade_with_two_approvers(stack: Stack) -> None:
 
 
 def stack_wait_decided(stack: Stack, gate: Any) -> Any:
-    from acceptance_stack import has_buttons, wait_until
 
     def decided() -> Any:
         m = stack.slack.find(gate.channel, gate.ts)
@@ -165,7 +166,6 @@ def test_acceptance_downgrade_needs_the_flag(stack: Stack) -> None:
         stack.loop.run(stack.sim.set_node("east", "east-a", {"build": TARGET}))
         stack.loop.run(stack.sim.set_node("east", "east-b", {"build": TARGET}))
     ack = stack.command(REQ, "upgrade east 9.1R17 --dry-run")
-    from acceptance_stack import JOB_ID
     m = JOB_ID.search(ack["text"])
     if m and "queued" in ack["text"]:
         card = stack.card_in(m.group(1), "failed", "succeeded")

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+from tests.acceptance.acceptance_stack import has_buttons, wait_until
+
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"
 
@@ -21,7 +23,6 @@ def reminders(stack: Stack, jid: str) -> list[Any]:
 
 
 def wait_buttons_gone(stack: Stack, gate: Any) -> Any:
-    from acceptance_stack import has_buttons, wait_until
 
     def done() -> Any:
         m = stack.slack.find(gate.channel, gate.ts)
@@ -61,7 +62,6 @@ def test_acceptance_reject_enable_gate_holds_with_reminders(stack: Stack) -> Non
             and (m.thread_ts is None or m.broadcast) and "still disabled" in m.text]
     assert loud, [m.text for m in stack.thread(card)]
     # Reminders, as broadcast thread replies, about every PPS_REMINDER_SECONDS (0.5 s).
-    from acceptance_stack import wait_until
     held_at = time.monotonic()
     wait_until("two reminders while held",
                lambda: len([r for r in reminders(stack, jid)]) >= 2, 8)
@@ -104,7 +104,6 @@ def test_acceptance_abort_while_disabling_goes_to_enable_gate(stack: Stack) -> N
     gate = stack.open_gate(jid, 1)
     stack.configure("lab4", {"faults": {"slow_seconds": 1.5}})
     stack.click(A1, gate, "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the disable step running",
                lambda: stack.card(jid).payload.get("step") in ("disable_logins", 5), 10)
     ack = stack.command(REQ, f"abort {jid}")
@@ -123,7 +122,6 @@ def test_acceptance_abort_during_install_is_refused_with_reason(stack: Stack) ->
     stack.configure("lab5", {"knobs": {"reboot_seconds": 1.5}})
     jid = stack.upgrade(REQ, "upgrade lab5")
     stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the install to start", lambda: "install" in stack.writes("lab5"), 10)
     ack = stack.command(REQ, f"abort {jid}")
     assert ack["response_type"] == "ephemeral"
@@ -143,7 +141,6 @@ def test_acceptance_install_refused_keeps_logins_alarm_until_enabled(stack: Stac
     loud = [m for m in msgs if m.channel == card.msg.channel
             and (m.thread_ts is None or m.broadcast) and "still disabled" in m.text]
     assert loud, [m.text for m in stack.thread(card)]
-    from acceptance_stack import wait_until
     wait_until("two reminders", lambda: len(reminders(stack, jid)) >= 2, 8)
     stack.click(A1, enable, "pps_approve")  # the same approver decides both gates
     wait_until("logins enabled", lambda: stack.sim_state("lab14")["login_permission"], 10)

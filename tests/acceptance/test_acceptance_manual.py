@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from acceptance_stack import has_buttons, wait_until
+from tests.acceptance.acceptance_stack import has_buttons, wait_until
 
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"

@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from acceptance_stack import job_id_in
+
+from tests.acceptance.acceptance_stack import has_buttons, job_id_in, wait_until
 
 Stack = Any
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
@@ -124,7 +125,6 @@ def test_acceptance_gate_message_closed_when_its_update_fails_once(stack: Stack)
     gate = stack.open_gate(jid, 1)
     stack.click(REQ, gate, "pps_reject")
     stack.card_in(jid, "cancelled")
-    from acceptance_stack import has_buttons, wait_until
     wait_until("the gate message closed",
                lambda: not has_buttons(stack.slack.find(gate.channel, gate.ts)), 10)
     assert not stack.slack.fail_when
@@ -187,7 +187,6 @@ def test_acceptance_card_edit_refused_does_not_hold_back_the_request(stack: Stac
     jid = stack.upgrade(REQ, "upgrade lab10")
     gate = stack.open_gate(jid, 1, timeout=10)
     # The gate message may come before the card edit that Slack refuses: wait for that edit.
-    from acceptance_stack import wait_until
     wait_until("the refused card edit", lambda: not stack.slack.fail_when, timeout=10)
     stack.click(REQ, gate, "pps_reject")
     stack.card_in(jid, "cancelled")

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from acceptance_stack import JOB_ID, job_id_in
+from tests.acceptance.acceptance_stack import JOB_ID, job_id_in, wait_until
 
 Stack = Any
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
@@ -74,7 +74,6 @@ def test_acceptance_worker_killed_mid_upgrade_job_finishes(stack: Stack) -> None
     stack.configure("lab15", {"knobs": {"reboot_seconds": 1.0}})
     jid = stack.upgrade(REQ, "upgrade lab15")
     stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the install", lambda: "install" in stack.writes("lab15"), 10)
     victim = stack.procs["worker1"]
     victim.kill()  # SIGKILL: no chance to release anything

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceptance_stack import order_problems
+from tests.acceptance.acceptance_stack import order_problems
 
 
 def test_acceptance_zz_card_never_runs_ahead_of_the_channel(stack: Any) -> None:

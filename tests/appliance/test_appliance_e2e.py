@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from job_driver import JobDriver, fast_settings, run_worker
 
 from jobs.appliance.client import make_appliance
 from jobs.appliance.protocol import Appliance
@@ -29,6 +28,8 @@ from jobs.store.keys import Keys
 from jobs.worker.process import Worker
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.fakes.builders import E2E_TIMINGS, make_settings
+from tests.fakes.job_driver import JobDriver, run_worker
 
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
@@ -90,7 +91,7 @@ async def e2e(
                 data["clusters"][name].update(extra)
             env = sim.credentials_env()
             inventory = parse_inventory(data, tmp_path, env=env)
-            settings = fast_settings(prefix, tmp_path, **kw)
+            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
 
             def appliance(cluster: Cluster) -> Appliance:
                 return make_appliance(cluster, env=env, settings=settings)

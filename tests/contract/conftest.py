@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -17,13 +16,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
-
-from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
-from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
-from job_driver import fast_settings, run_worker
 
 from jobs.appliance.client import PpsClient, make_appliance
 from jobs.appliance.policy import RetryPolicy, Timeouts
@@ -33,6 +25,10 @@ from jobs.config.inventory import Cluster, parse_inventory
 from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.worker.process import Worker
+from tests.contract.contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
+from tests.contract.contract_support import CLUSTER, RUNNING, TARGET, Run, Start
+from tests.fakes.builders import E2E_TIMINGS, make_settings
+from tests.fakes.job_driver import run_worker
 
 ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
 
@@ -92,7 +88,7 @@ async def contract(
             }
             data = {"clusters": {CLUSTER: cluster}, "firmware": firmware}
             inventory = parse_inventory(data, tmp_path, env=ENV)
-            settings = fast_settings(prefix, tmp_path, **kw)
+            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
 
             def appliance(c: Cluster) -> Appliance:
                 if read_timeout is None:

@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract_ports import Port, Rebooting
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from tests.contract.contract_ports import Port, Rebooting
 
 ADMIN_USER, ADMIN_PASSWORD, REALM = "ct-admin", "ct-Pa55-not-real", "Admin Users"
 API = "/api/v1/"

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
-# pytest runs with --import-mode=importlib: make this folder's helper module importable.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
 
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.worker.process import Worker
+from tests.engine.engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
 from tests.fakes.clock import FakeClock
 
 

@@ -23,10 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import redis.asyncio as aioredis
-from engine_support import crash_settings, make_inventory, new_fake
 
 from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, SystemInfo
 from jobs.config.clock import SystemClock
@@ -37,6 +34,7 @@ from jobs.steps.base import Poll, StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.worker.process import Worker
+from tests.engine.engine_support import crash_settings, make_inventory, new_fake
 from tests.fakes.appliance import FakeCluster
 
 T = TypeVar("T")

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import Stubs, crash_settings
 
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Inventory
@@ -19,6 +18,7 @@ from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker
+from tests.engine.engine_support import Stubs, crash_settings
 from tests.fakes.clock import FakeClock
 
 REQUESTER = "U_REQ"

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, REQUESTER, Engine, Stubs
 
 from jobs.rules.errors import (
     AbortRefused,
@@ -21,6 +20,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import Decision, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
+from tests.engine.engine_support import APPROVER, OTHER, REQUESTER, Engine, Stubs
 
 
 async def at_disable_gate(engine: Engine, cluster: str = "solo") -> tuple[Job, str]:

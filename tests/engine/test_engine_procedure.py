@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.inventory import Cluster, Inventory
@@ -16,6 +15,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.store.keys import Keys
+from tests.engine.engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 from tests.fakes.appliance import FakeCluster
 from tests.fakes.clock import FakeClock
 

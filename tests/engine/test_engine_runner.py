@@ -7,7 +7,6 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, Engine, Stubs
 
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
@@ -18,6 +17,7 @@ from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from jobs.store.work_queue import WorkItem, WorkQueue
 from jobs.worker import step_runner as R
+from tests.engine.engine_support import APPROVER, Engine, Stubs
 from tests.fakes.clock import FakeClock
 
 

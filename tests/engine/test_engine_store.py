@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, REQUESTER, Engine
 
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
@@ -19,6 +18,7 @@ from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from tests.engine.engine_support import APPROVER, OTHER, REQUESTER, Engine
 from tests.fakes.clock import FakeClock
 
 

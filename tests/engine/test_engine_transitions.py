@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import OTHER, REQUESTER, make_settings
 
 from jobs.config.settings import Settings
 from jobs.rules import decisions
@@ -16,6 +15,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import STEPS, GateKind, Job, State, Step, StepStatus
 from jobs.rules.transitions import apply_result, set_state, start_step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
+from tests.engine.engine_support import OTHER, REQUESTER, make_settings
 from tests.fakes.clock import FakeClock
 
 NOW = 1_800_000_000.0

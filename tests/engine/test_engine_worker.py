@@ -13,17 +13,6 @@ from urllib.parse import urlparse
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from engine_support import (
-    ENV,
-    REQUESTER,
-    Stubs,
-    TcpProxy,
-    approve_until,
-    crash_settings,
-    inventory_data,
-    new_fake,
-    worker_started,
-)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -40,9 +29,19 @@ from jobs.store.redis_client import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, b
 from jobs.store.work_queue import WorkItem
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker, tick_seconds
+from tests.engine.engine_support import (
+    ENV,
+    REQUESTER,
+    Stubs,
+    TcpProxy,
+    approve_until,
+    crash_settings,
+    inventory_data,
+    new_fake,
+    worker_started,
+)
 from tests.fakes.appliance import FakeCluster
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes.processes import PPSBOT, child_env
 
 
 def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
@@ -232,10 +231,10 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
         "PPS_LEASE_SECONDS": "1",
         "LOG_FORMAT": "json",
     }
-    ppsbot = ROOT / ".venv" / "bin" / "ppsbot"
     with (tmp_path / "worker.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            str(ppsbot), "worker", "--name", "cli-worker", env=env, stdout=log, stderr=log
+            str(PPSBOT), "worker", "--name", "cli-worker", env=child_env(env), stdout=log,
+            stderr=log,
         )
     # Signal handlers are installed before the worker logs that it started.
     log_file = tmp_path / "worker.log"

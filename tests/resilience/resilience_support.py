@@ -21,9 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
-from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory, new_fake
 from redis.exceptions import RedisError
-from redis_process import RedisProcess
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -42,7 +40,15 @@ from jobs.store.timers import Timers
 from jobs.worker.process import Worker
 from sim.slack.standin import create_standin_app
 from sim.slack.store import Message, StandinStore
+from tests.engine.engine_support import (
+    APPROVER,
+    REQUESTER,
+    crash_settings,
+    make_inventory,
+    new_fake,
+)
 from tests.fakes.appliance import FakeCluster
+from tests.resilience.redis_process import RedisProcess
 
 SOCKET_TIMEOUT = 1.0
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}

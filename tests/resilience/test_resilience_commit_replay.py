@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import REQUESTER, make_inventory, make_settings
 
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
@@ -20,6 +19,7 @@ from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from tests.engine.engine_support import REQUESTER, make_inventory, make_settings
 from tests.fakes.clock import FakeClock
 
 

@@ -14,13 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from resilience_support import Recorder, Rig
 
 from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store.lease import Lease
 from jobs.worker import step_runner as runner_mod
+from tests.resilience.resilience_support import Recorder, Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 

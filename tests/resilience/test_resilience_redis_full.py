@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from resilience_support import Rig
 
 from jobs.rules.model import State, Step
+from tests.resilience.resilience_support import Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 FULL_FOR = 1.5

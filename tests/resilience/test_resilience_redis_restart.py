@@ -24,8 +24,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from engine_support import worker_started
-from redis_process import RedisProcess
 
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import load_inventory
@@ -40,9 +38,10 @@ from jobs.store.timers import Timers
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.engine.engine_support import worker_started
+from tests.fakes.processes import PPSBOT, child_env
+from tests.resilience.redis_process import RedisProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
 COMMIT_SHA = hashlib.sha1(lua.COMMIT.encode()).hexdigest()
 KNOBS = {"install_seconds": 0.1, "reboot_seconds": 0.4, "rejoin_seconds": 0.1}
 DOWN = 1.0  # longer than redis-py's own retries: the workers see the outage
@@ -128,8 +127,8 @@ async def procs(
         log = tmp_path / f"worker{i}.log"
         with log.open("wb") as out:
             workers.append(await asyncio.to_thread(
-                subprocess.Popen, [str(PPSBOT), "worker", "--name", f"proc-w{i}"], env=env,
-                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                subprocess.Popen, [str(PPSBOT), "worker", "--name", f"proc-w{i}"],
+                env=child_env(env), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
             ))
         logs.append(log)
     redis = make_redis(server.url, socket_timeout=1.0)

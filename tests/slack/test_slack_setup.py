@@ -11,8 +11,7 @@ import yaml
 from bot.server import _config_problems, build
 from jobs.config.inventory import parse_inventory
 from jobs.config.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes.processes import ROOT
 
 
 def test_slack_manifest_declares_the_contract() -> None:

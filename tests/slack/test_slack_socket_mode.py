@@ -24,12 +24,11 @@ import yaml
 
 from jobs.rules.model import State, Step
 from sim.slack.standin import create_standin_app
+from tests.fakes.processes import PPSBOT, child_env
 
 StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 APP_TOKEN = "xapp-1-A0PPSBOT-1-test-app-token"  # what the `stack(socket=True)` bot uses
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
 
 
 async def connected(st: Any, count: int = 1) -> Any:
@@ -266,7 +265,7 @@ def _bot_env(url: str, redis_url: str, prefix: str, tmp_path: Path, port: int,
         "PPS_INVENTORY": str(inventory), "PPS_CHANNEL": "C_PPS", "HOST": "127.0.0.1",
         "PORT": str(port), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
     })
-    return env
+    return child_env(env)
 
 
 async def test_slack_socket_mode_refused_app_token_stops_start_up(
