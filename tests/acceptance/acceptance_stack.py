@@ -34,10 +34,21 @@ import uvicorn
 import yaml
 
 from sim.pps.config import parse_config
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
 from tests.acceptance.acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
-from tests.fakes.processes import PPSBOT, REDIS_URL, child_env
+from tests.fakes import (
+    PPSBOT,
+    REDIS_URL,
+    blob,
+    bound_socket,
+    buttons,
+    child_env,
+    free_port,
+    has_buttons,
+    serve,
+    sim_firmware,
+    url_of,
+)
 
 SECRET = "acceptance-signing-secret-8d1e"
 TOKEN = "xoxb-acceptance-token"
@@ -55,18 +66,6 @@ def sign(secret: str, ts: str, body: bytes) -> str:
     """SLACK.md: "v0=" + hex(HMAC_SHA256(secret, "v0:" + ts + ":" + raw_body))."""
     base = b"v0:" + ts.encode() + b":" + body
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-def free_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
-def free_port() -> int:
-    with free_socket() as s:
-        return int(s.getsockname()[1])
 
 
 class Loop:
@@ -414,7 +413,7 @@ def _trace(calls: list[Any], card_ts: str) -> str:
 
 
 def ack_text(ack: dict[str, Any]) -> str:
-    return str(ack.get("text", "")) + json.dumps(ack.get("blocks") or [], ensure_ascii=False)
+    return str(ack.get("text", "")) + blob(ack.get("blocks") or [])
 
 
 def job_id_in(ack: dict[str, Any]) -> str:
@@ -422,14 +421,6 @@ def job_id_in(ack: dict[str, Any]) -> str:
     m = JOB_ID.search(ack_text(ack))
     assert m, ack
     return m.group(1)
-
-
-def buttons(msg: Msg) -> list[dict[str, Any]]:
-    return [e for b in msg.blocks if b.get("type") == "actions" for e in b["elements"]]
-
-
-def has_buttons(msg: Msg) -> bool:
-    return bool(buttons(msg))
 
 
 def _is_approval(msg: Msg) -> bool:
@@ -449,23 +440,15 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
     loop = Loop()
     slack = FakeSlack(TOKEN, users_info=users_info, groups={GROUP: [A2, REQ]})
     sim = Simulator(parse_config({"clusters": sim_clusters}, tmp))
-    slack_sock = free_socket()
-    slack_url = f"http://127.0.0.1:{slack_sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(slack.app, log_level="warning", lifespan="off"))
+    slack_sock = bound_socket()
+    slack_url = url_of(slack_sock)
 
-    async def up() -> asyncio.Task[None]:
+    async def up() -> tuple[uvicorn.Server, asyncio.Task[None]]:
         await sim.start()
-        task = asyncio.get_running_loop().create_task(server.serve(sockets=[slack_sock]))
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-            await asyncio.sleep(0.01)
-        return task
+        return await serve(slack.app, slack_sock, lifespan="off")
 
-    serving = loop.run(up())
-    fw = []
-    for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-        sha = write_package(tmp / "firmware" / f"pps-{version}.pkg", version, build)
-        fw.append({"version": version, "file": f"firmware/pps-{version}.pkg", "sha256": sha})
-    inv = sim.inventory(fw)
+    server, serving = loop.run(up())
+    inv = sim.inventory(sim_firmware(tmp, folder="firmware"))
     for cluster, channel in channels.items():
         inv["clusters"][cluster]["channel"] = channel
     for cluster, extra in (inventory_extra or {}).items():

@@ -14,7 +14,7 @@ from jobs.appliance.client import PpsClient
 from jobs.appliance.policy import RetryPolicy, Timeouts
 from jobs.config.inventory import Cluster, Node
 from sim.pps.simulator import Simulator
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
 

@@ -20,10 +20,9 @@ from jobs.appliance.protocol import (
     Unreachable,
     Unsupported,
 )
-from jobs.config.settings import Settings
 from sim.pps.packages import write_package
 from tests.appliance.appliance_support import FAST, client_of, cluster_of
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock, make_settings
 
 STANDALONE = {"mode": "standalone", "nodes": ["solo"], "sessions": 3}
 AP = {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 5}
@@ -374,11 +373,13 @@ async def test_secrets_never_in_errors_logs_or_reprs(
         assert key not in blob
 
 
-async def test_make_appliance_scales_retries_to_the_poll_interval(start_sim: Any) -> None:
+async def test_make_appliance_scales_retries_to_the_poll_interval(
+    start_sim: Any, tmp_path: Path
+) -> None:
     sim = await start_sim({"c": STANDALONE})
     c = sim.cluster("c")
     env = {"U": c.username, "P": c.password}
-    settings = Settings(PPS_POLL_SECONDS=0.1)
+    settings = make_settings(tmp_path, PPS_POLL_SECONDS=0.1)
     client = make_appliance(cluster_of(sim, "c"), env=env, settings=settings)
     async with client:
         assert (await client.system_info("solo")).host_name == "solo"
@@ -388,6 +389,7 @@ async def test_make_appliance_scales_retries_to_the_poll_interval(start_sim: Any
     async with make_appliance(cluster_of(sim, "c"), env=env) as default:
         assert default.session.retry.base == 0.5
         assert (default.session.timeouts.connect, default.session.timeouts.read) == (5.0, 20.0)
-    ten = make_appliance(cluster_of(sim, "c"), env=env, settings=Settings(PPS_POLL_SECONDS=10))
+    slow = make_settings(tmp_path, PPS_POLL_SECONDS=10)
+    ten = make_appliance(cluster_of(sim, "c"), env=env, settings=slow)
     async with ten:
         assert (ten.session.timeouts.connect, ten.session.timeouts.read) == (5.0, 20.0)

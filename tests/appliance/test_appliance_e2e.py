@@ -26,10 +26,8 @@ from jobs.rules.model import GateKind, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.worker.process import Worker
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
-from tests.fakes.builders import E2E_TIMINGS, make_settings
-from tests.fakes.job_driver import JobDriver, run_worker
+from tests.fakes import E2E_TIMINGS, JobDriver, make_settings, run_worker, sim_firmware
 
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
@@ -82,11 +80,7 @@ async def e2e(
             sim = Simulator(_sim_config(clusters))
             await sim.start()
             stack.push_async_callback(sim.stop)
-            fw = []
-            for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-                sha = write_package(tmp_path / "fw" / f"pps-{version}.pkg", version, build)
-                fw.append({"version": version, "file": f"fw/pps-{version}.pkg", "sha256": sha})
-            data = sim.inventory(fw)
+            data = sim.inventory(sim_firmware(tmp_path))
             for name, extra in (inventory_edit or {}).items():
                 data["clusters"][name].update(extra)
             env = sim.credentials_env()

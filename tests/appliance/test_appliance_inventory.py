@@ -13,7 +13,7 @@ import yaml
 
 from jobs.config.inventory import InventoryError, load_inventory, parse_inventory, parse_window
 from sim.pps.packages import write_package
-from tests.fakes.processes import ROOT
+from tests.fakes import ROOT
 
 ENV = {"EAST_U": "admin", "EAST_P": "pw", "SOLO_U": "admin", "SOLO_P": "pw"}
 

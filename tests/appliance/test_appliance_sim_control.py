@@ -20,7 +20,7 @@ from jobs.appliance.protocol import Unsupported
 from sim.pps.config import load_config, parse_config
 from sim.pps.packages import build_string, package_bytes, read_package_header, write_package
 from tests.appliance.appliance_support import FAST, client_of, wait_for
-from tests.fakes.processes import ROOT
+from tests.fakes import ROOT
 
 
 def test_write_package_round_trip(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from jobs.rules.model import Job, Step
 from jobs.service import JobService, UpgradeRequest
 from tests.contract.contract_fake import API, Call, FakeCluster
-from tests.fakes.job_driver import JobDriver
+from tests.fakes import JobDriver
 
 REQUESTER, APPROVER = "UCTREQ01", "UCTAPP02"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from jobs.config.settings import Settings
-from tests.fakes.processes import ROOT
+from tests.fakes import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from jobs.config.settings import Settings
-from tests.fakes.processes import ROOT
+from tests.fakes import ROOT
 
 README = (ROOT / "README.md").read_text()
 INVENTORY_FIELDS = (

@@ -12,18 +12,18 @@ from jobs.config.settings import Settings
 from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.worker.process import Worker
-from tests.engine.engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import CLUSTERS, Engine, Stubs
+from tests.fakes import WORKER_TIMINGS, FakeClock, make_inventory, make_settings
 
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Inventory:
-    return make_inventory(tmp_path)
+    return make_inventory(tmp_path, CLUSTERS)
 
 
 @pytest.fixture
 def settings(prefix: str, tmp_path: Path) -> Settings:
-    return make_settings(prefix, tmp_path)
+    return make_settings(tmp_path, prefix)
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def stub_worker(
     stubs: Stubs,
 ) -> Worker:
     """A worker named `w` on the test Redis running the stub steps, not started."""
-    return Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-                  name="w", keys=keys)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
+    return Worker(redis, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
 
 
 @pytest.fixture

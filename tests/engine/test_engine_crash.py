@@ -24,15 +24,8 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from tests.engine.crash_worker import fake_key
-from tests.engine.engine_support import (
-    REQUESTER,
-    approve_until,
-    crash_settings,
-    make_inventory,
-    worker_started,
-)
-from tests.fakes.appliance import FakeCluster
-from tests.fakes.processes import PYTHON, ROOT
+from tests.engine.engine_support import CLUSTERS, REQUESTER, approve_until, worker_started
+from tests.fakes import PYTHON, ROOT, WORKER_TIMINGS, FakeCluster, make_inventory, make_settings
 
 BOUNDARIES = [s.value for s in Step] + ["poll:3"]
 # Beyond the matrix: die right after the appliance accepted a side effect, before the step's
@@ -87,10 +80,10 @@ async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
     t0 = time.monotonic()
     prefix = f"{base}{boundary.replace(':', '-')}:"
     keys = Keys(prefix)
-    settings = crash_settings(prefix, tmp)
+    settings = make_settings(tmp, prefix, timings=WORKER_TIMINGS)
     redis = make_redis(redis_url)
     try:
-        svc = JobService(redis, settings, make_inventory(tmp), SystemClock(), keys)
+        svc = JobService(redis, settings, make_inventory(tmp, CLUSTERS), SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("east", REQUESTER, "C1"))
         first = await start_worker(prefix, tmp, redis_url, "w1", boundary)
         waiter = asyncio.create_task(first.wait())

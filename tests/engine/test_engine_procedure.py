@@ -15,9 +15,8 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.steps import STEP_IMPLS
 from jobs.store.keys import Keys
-from tests.engine.engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
-from tests.fakes.appliance import FakeCluster
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import APPROVER, OTHER, Engine
+from tests.fakes import RUNNING, TARGET_BUILD, FakeClock, FakeCluster, new_fake
 
 
 def fake_factory(clock: FakeClock, fakes: dict[str, FakeCluster]) -> Any:

@@ -18,7 +18,7 @@ from jobs.store.lease import Lease
 from jobs.store.work_queue import WorkItem, WorkQueue
 from jobs.worker import step_runner as R
 from tests.engine.engine_support import APPROVER, Engine, Stubs
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 async def to_enable_gate(engine: Engine, cluster: str = "solo") -> Job:

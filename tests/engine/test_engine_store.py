@@ -19,7 +19,7 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from tests.engine.engine_support import APPROVER, OTHER, REQUESTER, Engine
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 def req(cluster: str = "solo", **kw: Any) -> UpgradeRequest:

@@ -14,6 +14,7 @@ from typing import Any
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory, parse_inventory
 from jobs.config.settings import Settings
+from sim.pps.packages import write_package
 from tests.fakes.appliance import FakeCluster
 
 ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
@@ -104,6 +105,23 @@ def write_firmware(
         f.write_bytes(f"package {v}\n".encode() * 100)
         sha = (catalogue_sha or {}).get(v) or hashlib.sha256(f.read_bytes()).hexdigest()
         firmware.append({"version": v, "file": f"{folder}/{f.name}", "sha256": sha})
+    return firmware
+
+
+def sim_firmware(
+    tmp: Path,
+    builds: Mapping[str, int] | None = None,
+    *,
+    folder: str = "fw",
+    name: str = "pps-{}.pkg",
+) -> list[dict[str, str]]:
+    """Packages the simulator can install (version -> build; by default 9.1R17 build 27583
+    and 9.1R18 build 29865) under `tmp/folder`, and their catalogue entries."""
+    firmware = []
+    for version, build in (builds or {"9.1R17": 27583, "9.1R18": 29865}).items():
+        file = f"{folder}/{package_name(version, name)}"
+        sha = write_package(tmp / file, version, build)
+        firmware.append({"version": version, "file": file, "sha256": sha})
     return firmware
 
 

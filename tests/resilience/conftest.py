@@ -16,8 +16,9 @@ import pytest
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.worker import process as worker_mod
+from tests.fakes import Recorder
 from tests.resilience.redis_process import REDIS_SERVER, RedisProcess
-from tests.resilience.resilience_support import Recorder, Rig, start_rig, start_slack
+from tests.resilience.resilience_support import Rig, start_rig, start_slack
 
 StartRig = Callable[..., Awaitable[Rig]]
 

@@ -19,8 +19,8 @@ from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
-from tests.engine.engine_support import REQUESTER, make_inventory, make_settings
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import CLUSTERS, REQUESTER
+from tests.fakes import FakeClock, make_inventory, make_settings
 
 
 async def test_resilience_resent_commit_is_applied_once(
@@ -30,8 +30,8 @@ async def test_resilience_resent_commit_is_applied_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(prefix, tmp_path)
-    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    settings = make_settings(tmp_path, prefix)
+    svc = JobService(redis, settings, make_inventory(tmp_path, CLUSTERS), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     snap = await svc.store.load(job.id)
     assert snap is not None
@@ -63,8 +63,8 @@ async def test_resilience_resent_commit_is_applied_once(
 async def test_resilience_resent_lease_acquire_gets_its_own_fence(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(prefix, tmp_path)
-    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    settings = make_settings(tmp_path, prefix)
+    svc = JobService(redis, settings, make_inventory(tmp_path, CLUSTERS), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     lease = Lease(redis, keys, job.id, 30)
     assert await lease.acquire()

@@ -20,7 +20,8 @@ from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store.lease import Lease
 from jobs.worker import step_runner as runner_mod
-from tests.resilience.resilience_support import Recorder, Rig
+from tests.fakes import Recorder
+from tests.resilience.resilience_support import Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 

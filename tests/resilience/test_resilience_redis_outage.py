@@ -24,7 +24,8 @@ from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store import job_store as store_mod
 from jobs.store.job_store import Snapshot
-from tests.resilience.resilience_support import SOCKET_TIMEOUT, Recorder, Rig
+from tests.fakes import Recorder
+from tests.resilience.resilience_support import SOCKET_TIMEOUT, Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 ORDER = list(Step)

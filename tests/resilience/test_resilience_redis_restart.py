@@ -36,10 +36,9 @@ from jobs.store.keys import WORKER_GROUP, Keys
 from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
 from sim.pps.config import parse_config
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
 from tests.engine.engine_support import worker_started
-from tests.fakes.processes import PPSBOT, child_env
+from tests.fakes import PPSBOT, child_env, sim_firmware
 from tests.resilience.redis_process import RedisProcess
 
 COMMIT_SHA = hashlib.sha1(lua.COMMIT.encode()).hexdigest()
@@ -109,11 +108,8 @@ async def procs(
         "mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 40, "knobs": KNOBS,
     }}}, tmp_path))
     await sim.start()
-    fw = []
-    for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-        sha = write_package(tmp_path / "fw" / f"pps-{version}.pkg", version, build)
-        fw.append({"version": version, "file": f"fw/pps-{version}.pkg", "sha256": sha})
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(sim.inventory(fw)))
+    inventory_yml = yaml.safe_dump(sim.inventory(sim_firmware(tmp_path)))
+    (tmp_path / "inventory.yml").write_text(inventory_yml)
     values = {
         "REDIS_URL": server.url, "PPS_REDIS_PREFIX": prefix,
         "PPS_INVENTORY": str(tmp_path / "inventory.yml"),
