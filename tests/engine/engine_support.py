@@ -207,6 +207,10 @@ class Engine:
         assert gate is not None, f"no open gate on {job.state} {job.step}"
         return gate.id
 
+    async def timer_names(self, job_id: str) -> list[str]:
+        """The names of the job's durable timers ("poll", "settle", "retry", "start", ...)."""
+        return [m.split("|")[1] for m in await self.timers.all(job_id)]
+
     async def events(self, job_id: str, kind: EventKind | None = None) -> list[Event]:
         evs = await self.service.store.events(job_id)
         return [e for e in evs if kind is None or e.kind is kind]
