@@ -9,14 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.acceptance.acceptance_stack import (
-    FAST,
-    Stack,
-    launch,
-    order_problems,
-    slack_contract_problems,
-    teardown,
-)
+from tests.acceptance.acceptance_checks import order_problems, slack_contract_problems
+from tests.acceptance.acceptance_launch import launch, teardown
+from tests.acceptance.acceptance_stack import FAST, Stack
 
 
 def standalone(name: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.acceptance.acceptance_stack import order_problems
+from tests.acceptance.acceptance_checks import order_problems
 
 Stack = Any
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
