@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 

@@ -3,21 +3,20 @@ settings from the environment only, our PPS simulator as the appliances, and the
 Slack of acceptance_fake_slack.py. Requests are signed here from SLACK.md's rules.
 
 The fake Slack and the simulator run on an event loop in a background thread, so the tests
-themselves are plain synchronous functions driving everything over HTTP.
+themselves are plain synchronous functions driving everything over HTTP. `launch` and
+`teardown` (acceptance_launch.py) start and stop it all; acceptance_checks.py says what
+the bot sent that breaks the contract.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import hmac
 import itertools
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,18 +28,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-import redis
-import uvicorn
-import yaml
-from acceptance_fake_slack import KNOWN, Ephemeral, FakeSlack, Msg, block_problems
 
-from sim.pps.config import parse_config
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.acceptance.acceptance_fake_slack import Ephemeral, FakeSlack, Msg, block_problems
+from tests.fakes import (
+    PPSBOT,
+    blob,
+    buttons,
+    child_env,
+    has_buttons,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 SECRET = "acceptance-signing-secret-8d1e"
 TOKEN = "xoxb-acceptance-token"
 PPS_CHANNEL = "C0PPS"
@@ -57,18 +55,6 @@ def sign(secret: str, ts: str, body: bytes) -> str:
     """SLACK.md: "v0=" + hex(HMAC_SHA256(secret, "v0:" + ts + ":" + raw_body))."""
     base = b"v0:" + ts.encode() + b":" + body
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-def free_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
-def free_port() -> int:
-    with free_socket() as s:
-        return int(s.getsockname()[1])
 
 
 class Loop:
@@ -295,7 +281,7 @@ class Stack:
         out = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         try:
             self.procs[name] = subprocess.Popen(
-                [str(PPSBOT), *args], env=self.env, cwd=self.tmp, stdout=out,
+                [str(PPSBOT), *args], env=child_env(self.env), cwd=self.tmp, stdout=out,
                 stderr=subprocess.STDOUT)
         finally:
             out.close()
@@ -317,106 +303,8 @@ class Stack:
         self.http.close()
 
 
-def slack_contract_problems(st: Stack) -> list[str]:
-    """What the bot sent so far that breaks SLACK.md / DESIGN §3: what the fake refused
-    (token, text fallback, Block Kit, thread_ts), methods nobody documented, a traceback
-    or a secret in a call, top-level posts or card updates without `pps_job` metadata."""
-    calls, msgs, _ = st.slack.snapshot()
-    out = list(st.slack.problems)
-    secrets = [SECRET, TOKEN, *(c.password for c in st.sim.clusters.values())]
-    for c in calls:
-        if c.method not in KNOWN:
-            out.append(f"called {c.method}, which the contract does not name")
-        raw = json.dumps(c.args, ensure_ascii=False)
-        if "Traceback" in raw or 'File "' in raw:
-            out.append(f"{c.method}: a traceback reached Slack: {raw[:300]}")
-        out.extend(f"{c.method}: a secret reached Slack" for x in secrets if x in raw)
-    # Nothing posted twice: a step's "done" reply, a button (its value names job and gate).
-    done = collections.Counter((c.args.get("thread_ts"), c.args.get("text")) for c in calls
-                               if c.ok and c.method == "chat.postMessage"
-                               and str(c.args.get("text", "")).startswith("✅"))
-    out.extend(f"posted {n} times: {t}" for (_, t), n in done.items() if n > 1)
-    values = collections.Counter(
-        v for c in calls if c.ok and c.method == "chat.postMessage"
-        for v in {e.get("value") for b in c.args.get("blocks") or []
-                  if b.get("type") == "actions" for e in b.get("elements", [])})
-    out.extend(f"buttons posted {n} times: {v}" for v, n in values.items() if n > 1)
-    cards = {(m.channel, m.ts) for m in msgs if m.thread_ts is None}
-    per_job = collections.Counter(
-        (m.metadata or {}).get("event_payload", {}).get("job_id") for m in msgs
-        if m.thread_ts is None)
-    out.extend(f"{n} cards for job {j}" for j, n in per_job.items() if n > 1)
-    for c in calls:
-        top_post = c.method == "chat.postMessage" and not c.args.get("thread_ts")
-        card_update = c.method == "chat.update" and (c.args.get("channel"), c.args.get("ts")) \
-            in cards
-        if not (top_post or card_update):
-            continue
-        meta = c.args.get("metadata") or {}
-        payload = meta.get("event_payload") or {}
-        if meta.get("event_type") != "pps_job" or not {"job_id", "cluster", "state",
-                                                         "step"} <= set(payload):
-            out.append(f"{c.method} of a card without pps_job metadata: {meta!r}")
-    return out
-
-
-def order_problems(st: Stack) -> list[str]:
-    """The card never runs ahead of the channel: when an edit shows the job waiting on a
-    human, the message with the buttons is already posted; when it shows the job finished,
-    the summary is (for a job failed with logins still off: the alarm). So a client that
-    follows the card's `pps_job` metadata and then looks for the message finds it. The
-    card's first post is not checked: a notifier posting it late renders the job as it
-    is by then."""
-    calls, msgs, _ = st.slack.snapshot()
-    cards = {m.ts: m for m in msgs if m.thread_ts is None}
-    buttons_posted: dict[str, int] = collections.Counter()
-    summaries: dict[str, set[str]] = collections.defaultdict(set)
-    episodes: dict[str, int] = collections.Counter()
-    last: dict[str, tuple[str, str]] = {}
-    out = []
-    for c in calls:
-        if not c.ok:
-            continue
-        blocks = json.dumps(c.args.get("blocks") or [])
-        parent = str(c.args.get("thread_ts") or "")
-        if c.method == "chat.postMessage" and parent in cards:
-            if '"pps_approve"' in blocks or '"pps_confirm"' in blocks:
-                buttons_posted[parent] += 1
-            if c.args.get("reply_broadcast") and '"header"' in blocks and not str(
-                    c.args.get("text")).startswith("Dry run"):  # the summary, not the plan
-                summaries[parent].add("posted")
-            if c.args.get("reply_broadcast") and "still disabled" in str(c.args.get("text")):
-                summaries[parent].add("logins alarm")  # a failed job that is not over yet
-            continue
-        if c.method != "chat.update" or c.args.get("ts") not in cards:
-            continue
-        ts = str(c.args["ts"])
-        payload = (c.args.get("metadata") or {}).get("event_payload") or {}
-        now = (str(payload.get("state")), str(payload.get("step")))
-        if now[0] == "awaiting_approval" and last.get(ts) != now:
-            episodes[ts] += 1
-            if buttons_posted[ts] < episodes[ts]:
-                out.append(f"card {payload.get('job_id')} showed {now} before its request"
-                           + _trace(calls, ts))
-        if now[0] in ("succeeded", "failed", "cancelled") and not summaries[ts]:
-            out.append(f"card {payload.get('job_id')} showed {now[0]} before the summary"
-                       + _trace(calls, ts))
-        last[ts] = now
-    return out
-
-
-def _trace(calls: list[Any], card_ts: str) -> str:
-    lines = []
-    for c in calls:
-        if card_ts in (c.args.get("ts"), c.args.get("thread_ts")):
-            p = (c.args.get("metadata") or {}).get("event_payload") or {}
-            lines.append(f"  {c.at:.3f} {c.method} ok={c.ok} {p.get('state')}/{p.get('step')} "
-                         f"{str(c.args.get('text'))[:70]}")
-    return "\n" + "\n".join(lines)
-
-
 def ack_text(ack: dict[str, Any]) -> str:
-    return str(ack.get("text", "")) + json.dumps(ack.get("blocks") or [], ensure_ascii=False)
+    return str(ack.get("text", "")) + blob(ack.get("blocks") or [])
 
 
 def job_id_in(ack: dict[str, Any]) -> str:
@@ -426,117 +314,7 @@ def job_id_in(ack: dict[str, Any]) -> str:
     return m.group(1)
 
 
-def buttons(msg: Msg) -> list[dict[str, Any]]:
-    return [e for b in msg.blocks if b.get("type") == "actions" for e in b["elements"]]
-
-
-def has_buttons(msg: Msg) -> bool:
-    return bool(buttons(msg))
-
-
 def _is_approval(msg: Msg) -> bool:
     # Buttons now, or the decided form (no buttons, "Approval requested:") afterwards.
     return (has_buttons(msg) and any(b.get("action_id") == "pps_approve" for b in buttons(msg))) \
         or ("Approval" in msg.text and "for J" in msg.text)
-
-
-def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
-           workers: int, users_info: bool, extra_env: dict[str, str],
-           minimal: bool = False, inventory_extra: dict[str, dict[str, Any]] | None = None,
-           ) -> Stack:
-    """Start simulator + fake Slack in a thread, then the bot and workers as processes.
-
-    `minimal`: only the settings DESIGN §3 names that a new user would set (no backup dir,
-    no log format) and `SLACK_API_URL` without its trailing slash."""
-    loop = Loop()
-    slack = FakeSlack(TOKEN, users_info=users_info, groups={GROUP: [A2, REQ]})
-    sim = Simulator(parse_config({"clusters": sim_clusters}, tmp))
-    slack_sock = free_socket()
-    slack_url = f"http://127.0.0.1:{slack_sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(slack.app, log_level="warning", lifespan="off"))
-
-    async def up() -> asyncio.Task[None]:
-        await sim.start()
-        task = asyncio.get_running_loop().create_task(server.serve(sockets=[slack_sock]))
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-            await asyncio.sleep(0.01)
-        return task
-
-    serving = loop.run(up())
-    fw = []
-    for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-        sha = write_package(tmp / "firmware" / f"pps-{version}.pkg", version, build)
-        fw.append({"version": version, "file": f"firmware/pps-{version}.pkg", "sha256": sha})
-    inv = sim.inventory(fw)
-    for cluster, channel in channels.items():
-        inv["clusters"][cluster]["channel"] = channel
-    for cluster, extra in (inventory_extra or {}).items():
-        inv["clusters"][cluster].update(extra)
-    (tmp / "inventory.yml").write_text(yaml.safe_dump(inv))
-    prefix = f"ppsacc:{uuid.uuid4().hex[:8]}:"
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
-        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": f"{slack_url}/api/", "REDIS_URL": REDIS_URL,
-        "PPS_REDIS_PREFIX": prefix, "PPS_INVENTORY": str(tmp / "inventory.yml"),
-        "PPS_CHANNEL": PPS_CHANNEL, "PPS_APPROVERS": f"{A1},{GROUP}",
-        "PPS_SETTLE_SECONDS": "0.5", "PPS_POLL_SECONDS": "0.2",
-        "PPS_REBOOT_TIMEOUT_SECONDS": "20", "PPS_REMINDER_SECONDS": "0.5",
-        "PPS_LEASE_SECONDS": "0.6", "PPS_BACKUP_DIR": str(tmp / "backups"),
-        "PPS_USER_UPGRADES_PER_HOUR": "1000",  # one requester makes every job of the suite
-        "PORT": str(port), "LOG_FORMAT": "json", **sim.credentials_env(), **extra_env,
-    }
-    if minimal:
-        del env["PPS_BACKUP_DIR"], env["LOG_FORMAT"]
-        env["SLACK_API_URL"] = f"{slack_url}/api"
-    st = Stack(tmp, loop, slack, sim, env, prefix, f"http://127.0.0.1:{port}", slack_url,
-               shutdown=lambda: _shutdown(loop, sim, server, serving, slack_sock),
-               minimal=minimal)
-    try:
-        st.start("bot", "bot")
-        for i in range(workers):
-            st.start(f"worker{i + 1}", "worker", "--name", f"acc-w{i + 1}")
-        wait_until("the bot's /healthz", lambda: _healthy(st), 20, 0.1)
-    except BaseException:
-        teardown(st)
-        raise
-    return st
-
-
-def _healthy(st: Stack) -> bool:
-    for name, p in st.procs.items():
-        if p.poll() is not None:
-            raise AssertionError(f"{name} exited {p.returncode}:\n{st.logs()}")
-    try:
-        return st.http.get(f"{st.bot_url}/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _shutdown(loop: Loop, sim: Simulator, server: uvicorn.Server,
-              serving: asyncio.Task[None], sock: socket.socket) -> None:
-    async def down() -> None:
-        server.should_exit = True
-        await sim.stop()
-        await serving
-
-    try:
-        loop.run(down())
-    finally:
-        loop.close()
-        sock.close()
-
-
-def teardown(st: Stack) -> None:
-    """Stop processes and servers; delete this run's Redis keys."""
-    try:
-        st.stop()
-    finally:
-        st.shutdown()
-        r = redis.Redis.from_url(REDIS_URL)
-        try:
-            for key in r.scan_iter(match=f"{st.prefix}*", count=500):
-                r.delete(key)
-        finally:
-            r.close()

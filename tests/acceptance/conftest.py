@@ -3,18 +3,15 @@ from SLACK.md (helpers in acceptance_stack.py and acceptance_fake_slack.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-# pytest runs with --import-mode=importlib: make this folder's helper modules importable.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from acceptance_stack import FAST, Stack, launch, slack_contract_problems, teardown
+from tests.acceptance.acceptance_checks import order_problems, slack_contract_problems
+from tests.acceptance.acceptance_launch import launch, teardown
+from tests.acceptance.acceptance_stack import FAST, Stack
 
 
 def standalone(name: str) -> dict[str, object]:
@@ -27,11 +24,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Bot + two workers, two-person rule on; approvers `U0APPR1` and the group `S0APPRS`
     (members `U0APPR2` and the requester `U0REQ`); `east` posts to its own channel; `lab16`
     has its logins switched by hand (operator-assisted); `lab17` has a daily one-hour
-    maintenance window in Asia/Tokyo starting about six hours from now."""
+    maintenance window in Asia/Tokyo starting about six hours from now. Each test drives
+    clusters of its own (`lab18`, `lab19`: the card-order test)."""
     clusters: dict[str, object] = {
         "east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 3,
                  "knobs": dict(FAST)},
-        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 18)},
+        **{f"lab{i}": standalone(f"lab{i}") for i in range(1, 20)},
     }
     start = datetime.now(ZoneInfo("Asia/Tokyo")) + timedelta(hours=6)
     window = f"{start:%H}:00-{(start + timedelta(hours=1)):%H}:00 Asia/Tokyo"
@@ -62,10 +60,14 @@ def lenient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(autouse=True)
 def _slack_contract(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every test: whatever the bot sent the fake Slack kept the contract."""
+    """After every test: whatever the bot sent the fake Slack kept the contract, and on
+    `stack` no card ran ahead of its channel (checked after each test, so the whole
+    session is covered whatever order the tests run in)."""
     yield
     for name in ("stack", "lenient_stack"):
         if name in request.fixturenames:
             st = request.getfixturevalue(name)
             problems = slack_contract_problems(st)
+            if name == "stack":
+                problems += order_problems(st)
             assert not problems, "\n".join(problems)

@@ -4,19 +4,17 @@ thread replies, the approval messages and their buttons, who may click what."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from tests.acceptance.acceptance_stack import JOB_ID, wait_until
+from tests.fakes import blob, has_buttons
 
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"
 TARGET = "9.1R18 (build 29865)"
 JOB_STATES = {"scheduled", "queued", "running", "awaiting_approval", "waiting", "held",
               "succeeded", "failed", "cancelled"}
-
-
-def _blob(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False)
 
 
 def card_calls(stack: Stack, job_id: str) -> tuple[list[Any], list[Any]]:
@@ -48,7 +46,7 @@ def check_card_contract(stack: Stack, job_id: str, cluster: str, channel: str) -
         assert isinstance(call.args.get("text"), str) and call.args["text"].strip()
     # No other top-level message for this job in any channel (one card per job).
     _, msgs, _ = stack.slack.snapshot()
-    tops = [m for m in msgs if m.thread_ts is None and job_id in m.text + _blob(m.blocks)]
+    tops = [m for m in msgs if m.thread_ts is None and job_id in m.text + blob(m.blocks)]
     card = stack.card(job_id)
     assert [m.ts for m in tops] == [card.msg.ts], [m.text for m in tops]
 
@@ -71,20 +69,20 @@ def check_gate_message(msg: Any, card: Any) -> None:
 def test_acceptance_full_upgrade_with_two_approvers(stack: Stack) -> None:
     ack = stack.command(REQ, "upgrade east")
     assert ack["response_type"] == "ephemeral"
-    m = re.search(r"`([A-Za-z0-9-]{1,24})`", ack["text"] + _blob(ack.get("blocks")))
+    m = re.search(r"`([A-Za-z0-9-]{1,24})`", ack["text"] + blob(ack.get("blocks")))
     assert m, ack
     jid = m.group(1)
 
     # A second upgrade while busy: refused, ephemeral, names the job and its requester.
     again = stack.command(A1, "upgrade east")
     assert again["response_type"] == "ephemeral"
-    shown = again["text"] + _blob(again.get("blocks"))
+    shown = again["text"] + blob(again.get("blocks"))
     assert f"`{jid}`" in shown and f"<@{REQ}>" in shown, again
-    listing = _blob(stack.command(A1, "list"))
+    listing = blob(stack.command(A1, "list"))
     assert listing.count("east") == 1, listing
 
     busy = stack.command(A1, "status east")
-    assert f"`{jid}`" in _blob(busy) and f"<@{REQ}>" in _blob(busy), busy
+    assert f"`{jid}`" in blob(busy) and f"<@{REQ}>" in blob(busy), busy
     disable = stack.open_gate(jid, 1)
     card = stack.card_in(jid, "awaiting_approval")
     assert card.msg.channel == "C0EAST"  # the cluster's channel, not PPS_CHANNEL
@@ -109,7 +107,7 @@ def test_acceptance_full_upgrade_with_two_approvers(stack: Stack) -> None:
     # A2 (member of the approver group S0APPRS) approves.
     stack.click(A2, disable, "pps_approve")
     decided = stack_wait_decided(stack, disable)
-    assert f"<@{A2}>" in _blob(decided.blocks) and "pproved" in _blob(decided.blocks)
+    assert f"<@{A2}>" in blob(decided.blocks) and "pproved" in blob(decided.blocks)
     # A late second click on the decided message: refusal naming the decider.
     stack.click(A1, disable, "pps_approve")
     stack.ephemeral_for(A1, f"Already decided by <@{A2}>")
@@ -120,7 +118,7 @@ def test_acceptance_full_upgrade_with_two_approvers(stack: Stack) -> None:
     assert stack.sim_state("east")["login_permission"] is False
     stack.click(A1, enable, "pps_approve")  # the same approver may decide both gates
     card = stack.card_in(jid, "succeeded")
-    assert f"<@{A1}>" in _blob(stack_wait_decided(stack, enable).blocks)
+    assert f"<@{A1}>" in blob(stack_wait_decided(stack, enable).blocks)
 
     state = stack.sim_state("east")
     assert [n["build"] for n in state["nodes"]] == [TARGET, TARGET]
@@ -132,26 +130,25 @@ def test_acceptance_full_upgrade_with_two_approvers(stack: Stack) -> None:
     replies = " ".join(t.text for t in thread)
     for n in range(1, 12):
         assert f"{n}/11" in replies, (n, replies)
-    summary = _blob(thread[-1].blocks)
+    summary = blob(thread[-1].blocks)
     assert thread[-1].broadcast and "disabled for" in summary and "Preflight" in summary
     # The disable request names what matters (DESIGN §1 step 4), the enable one the builds.
-    asked = _blob(disable.blocks)
+    asked = blob(disable.blocks)
     for needle in ("east", "9.1R18", "3 active sessions", "20-30 min", "Pulse"):
         assert needle in asked, needle
-    assert "9.1R18 (build 29865)" in _blob(enable.blocks)
+    assert "9.1R18 (build 29865)" in blob(enable.blocks)
 
     # Status and history name the finished job.
     status = stack.command(REQ, f"status {jid}")
-    assert status["response_type"] == "ephemeral" and jid in _blob(status)
-    assert "succeeded" in _blob(status).lower()
-    hist = _blob(stack.command(REQ, "history east"))
+    assert status["response_type"] == "ephemeral" and jid in blob(status)
+    assert "succeeded" in blob(status).lower()
+    hist = blob(stack.command(REQ, "history east"))
     assert jid in hist
-    assert jid in _blob(stack.command(REQ, "history"))
+    assert jid in blob(stack.command(REQ, "history"))
     assert not stack.slack.problems, stack.slack.problems
 
 
 def stack_wait_decided(stack: Stack, gate: Any) -> Any:
-    from acceptance_stack import has_buttons, wait_until
 
     def decided() -> Any:
         m = stack.slack.find(gate.channel, gate.ts)
@@ -165,14 +162,13 @@ def test_acceptance_downgrade_needs_the_flag(stack: Stack) -> None:
         stack.loop.run(stack.sim.set_node("east", "east-a", {"build": TARGET}))
         stack.loop.run(stack.sim.set_node("east", "east-b", {"build": TARGET}))
     ack = stack.command(REQ, "upgrade east 9.1R17 --dry-run")
-    from acceptance_stack import JOB_ID
     m = JOB_ID.search(ack["text"])
     if m and "queued" in ack["text"]:
         card = stack.card_in(m.group(1), "failed", "succeeded")
         assert card.state == "failed"
-        thread = " ".join(t.text + _blob(t.blocks) for t in stack.thread(card))
+        thread = " ".join(t.text + blob(t.blocks) for t in stack.thread(card))
         assert "downgrade" in thread.lower(), thread
     else:
-        assert "downgrade" in _blob(ack).lower(), ack
+        assert "downgrade" in blob(ack).lower(), ack
     jid = stack.upgrade(REQ, "upgrade east 9.1R17 --dry-run --allow-downgrade")
     assert stack.card_in(jid, "failed", "succeeded").state == "succeeded"

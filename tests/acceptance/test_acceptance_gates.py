@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from typing import Any
 
+from tests.acceptance.acceptance_stack import wait_until
+from tests.fakes import blob, has_buttons
+
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"
-
-
-def _blob(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False)
 
 
 def reminders(stack: Stack, jid: str) -> list[Any]:
@@ -21,7 +19,6 @@ def reminders(stack: Stack, jid: str) -> list[Any]:
 
 
 def wait_buttons_gone(stack: Stack, gate: Any) -> Any:
-    from acceptance_stack import has_buttons, wait_until
 
     def done() -> Any:
         m = stack.slack.find(gate.channel, gate.ts)
@@ -39,12 +36,12 @@ def test_acceptance_requester_rejects_disable_gate_cancels(stack: Stack) -> None
     stack.click(requester, gate, "pps_reject")
     stack.card_in(jid, "cancelled")
     decided = wait_buttons_gone(stack, gate)
-    assert f"<@{requester}>" in _blob(decided.blocks) and "ejected" in _blob(decided.blocks)
+    assert f"<@{requester}>" in blob(decided.blocks) and "ejected" in blob(decided.blocks)
     assert stack.sim_state("lab1")["login_permission"] is True
     assert not {"login_permission", "install"} & set(stack.writes("lab1"))
     # The cluster is free again.
-    assert "No active" in _blob(stack.command(REQ, "status lab1")) or \
-        "no active job" in _blob(stack.command(REQ, "status lab1"))
+    assert "No active" in blob(stack.command(REQ, "status lab1")) or \
+        "no active job" in blob(stack.command(REQ, "status lab1"))
 
 
 def test_acceptance_reject_enable_gate_holds_with_reminders(stack: Stack) -> None:
@@ -61,7 +58,6 @@ def test_acceptance_reject_enable_gate_holds_with_reminders(stack: Stack) -> Non
             and (m.thread_ts is None or m.broadcast) and "still disabled" in m.text]
     assert loud, [m.text for m in stack.thread(card)]
     # Reminders, as broadcast thread replies, about every PPS_REMINDER_SECONDS (0.5 s).
-    from acceptance_stack import wait_until
     held_at = time.monotonic()
     wait_until("two reminders while held",
                lambda: len([r for r in reminders(stack, jid)]) >= 2, 8)
@@ -89,7 +85,7 @@ def test_acceptance_abort_before_disable_cancels(stack: Stack) -> None:
     jid = stack.upgrade(REQ, "upgrade lab3")
     gate = stack.open_gate(jid, 1)
     ack = stack.command(REQ, f"abort {jid}")
-    assert ack["response_type"] == "ephemeral" and jid in _blob(ack)
+    assert ack["response_type"] == "ephemeral" and jid in blob(ack)
     stack.card_in(jid, "cancelled")
     wait_buttons_gone(stack, gate)
     assert not {"login_permission", "install"} & set(stack.writes("lab3"))
@@ -104,12 +100,11 @@ def test_acceptance_abort_while_disabling_goes_to_enable_gate(stack: Stack) -> N
     gate = stack.open_gate(jid, 1)
     stack.configure("lab4", {"faults": {"slow_seconds": 1.5}})
     stack.click(A1, gate, "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the disable step running",
                lambda: stack.card(jid).payload.get("step") in ("disable_logins", 5), 10)
     ack = stack.command(REQ, f"abort {jid}")
     assert ack["response_type"] == "ephemeral", ack
-    assert "enable" in _blob(ack).lower(), ack
+    assert "enable" in blob(ack).lower(), ack
     stack.configure("lab4", {"faults": {"slow_seconds": 0}})
     enable = stack.open_gate(jid, 2)
     assert "install" not in stack.writes("lab4")
@@ -123,11 +118,10 @@ def test_acceptance_abort_during_install_is_refused_with_reason(stack: Stack) ->
     stack.configure("lab5", {"knobs": {"reboot_seconds": 1.5}})
     jid = stack.upgrade(REQ, "upgrade lab5")
     stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the install to start", lambda: "install" in stack.writes("lab5"), 10)
     ack = stack.command(REQ, f"abort {jid}")
     assert ack["response_type"] == "ephemeral"
-    assert "Cannot abort" in _blob(ack) and "install" in _blob(ack), ack
+    assert "Cannot abort" in blob(ack) and "install" in blob(ack), ack
     stack.click(A2, stack.open_gate(jid, 2), "pps_approve")
     stack.card_in(jid, "succeeded")
 
@@ -143,13 +137,12 @@ def test_acceptance_install_refused_keeps_logins_alarm_until_enabled(stack: Stac
     loud = [m for m in msgs if m.channel == card.msg.channel
             and (m.thread_ts is None or m.broadcast) and "still disabled" in m.text]
     assert loud, [m.text for m in stack.thread(card)]
-    from acceptance_stack import wait_until
     wait_until("two reminders", lambda: len(reminders(stack, jid)) >= 2, 8)
     stack.click(A1, enable, "pps_approve")  # the same approver decides both gates
     wait_until("logins enabled", lambda: stack.sim_state("lab14")["login_permission"], 10)
     card = stack.card_in(jid, "failed")
-    assert "install" in _blob(card.msg.blocks).lower()
+    assert "install" in blob(card.msg.blocks).lower()
     count = len(reminders(stack, jid))
     time.sleep(1.5)
     assert len(reminders(stack, jid)) == count
-    assert "no active job" in _blob(stack.command(REQ, "status lab14"))
+    assert "no active job" in blob(stack.command(REQ, "status lab14"))

@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 
 import httpx
 import redis.asyncio as aioredis
-from acceptance_stack import sign
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.app import SlackBot, create_web_app
+from tests.acceptance.acceptance_stack import sign
 
 SECRET = "guard-secret"
 

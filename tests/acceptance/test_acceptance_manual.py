@@ -4,17 +4,13 @@ appliance and, when verification fails, says what it saw and posts a fresh butto
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from acceptance_stack import has_buttons, wait_until
+from tests.acceptance.acceptance_stack import wait_until
+from tests.fakes import blob, has_buttons
 
 Stack = Any
 REQ, A1, A2, STRANGER = "U0REQ", "U0APPR1", "U0APPR2", "U0STRANGER"
-
-
-def _blob(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False)
 
 
 def test_acceptance_manual_logins_confirmed_and_verified(stack: Stack) -> None:
@@ -24,7 +20,7 @@ def test_acceptance_manual_logins_confirmed_and_verified(stack: Stack) -> None:
     els = [e for b in first.blocks if b["type"] == "actions" for e in b["elements"]]
     assert [e["action_id"] for e in els] == ["pps_confirm"] and els[0].get("confirm")
     assert first.broadcast or first.thread_ts is None
-    assert "Disable" in _blob(first.blocks)
+    assert "Disable" in blob(first.blocks)
     # Strangers and (two-person rule) the requester may not confirm.
     stack.click(STRANGER, first, "pps_confirm")
     stack.ephemeral_for(STRANGER, "Only")
@@ -34,7 +30,7 @@ def test_acceptance_manual_logins_confirmed_and_verified(stack: Stack) -> None:
     stack.click(A2, first, "pps_confirm")
     second = stack.with_button(jid, "pps_confirm", after=first)
     assert second.ts != first.ts
-    assert "saw" in _blob(second.blocks).lower(), second.blocks
+    assert "saw" in blob(second.blocks).lower(), second.blocks
     assert not has_buttons(stack.slack.find(first.channel, first.ts))
     assert "install" not in stack.writes("lab16")
     # Done by hand for real this time.
@@ -42,7 +38,7 @@ def test_acceptance_manual_logins_confirmed_and_verified(stack: Stack) -> None:
     stack.click(A2, second, "pps_confirm")
     stack.click(A1, stack.open_gate(jid, 2), "pps_approve")
     third = stack.with_button(jid, "pps_confirm", after=second)
-    assert "Enable" in _blob(third.blocks)
+    assert "Enable" in blob(third.blocks)
     stack.configure("lab16", {"login_permission": True})
     stack.click(A1, third, "pps_confirm")
     stack.card_in(jid, "succeeded")

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from acceptance_stack import job_id_in
+
+from tests.acceptance.acceptance_stack import job_id_in, wait_until
+from tests.fakes import blob, has_buttons
 
 Stack = Any
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
 
 
-def _blob(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False)
-
-
 def _thread_text(stack: Stack, jid: str) -> str:
     card = stack.card(jid)
-    return " ".join(m.text + _blob(m.blocks) for m in stack.thread(card))
+    return " ".join(m.text + blob(m.blocks) for m in stack.thread(card))
 
 
 def test_acceptance_dry_run_shows_preflight_and_plan_and_changes_nothing(stack: Stack) -> None:
@@ -36,28 +33,28 @@ def test_acceptance_dry_run_shows_preflight_and_plan_and_changes_nothing(stack: 
     assert after["login_permission"] is True
     assert [n["build"] for n in after["nodes"]] == [n["build"] for n in before["nodes"]]
     assert stack.gate_messages(jid) == []
-    assert jid in _blob(stack.command(REQ, "history lab6"))
+    assert jid in blob(stack.command(REQ, "history lab6"))
 
 
 def test_acceptance_scheduled_job_is_listed_and_abortable(stack: Stack) -> None:
     at = (datetime.now() + timedelta(hours=3)).strftime("%H:%M")
     ack = stack.command(REQ, f"upgrade lab7 --at {at}")
     assert ack["response_type"] == "ephemeral"
-    assert "schedul" in _blob(ack).lower(), ack
+    assert "schedul" in blob(ack).lower(), ack
     jid = job_id_in(ack)
     stack.card_in(jid, "scheduled")
-    assert jid in _blob(stack.command(REQ, "list"))
-    assert jid in _blob(stack.command(REQ, "status"))
-    assert jid in _blob(stack.command(REQ, "status lab7"))
-    assert "schedul" in _blob(stack.command(REQ, f"status {jid}")).lower()
+    assert jid in blob(stack.command(REQ, "list"))
+    assert jid in blob(stack.command(REQ, "status"))
+    assert jid in blob(stack.command(REQ, "status lab7"))
+    assert "schedul" in blob(stack.command(REQ, f"status {jid}")).lower()
     # ISO-8601 is accepted too, but the cluster is taken.
     iso = (datetime.now() + timedelta(days=1)).replace(microsecond=0).isoformat()
     busy = stack.command(A1, f"upgrade lab7 --at {iso}")
-    assert jid in _blob(busy)
+    assert jid in blob(busy)
     ack = stack.command(REQ, f"abort {jid}")
     assert ack["response_type"] == "ephemeral"
     stack.card_in(jid, "cancelled")
-    assert jid not in _blob(stack.command(REQ, "list"))
+    assert jid not in blob(stack.command(REQ, "list"))
     assert stack.writes("lab7") == []
     # A start time a few seconds ahead: the job waits, then starts on its own.
     soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
@@ -81,10 +78,10 @@ def test_acceptance_history_lists_succeeded_failed_cancelled(stack: Stack) -> No
     stack.card_in(ok, "succeeded")
     hist = stack.command(REQ, "history lab8")
     assert hist["response_type"] == "ephemeral"
-    shown = _blob(hist)
+    shown = blob(hist)
     for jid in (failed, cancelled, ok):
         assert jid in shown, (jid, shown)
-    status = _blob(stack.command(REQ, f"status {failed}"))
+    status = blob(stack.command(REQ, f"status {failed}"))
     assert "failed" in status.lower() and "empty" in status.lower(), status
     assert "login_permission" not in stack.writes("lab8")
 
@@ -115,7 +112,7 @@ def test_acceptance_card_reaches_final_state_when_last_update_fails_once(
 
 def test_acceptance_gate_message_closed_when_its_update_fails_once(stack: Stack) -> None:
     def closing(args: dict[str, Any]) -> bool:
-        return "pps_approve" not in _blob(args.get("blocks")) and "Approval" in str(
+        return "pps_approve" not in blob(args.get("blocks")) and "Approval" in str(
             args.get("text", ""))
 
     stack.slack.inject("chat.update", 200, {"ok": False, "error": "internal_error"},
@@ -124,7 +121,6 @@ def test_acceptance_gate_message_closed_when_its_update_fails_once(stack: Stack)
     gate = stack.open_gate(jid, 1)
     stack.click(REQ, gate, "pps_reject")
     stack.card_in(jid, "cancelled")
-    from acceptance_stack import has_buttons, wait_until
     wait_until("the gate message closed",
                lambda: not has_buttons(stack.slack.find(gate.channel, gate.ts)), 10)
     assert not stack.slack.fail_when
@@ -135,7 +131,7 @@ def test_acceptance_posts_failing_once_are_retried_without_duplicates(stack: Sta
         return not args.get("thread_ts") and bool(args.get("metadata"))
 
     def gate_post(args: dict[str, Any]) -> bool:
-        return "pps_approve" in _blob(args.get("blocks"))
+        return "pps_approve" in blob(args.get("blocks"))
 
     stack.slack.inject("chat.postMessage", 500, {"ok": False, "error": "fatal_error"},
                        when=card_post)
@@ -156,9 +152,9 @@ def test_acceptance_maintenance_window(stack: Stack) -> None:
     """Outside the window preflight refuses; `--at HH:MM` is read in the window's zone."""
     jid = stack.upgrade(REQ, "upgrade lab17")
     card = stack.card_in(jid, "failed")
-    assert "window" in _thread_text(stack, jid).lower() + _blob(card.msg.blocks).lower()
+    assert "window" in _thread_text(stack, jid).lower() + blob(card.msg.blocks).lower()
     assert stack.writes("lab17") == []
-    window = next(w for w in [_blob(stack.command(REQ, "clusters"))] if "Asia/Tokyo" in w)
+    window = next(w for w in [blob(stack.command(REQ, "clusters"))] if "Asia/Tokyo" in w)
     start = window.split("window ")[1][:5]  # "HH:00"
     ack = stack.command(REQ, f"upgrade lab17 --at {start}")
     later = job_id_in(ack)
@@ -168,7 +164,7 @@ def test_acceptance_maintenance_window(stack: Stack) -> None:
                            ZoneInfo("Asia/Tokyo"))
     if due <= tokyo:
         due += timedelta(days=1)
-    shown = _blob(ack) + _blob(stack.command(REQ, f"status {later}"))
+    shown = blob(ack) + blob(stack.command(REQ, f"status {later}"))
     utc = due.astimezone(UTC)
     assert f"{utc:%Y-%m-%d %H:%M} UTC" in shown or f"{due:%Y-%m-%d %H:%M}" in shown, shown
     stack.command(REQ, f"abort {later}")
@@ -187,7 +183,6 @@ def test_acceptance_card_edit_refused_does_not_hold_back_the_request(stack: Stac
     jid = stack.upgrade(REQ, "upgrade lab10")
     gate = stack.open_gate(jid, 1, timeout=10)
     # The gate message may come before the card edit that Slack refuses: wait for that edit.
-    from acceptance_stack import wait_until
     wait_until("the refused card edit", lambda: not stack.slack.fail_when, timeout=10)
     stack.click(REQ, gate, "pps_reject")
     stack.card_in(jid, "cancelled")

@@ -3,19 +3,15 @@ command delivered twice, two approvers clicking together, a click re-delivered."
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from acceptance_stack import JOB_ID, job_id_in
+from tests.acceptance.acceptance_stack import JOB_ID, job_id_in, wait_until
+from tests.fakes import blob
 
 Stack = Any
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
-
-
-def _blob(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False)
 
 
 def test_acceptance_simultaneous_upgrades_make_one_job(stack: Stack) -> None:
@@ -24,12 +20,12 @@ def test_acceptance_simultaneous_upgrades_make_one_job(stack: Stack) -> None:
     with ThreadPoolExecutor(len(bodies)) as pool:
         acks = list(pool.map(lambda b: stack.post_signed(b), bodies))
     assert all(a.status_code == 200 for a in acks)
-    texts = [_blob(a.json()) for a in acks]
+    texts = [blob(a.json()) for a in acks]
     ids = {m.group(1) for t in texts for m in JOB_ID.finditer(t)}
     assert len(ids) == 1, texts  # every refusal names the one job that was made
     jid = ids.pop()
     stack.card_in(jid, "succeeded")
-    assert _blob(stack.command(REQ, "history lab11")).count("J-") == 1
+    assert blob(stack.command(REQ, "history lab11")).count("J-") == 1
 
 
 def test_acceptance_command_delivered_twice_makes_one_job(stack: Stack) -> None:
@@ -39,7 +35,7 @@ def test_acceptance_command_delivered_twice_makes_one_job(stack: Stack) -> None:
     jid = job_id_in(first)
     assert job_id_in(second) == jid
     stack.card_in(jid, "succeeded")
-    assert _blob(stack.command(REQ, "history lab12")).count("J-") == 1
+    assert blob(stack.command(REQ, "history lab12")).count("J-") == 1
 
 
 def test_acceptance_two_approvers_at_once_one_decision(stack: Stack) -> None:
@@ -56,7 +52,7 @@ def test_acceptance_two_approvers_at_once_one_decision(stack: Stack) -> None:
     time.sleep(0.5)
     assert len([e for e in stack.slack.snapshot()[2] if e.user == "U0STRANGER2"]) == 1
     _, _, eph = stack.slack.snapshot()
-    refused = [e for e in eph if "Already decided" in e.text + _blob(e.blocks)
+    refused = [e for e in eph if "Already decided" in e.text + blob(e.blocks)
                and e.user in (A1, A2)]
     assert refused, "the losing click was not told why"
     with ThreadPoolExecutor(3) as pool:
@@ -74,7 +70,6 @@ def test_acceptance_worker_killed_mid_upgrade_job_finishes(stack: Stack) -> None
     stack.configure("lab15", {"knobs": {"reboot_seconds": 1.0}})
     jid = stack.upgrade(REQ, "upgrade lab15")
     stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
-    from acceptance_stack import wait_until
     wait_until("the install", lambda: "install" in stack.writes("lab15"), 10)
     victim = stack.procs["worker1"]
     victim.kill()  # SIGKILL: no chance to release anything

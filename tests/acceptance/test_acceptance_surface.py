@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.acceptance.acceptance_stack import SECRET, sign
+
 Stack = Any
 USER = "U0REQ"
 
@@ -48,7 +50,6 @@ def test_acceptance_unsigned_stale_or_forged_requests_get_401(stack: Stack) -> N
     assert stack.post_signed(body, secret="not-the-secret").status_code == 401
     # A body changed after signing.
     ts = str(now)
-    from acceptance_stack import SECRET, sign
     h = {**plain, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(SECRET, ts, body)}
     assert stack.http.post(url, content=body + b"x", headers=h).status_code == 401
     # Malformed signature headers: refused as unsigned, never a 5xx.
@@ -61,7 +62,6 @@ def test_acceptance_unsigned_stale_or_forged_requests_get_401(stack: Stack) -> N
 
 
 def test_acceptance_signing_matches_slack_test_vector() -> None:
-    from acceptance_stack import sign
     body = (b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&"
             b"channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&"
             b"command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2F"

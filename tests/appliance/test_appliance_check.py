@@ -16,7 +16,7 @@ from bot.check import main
 from jobs.config.clock import SystemClock
 from jobs.store.keys import Keys
 from jobs.store.presence import Presence
-from sim.pps.packages import write_package
+from tests.fakes import sim_firmware
 
 PASSWORD = "Sup3r-s3cret-pw"
 CLUSTERS = {
@@ -29,11 +29,7 @@ async def _prepare(
     start_sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **edit: Any
 ) -> Any:
     sim = await start_sim(CLUSTERS)
-    fw = []
-    for version, build in (("9.1R18", 29865), ("9.1R17", 27583)):
-        sha = write_package(tmp_path / "fw" / f"{version}.pkg", version, build)
-        fw.append({"version": version, "file": f"fw/{version}.pkg", "sha256": sha})
-    inventory = sim.inventory(fw)
+    inventory = sim.inventory(sim_firmware(tmp_path))
     for path, value in edit.items():
         cluster, key = path.split("__")
         inventory["clusters"][cluster][key] = value

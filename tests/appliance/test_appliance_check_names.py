@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.check import Report, _check_node
 from jobs.appliance.protocol import VIP, ActiveUsers, MemberStatus, Overview, SystemInfo
-from jobs.config.inventory import parse_inventory
+from jobs.config.inventory import Cluster
+from tests.fakes import cluster_entry, make_inventory
 
 
 class _Answers:
@@ -32,28 +33,10 @@ class _Answers:
         )
 
 
-def _cluster(tmp_path: Path) -> Any:
-    inv = parse_inventory(
-        {
-            "clusters": {
-                "east": {
-                    "mode": "active-passive",
-                    "vip": "https://vip.invalid",
-                    "username_env": "U",
-                    "password_env": "P",
-                    "nodes": [
-                        {"name": "east-a", "url": "https://a.invalid"},
-                        {"name": "east-b", "url": "https://b.invalid"},
-                    ],
-                }
-            },
-            "firmware": [{"version": "9.1R18", "file": "x.pkg", "sha256": "0" * 64}],
-        },
-        tmp_path,
-        env={"U": "admin", "P": "pw"},
-        check_files=False,
-    )
-    return inv.clusters["east"]
+def _cluster(tmp_path: Path) -> Cluster:
+    nodes = {"east-a": "https://a.invalid", "east-b": "https://b.invalid"}
+    east = cluster_entry("active-passive", nodes, vip="https://vip.invalid")
+    return make_inventory(tmp_path, {"east": east}, versions=["9.1R18"]).clusters["east"]
 
 
 async def test_vip_reporting_an_fqdn_and_upper_case_members_are_not_problems(

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from job_driver import JobDriver, fast_settings, run_worker
 
 from jobs.appliance.client import make_appliance
 from jobs.appliance.protocol import Appliance
@@ -28,8 +27,8 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.fakes import E2E_TIMINGS, JobDriver, make_settings, run_worker, sim_firmware
 
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
@@ -82,16 +81,12 @@ async def e2e(
             sim = Simulator(_sim_config(clusters))
             await sim.start()
             stack.push_async_callback(sim.stop)
-            fw = []
-            for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-                sha = write_package(tmp_path / "fw" / f"pps-{version}.pkg", version, build)
-                fw.append({"version": version, "file": f"fw/pps-{version}.pkg", "sha256": sha})
-            data = sim.inventory(fw)
+            data = sim.inventory(sim_firmware(tmp_path))
             for name, extra in (inventory_edit or {}).items():
                 data["clusters"][name].update(extra)
             env = sim.credentials_env()
             inventory = parse_inventory(data, tmp_path, env=env)
-            settings = fast_settings(prefix, tmp_path, **kw)
+            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
 
             def appliance(cluster: Cluster) -> Appliance:
                 return make_appliance(cluster, env=env, settings=settings)

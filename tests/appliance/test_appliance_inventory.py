@@ -13,8 +13,8 @@ import yaml
 
 from jobs.config.inventory import InventoryError, load_inventory, parse_inventory, parse_window
 from sim.pps.packages import write_package
+from tests.fakes import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ENV = {"EAST_U": "admin", "EAST_P": "pw", "SOLO_U": "admin", "SOLO_P": "pw"}
 
 

@@ -26,7 +26,7 @@ from jobs.appliance.parse import (
 from jobs.appliance.policy import RetryPolicy, Timeouts, describe_transport_error
 from jobs.appliance.protocol import AuthFailed, Rejected, Unsupported
 from jobs.config.inventory import Cluster, Node
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 CLUSTER = Cluster(
     name="mock",

@@ -12,6 +12,7 @@ import pytest
 from jobs.appliance.client import PpsClient
 from jobs.appliance.protocol import VIP, ApplianceError, Unreachable
 from sim.pps.packages import write_package
+from tests.appliance.appliance_support import FAST, client_of, wait_for
 
 TARGET = "9.1R18 (build 29865)"
 
@@ -83,12 +84,12 @@ def package(tmp_path: Path) -> Path:
 
 
 async def test_active_passive_upgrade_flips_the_vip_and_back(
-    start_sim: Any, kit: Any, package: Path
+    start_sim: Any, package: Path
 ) -> None:
     sim = await start_sim(
-        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": FAST}}
     )
-    async with kit.client_of(sim, "east", attempts=1, read=2.0) as client:
+    async with client_of(sim, "east", attempts=1, read=2.0) as client:
         obs = Observer(client, ["east-a", "east-b", VIP])
         await client.install(VIP, package)
 
@@ -119,11 +120,11 @@ async def test_active_passive_upgrade_flips_the_vip_and_back(
 
 
 async def test_active_active_nodes_follow_one_after_the_other(
-    start_sim: Any, kit: Any, package: Path
+    start_sim: Any, package: Path
 ) -> None:
     nodes = ["aa-1", "aa-2", "aa-3"]
-    sim = await start_sim({"aa": {"mode": "active-active", "nodes": nodes, "knobs": kit.FAST}})
-    async with kit.client_of(sim, "aa", attempts=1, read=2.0) as client:
+    sim = await start_sim({"aa": {"mode": "active-active", "nodes": nodes, "knobs": FAST}})
+    async with client_of(sim, "aa", attempts=1, read=2.0) as client:
         obs = Observer(client, nodes)
         await client.install("aa-2", package)
 
@@ -143,10 +144,10 @@ async def test_active_active_nodes_follow_one_after_the_other(
 
 
 async def test_standalone_reboots_once_and_uptime_drops(
-    start_sim: Any, kit: Any, package: Path
+    start_sim: Any, package: Path
 ) -> None:
-    sim = await start_sim({"solo": {"mode": "standalone", "nodes": ["solo"], "knobs": kit.FAST}})
-    async with kit.client_of(sim, "solo", attempts=1, read=2.0) as client:
+    sim = await start_sim({"solo": {"mode": "standalone", "nodes": ["solo"], "knobs": FAST}})
+    async with client_of(sim, "solo", attempts=1, read=2.0) as client:
         before = (await client.overview("solo")).uptime_seconds
         obs = Observer(client, ["solo"])
         watching = await obs.start(lambda t: t["solo"].endswith("9.1R18"))
@@ -158,22 +159,22 @@ async def test_standalone_reboots_once_and_uptime_drops(
 
 
 async def test_node_that_never_returns_stops_the_upgrade(
-    start_sim: Any, kit: Any, package: Path
+    start_sim: Any, package: Path
 ) -> None:
     sim = await start_sim(
         {
             "east": {
                 "mode": "active-passive",
                 "nodes": ["east-a", "east-b"],
-                "knobs": kit.FAST,
+                "knobs": FAST,
                 "faults": {"never_returns": ["east-a"]},
             }
         }
     )
     c = sim.cluster("east")
-    async with kit.client_of(sim, "east", attempts=1) as client:
+    async with client_of(sim, "east", attempts=1) as client:
         await client.install(VIP, package)
-        await kit.wait_for(lambda: not c.upgrading)
+        await wait_for(lambda: not c.upgrading)
         with pytest.raises(Unreachable, match="refused"):
             await client.system_info("east-a")
         info = await client.system_info(VIP)  # the passive keeps the VIP
@@ -186,45 +187,45 @@ async def test_node_that_never_returns_stops_the_upgrade(
     assert c.node("east-a").phase == "down"
 
 
-async def test_sessions_of_a_rebooted_node_are_gone(start_sim: Any, kit: Any) -> None:
+async def test_sessions_of_a_rebooted_node_are_gone(start_sim: Any) -> None:
     sim = await start_sim(
-        {"aa": {"mode": "active-active", "nodes": ["x", "y"], "sessions": 10, "knobs": kit.FAST}}
+        {"aa": {"mode": "active-active", "nodes": ["x", "y"], "sessions": 10, "knobs": FAST}}
     )
     c = sim.cluster("aa")
     await sim.reboot("aa", "y")
-    await kit.wait_for(lambda: c.node("y").phase == "up")
-    async with kit.client_of(sim, "aa") as client:
+    await wait_for(lambda: c.node("y").phase == "up")
+    async with client_of(sim, "aa") as client:
         users = await client.active_users("x")
     assert users.sessions == 5
 
 
-async def test_rollback_swaps_partitions(start_sim: Any, kit: Any) -> None:
-    sim = await start_sim({"solo": {"mode": "standalone", "nodes": ["solo"], "knobs": kit.FAST}})
+async def test_rollback_swaps_partitions(start_sim: Any) -> None:
+    sim = await start_sim({"solo": {"mode": "standalone", "nodes": ["solo"], "knobs": FAST}})
     c = sim.cluster("solo")
-    async with kit.client_of(sim, "solo") as client:
+    async with client_of(sim, "solo") as client:
         await client.rollback("solo")
-        await kit.wait_for(lambda: not c.upgrading and c.node("solo").phase == "up")
+        await wait_for(lambda: not c.upgrading and c.node("solo").phase == "up")
         info = await client.system_info("solo")
     assert (info.build, info.rollback_build) == ("9.1R16 (build 26213)", "9.1R17 (build 27583)")
 
 
-async def test_invalid_package_is_422(start_sim: Any, kit: Any, tmp_path: Path) -> None:
+async def test_invalid_package_is_422(start_sim: Any, tmp_path: Path) -> None:
     sim = await start_sim({"solo": {"mode": "standalone", "nodes": ["solo"]}})
     junk = tmp_path / "junk.pkg"
     junk.write_bytes(b"not a package\n" * 10)
-    async with kit.client_of(sim, "solo") as client:
+    async with client_of(sim, "solo") as client:
         with pytest.raises(ApplianceError, match="not a valid package"):
             await client.install("solo", junk)
     assert sim.cluster("solo").upgrading is False
 
 
 async def test_request_in_flight_is_reset_when_the_node_goes_down(
-    start_sim: Any, kit: Any, caplog: pytest.LogCaptureFixture
+    start_sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     sim = await start_sim(
         {"solo": {"mode": "standalone", "nodes": ["solo"], "faults": {"slow_seconds": 2.0}}}
     )
-    async with kit.client_of(sim, "solo", attempts=1, read=5.0) as client:
+    async with client_of(sim, "solo", attempts=1, read=5.0) as client:
         sim.cluster("solo").faults.slow_seconds = 0.0
         await client.system_info("solo")  # logged in while fast
         sim.cluster("solo").faults.slow_seconds = 2.0

@@ -19,8 +19,8 @@ import yaml
 from jobs.appliance.protocol import Unsupported
 from sim.pps.config import load_config, parse_config
 from sim.pps.packages import build_string, package_bytes, read_package_header, write_package
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.appliance.appliance_support import FAST, client_of, wait_for
+from tests.fakes import ROOT
 
 
 def test_write_package_round_trip(tmp_path: Path) -> None:
@@ -67,12 +67,12 @@ def test_config_mistakes(cluster: dict[str, Any], message: str) -> None:
         parse_config({"clusters": {"c": cluster}}, Path("."))
 
 
-async def test_control_api_reads_and_changes_state(start_sim: Any, kit: Any) -> None:
+async def test_control_api_reads_and_changes_state(start_sim: Any) -> None:
     sim = await start_sim(
-        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": FAST}}
     )
     base = sim.control_url + "/_sim/clusters"
-    async with httpx.AsyncClient() as http, kit.client_of(sim, "east") as client:
+    async with httpx.AsyncClient() as http, client_of(sim, "east") as client:
         state = (await http.get(f"{base}/east")).json()
         assert state["vip_holder"] == "east-a"
         assert [n["status"] for n in state["nodes"]] == ["Leader", "Enabled"]
@@ -101,7 +101,7 @@ async def test_control_api_reads_and_changes_state(start_sim: Any, kit: Any) -> 
         assert (await client.system_info("<vip>")).host_name == "east-a"
 
         await http.post(f"{base}/east/nodes/east-b/reboot")
-        await kit.wait_for(lambda: sim.cluster("east").node("east-b").phase == "up")
+        await wait_for(lambda: sim.cluster("east").node("east-b").phase == "up")
 
         with pytest.raises(Unsupported):  # assumed_404: answered 404, and logged
             await client.set_login_permission("east-a", True)
@@ -116,9 +116,9 @@ async def test_control_api_reads_and_changes_state(start_sim: Any, kit: Any) -> 
         assert "east-b: rebooting" in events and "vip: east-a -> east-b" in events
 
 
-async def test_console_install_follows_the_api_rules(start_sim: Any, kit: Any) -> None:
+async def test_console_install_follows_the_api_rules(start_sim: Any) -> None:
     sim = await start_sim(
-        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": FAST}}
     )
     base = sim.control_url + "/_sim/clusters/east/nodes"
     c = sim.cluster("east")
@@ -133,7 +133,7 @@ async def test_console_install_follows_the_api_rules(start_sim: Any, kit: Any) -
         assert c.node("east-a").phase == "installing"  # at once, no API grace
         r = await http.post(f"{base}/east-a/console-install", json=body)
         assert r.status_code == 400 and "in progress" in r.json()["error"]
-    await kit.wait_for(lambda: not c.upgrading)
+    await wait_for(lambda: not c.upgrading)
     assert [n.build for n in c.nodes] == ["9.1R18 (build 29865)"] * 2
     assert c.log == []  # the write log records API calls only
 

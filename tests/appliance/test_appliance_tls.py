@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from jobs.appliance.policy import tls_verify
 from jobs.appliance.protocol import Unreachable
+from tests.appliance.appliance_support import client_of
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -75,16 +76,16 @@ async def _https_sim(start_sim: Any, pki: dict[str, str]) -> Any:
 
 
 async def test_ca_bundle_path_verifies_the_node(
-    start_sim: Any, kit: Any, pki: dict[str, str]
+    start_sim: Any, pki: dict[str, str]
 ) -> None:
     sim = await _https_sim(start_sim, pki)
     assert sim.node_url("c", "east-a").startswith("https://127.0.0.1:")
-    async with kit.client_of(sim, "c", tls_verify=pki["ca"]) as client:
+    async with client_of(sim, "c", tls_verify=pki["ca"]) as client:
         assert (await client.system_info("east-a")).host_name == "east-a"
         assert (await client.system_info("<vip>")).host_name == "east-a"
 
 
-def test_ca_bundle_path_is_what_httpx_gets(kit: Any, pki: dict[str, str]) -> None:
+def test_ca_bundle_path_is_what_httpx_gets(pki: dict[str, str]) -> None:
     from jobs.config.inventory import Cluster, Node
 
     cluster = Cluster(
@@ -103,23 +104,23 @@ def test_ca_bundle_path_is_what_httpx_gets(kit: Any, pki: dict[str, str]) -> Non
 
 
 async def test_system_cas_refuse_the_private_ca(
-    start_sim: Any, kit: Any, pki: dict[str, str]
+    start_sim: Any, pki: dict[str, str]
 ) -> None:
     sim = await _https_sim(start_sim, pki)
-    async with kit.client_of(sim, "c", tls_verify=True) as client:
+    async with client_of(sim, "c", tls_verify=True) as client:
         with pytest.raises(Unreachable, match="TLS"):
             await client.system_info("east-a")
 
 
 async def test_verify_false_works_and_warns_once(
-    start_sim: Any, kit: Any, pki: dict[str, str]
+    start_sim: Any, pki: dict[str, str]
 ) -> None:
     sim = await _https_sim(start_sim, pki)
     name = f"c-{uuid.uuid4().hex[:6]}"  # the warning is once per cluster name and process
     with capture_logs() as logs:
-        async with kit.client_of(sim, "c", tls_verify=False, name=name) as client:
+        async with client_of(sim, "c", tls_verify=False, name=name) as client:
             assert (await client.system_info("east-b")).host_name == "east-b"
-        async with kit.client_of(sim, "c", tls_verify=False, name=name):
+        async with client_of(sim, "c", tls_verify=False, name=name):
             pass
     warnings = [e for e in logs if e["event"] == "pps.tls_verify_disabled"]
     assert len(warnings) == 1

@@ -7,9 +7,6 @@ PPS_SETTLE_SECONDS 0.3.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,21 +15,24 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "support"))
-
-from contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
-from contract_support import CLUSTER, RUNNING, TARGET, Run, Start
-from job_driver import fast_settings, run_worker
-
 from jobs.appliance.client import PpsClient, make_appliance
 from jobs.appliance.policy import RetryPolicy, Timeouts
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import SystemClock
-from jobs.config.inventory import Cluster, parse_inventory
+from jobs.config.inventory import Cluster
 from jobs.store.keys import Keys
 from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
+from tests.contract.contract_fake import ADMIN_PASSWORD, ADMIN_USER, VIP, FakeCluster, Knobs
+from tests.contract.contract_support import CLUSTER, RUNNING, TARGET, Run, Start
+from tests.fakes import (
+    E2E_TIMINGS,
+    cluster_entry,
+    make_inventory,
+    make_settings,
+    run_worker,
+    write_firmware,
+)
 
 ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
 
@@ -61,15 +61,9 @@ async def contract(
             read_timeout: float | None = None,
             **kw: Any,
         ) -> Run:
-            firmware, packages = [], {}
-            for version, build in zip(versions, (running, TARGET), strict=True):
-                slug = version.replace(" (", "-").replace(" ", "").rstrip(")")
-                path = tmp_path / "fw" / f"pps-{slug}.pkg"
-                path.parent.mkdir(exist_ok=True)
-                path.write_bytes(os.urandom(4096))
-                sha = hashlib.sha256(path.read_bytes()).hexdigest()
-                packages[sha] = build
-                firmware.append({"version": version, "file": f"fw/{path.name}", "sha256": sha})
+            firmware = write_firmware(tmp_path, versions, folder="fw", name="pps-{}.pkg")
+            builds = (running, TARGET)
+            packages = {f["sha256"]: b for f, b in zip(firmware, builds, strict=True)}
             fake = FakeCluster(
                 mode,
                 nodes,
@@ -82,17 +76,16 @@ async def contract(
             )
             await fake.start()
             stack.push_async_callback(fake.stop)
-            cluster: dict[str, Any] = {
-                "mode": mode,
-                "nodes": [{"name": n, "url": fake.url(n)} for n in nodes],
-                "username_env": "CT_USER",
-                "password_env": "CT_PASS",
+            cluster = cluster_entry(
+                mode,
+                {n: fake.url(n) for n in nodes},
+                username_env="CT_USER",
+                password_env="CT_PASS",
                 **({"vip": fake.url(VIP)} if vip else {}),
                 **(cluster_edit or {}),
-            }
-            data = {"clusters": {CLUSTER: cluster}, "firmware": firmware}
-            inventory = parse_inventory(data, tmp_path, env=ENV)
-            settings = fast_settings(prefix, tmp_path, **kw)
+            )
+            inventory = make_inventory(tmp_path, {CLUSTER: cluster}, firmware, env=ENV)
+            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
 
             def appliance(c: Cluster) -> Appliance:
                 if read_timeout is None:

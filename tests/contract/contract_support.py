@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from contract_fake import API, Call, FakeCluster
-from job_driver import JobDriver
-
 from jobs.rules.model import Job, Step
 from jobs.service import JobService, UpgradeRequest
+from tests.contract.contract_fake import API, Call, FakeCluster
+from tests.fakes import JobDriver
 
 REQUESTER, APPROVER = "UCTREQ01", "UCTAPP02"
 RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"

@@ -13,8 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_fake import ADMIN_PASSWORD, ADMIN_USER, API, REALM, VIP, FakeCluster, Knobs
-from contract_support import RUNNING, TARGET, undocumented
+
+from tests.contract.contract_fake import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    API,
+    REALM,
+    VIP,
+    FakeCluster,
+    Knobs,
+)
+from tests.contract.contract_support import RUNNING, TARGET, undocumented
 
 ADMIN = (ADMIN_USER, ADMIN_PASSWORD)
 PKG = b"package bytes"

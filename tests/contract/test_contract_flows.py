@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import certifi
-from contract_fake import VIP, export_bytes
-from contract_support import (
+
+from jobs.rules.events import EventKind
+from jobs.rules.model import Job, State
+from tests.contract.contract_fake import VIP, export_bytes
+from tests.contract.contract_support import (
     INSTALL,
     RUNNING,
     TARGET,
@@ -22,9 +25,6 @@ from contract_support import (
     undocumented,
     user_reads,
 )
-
-from jobs.rules.events import EventKind
-from jobs.rules.model import Job, State
 
 OFF = {"user-login-permission": False}
 ON = {"user-login-permission": True}

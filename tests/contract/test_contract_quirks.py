@@ -6,10 +6,10 @@ Each quirk alone, on an active/passive cluster with a VIP (the shape that reads 
 from __future__ import annotations
 
 import pytest
-from contract_fake import VIP, Knobs
-from contract_support import TARGET, Start, installs, permission_writes, undocumented
 
 from jobs.rules.model import State
+from tests.contract.contract_fake import VIP, Knobs
+from tests.contract.contract_support import TARGET, Start, installs, permission_writes, undocumented
 
 
 @pytest.mark.parametrize("quirk", ["status-case", "uptime-seconds", "fqdn-host", "member-case"])

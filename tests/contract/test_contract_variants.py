@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from contract_fake import API, OPTIONAL, VIP, Knobs, export_bytes
-from contract_support import (
+
+from jobs.rules.events import EventKind
+from jobs.rules.model import GateKind, Job, State, Step
+from tests.contract.contract_fake import API, OPTIONAL, VIP, Knobs, export_bytes
+from tests.contract.contract_support import (
     TARGET,
     Run,
     Start,
@@ -19,9 +22,6 @@ from contract_support import (
     undocumented,
     user_reads,
 )
-
-from jobs.rules.events import EventKind
-from jobs.rules.model import GateKind, Job, State, Step
 
 OFF = {"user-login-permission": False}
 ON = {"user-login-permission": True}

@@ -9,9 +9,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sim.slack.channel_page import routes as page_routes
+from tests.fakes import PYTHON, REDIS_URL, ROOT, child_env, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,13 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ThreadedServer:
@@ -219,20 +211,16 @@ def fake_standin() -> Iterator[tuple[FakeStandin, str]]:
 
 # -- `ppsbot demo` as a child process ------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
-
-
 class DemoProcess:
     """`python -m bot.cli demo` (fast timings, a free page port) as a child process."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.out = run_dir.parent / f"{run_dir.name}-stdout.log"
-        env = dict(os.environ, PPS_DEMO_DIR=str(run_dir), PPS_DEMO_TIMINGS="fast",
-                   PPS_DEMO_PORT=str(free_port()), REDIS_URL=REDIS_URL)
+        env = child_env(dict(os.environ, PPS_DEMO_DIR=str(run_dir), PPS_DEMO_TIMINGS="fast",
+                             PPS_DEMO_PORT=str(free_port()), REDIS_URL=REDIS_URL))
         with self.out.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], cwd=ROOT,
+            self.proc = subprocess.Popen([str(PYTHON), "-m", "bot.cli", "demo"], cwd=ROOT,
                                          env=env, stdout=out, stderr=subprocess.STDOUT)
         self.status: dict[str, Any] = {}
 

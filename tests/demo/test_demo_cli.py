@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-# The module itself: `sim.demo` re-exports the function `main`, which hides the submodule.
-demo_main = importlib.import_module("sim.demo.main")
+# The module itself: the package re-exports its `main`, which hides it as `sim.demo.main`.
+DEMO_MAIN = importlib.import_module("sim.demo.main")
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def test_no_redis_and_no_redis_server_explains_how_to_get_one(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("PPS_DEMO_DIR", str(tmp_path / "run"))
-    monkeypatch.setattr(demo_main.shutil, "which", lambda _name: None)
-    assert demo_main.main() == 1
+    monkeypatch.setattr(DEMO_MAIN.shutil, "which", lambda _name: None)
+    assert DEMO_MAIN.main() == 1
     err = capsys.readouterr().err
     assert "No Redis answers at redis://127.0.0.1:1/0" in err
     assert "sudo apt-get install -y redis-server" in err

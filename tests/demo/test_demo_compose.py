@@ -6,15 +6,13 @@ No Docker engine runs here: the files are parsed and checked, not built.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from jobs.config.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes import ROOT
 
 
 @pytest.fixture(scope="module")

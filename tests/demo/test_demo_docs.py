@@ -4,11 +4,10 @@ the two commands, the screenshot, the appliance API page."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from jobs.config.settings import Settings
+from tests.fakes import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 INVENTORY_FIELDS = (
     "mode", "vip", "nodes[].name", "nodes[].url", "username_env", "password_env", "realm",

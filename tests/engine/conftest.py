@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
-# pytest runs with --import-mode=importlib: make this folder's helper module importable.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from engine_support import Engine, Stubs, crash_settings, make_inventory, make_settings
 
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
@@ -19,17 +13,18 @@ from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import CLUSTERS, Engine, Stubs
+from tests.fakes import WORKER_TIMINGS, FakeClock, make_inventory, make_settings
 
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Inventory:
-    return make_inventory(tmp_path)
+    return make_inventory(tmp_path, CLUSTERS)
 
 
 @pytest.fixture
 def settings(prefix: str, tmp_path: Path) -> Settings:
-    return make_settings(prefix, tmp_path)
+    return make_settings(tmp_path, prefix)
 
 
 @pytest.fixture
@@ -50,8 +45,8 @@ def stub_worker(
     stubs: Stubs,
 ) -> Worker:
     """A worker named `w` on the test Redis running the stub steps, not started."""
-    return Worker(redis, crash_settings(prefix, tmp_path), inventory, steps=stubs.registry(),
-                  name="w", keys=keys)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
+    return Worker(redis, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
 
 
 @pytest.fixture

@@ -23,10 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import redis.asyncio as aioredis
-from engine_support import crash_settings, make_inventory, new_fake
 
 from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, SystemInfo
 from jobs.config.clock import SystemClock
@@ -37,7 +34,8 @@ from jobs.steps.base import Poll, StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.worker.process import Worker
-from tests.fakes.appliance import FakeCluster
+from tests.engine.engine_support import CLUSTERS
+from tests.fakes import WORKER_TIMINGS, FakeCluster, make_inventory, make_settings, new_fake
 
 T = TypeVar("T")
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.4, "rejoin_seconds": 0.2}
@@ -133,8 +131,8 @@ def kill_hook(kill_at: str | None) -> Callable[[Job, StepResult | None], Awaitab
 
 
 async def amain(args: argparse.Namespace) -> int:
-    settings = crash_settings(args.prefix, Path(args.inventory_dir))
-    inventory = make_inventory(Path(args.inventory_dir))
+    settings = make_settings(Path(args.inventory_dir), args.prefix, timings=WORKER_TIMINGS)
+    inventory = make_inventory(Path(args.inventory_dir), CLUSTERS)
     keys = Keys(args.prefix)
     redis = make_redis(args.redis_url)
     kill_at: str | None = args.kill_at

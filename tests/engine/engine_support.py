@@ -1,11 +1,10 @@
-"""Engine test support: settings, a three-cluster inventory, scripted stub steps, and an
-`Engine` that drives the runner against the real Redis with a FakeClock (no sleeps)."""
+"""Engine test support: the three-cluster inventory, scripted stub steps, and an `Engine`
+that drives the runner against the real Redis with a FakeClock (no sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from jobs.appliance.protocol import Appliance
-from jobs.config.clock import Clock
-from jobs.config.inventory import Cluster, Inventory, parse_inventory
+from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.rules.errors import StaleGate
 from jobs.rules.events import Event, EventKind
@@ -45,74 +43,17 @@ from jobs.store.timers import Timers
 from jobs.store.wiring import redis_runner, redis_service
 from jobs.store.work_queue import WorkQueue
 from jobs.worker.step_runner import AfterCommit
-from tests.fakes.appliance import FakeCluster
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock, FakeCluster, cluster_entry
 
-ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
 REQUESTER, APPROVER, OTHER = "UREQ", "UAPP", "UOTHER"
-RUNNING = "9.1R17 (build 27583)"  # what the fake appliances run before the upgrade
-TARGET_BUILD = "9.1R18 (build 29865)"  # what the 9.1R18 package installs
 
-
-def new_fake(cluster: Cluster, clock: Clock, **kw: Any) -> FakeCluster:
-    """A FakeCluster shaped like `cluster`, on 9.1R17, with the 9.1R18 package known."""
-    base: dict[str, Any] = {
-        "build": RUNNING,
-        "packages": {"pps-9.1R18-package.pkg": TARGET_BUILD},
-        "sessions": 412,
-    }
-    return FakeCluster.for_cluster(cluster, clock, **{**base, **kw})
-
-
-def make_inventory(tmp: Path) -> Inventory:
-    """Clusters `solo` (standalone), `east` (active-passive, VIP), `mesh` (active-active)."""
-    return parse_inventory(inventory_data(tmp), tmp, env=ENV, check_files=True)
-
-
-def inventory_data(tmp: Path) -> dict[str, Any]:
-    """The inventory of `make_inventory` as YAML-ready data; writes the firmware files."""
-    fw_dir = tmp / "firmware"
-    fw_dir.mkdir(exist_ok=True)
-    firmware = []
-    for v in ("9.1R16", "9.1R17", "9.1R18"):
-        f = fw_dir / f"pps-{v}-package.pkg"
-        f.write_bytes(f"package {v}\n".encode() * 100)
-        sha = hashlib.sha256(f.read_bytes()).hexdigest()
-        firmware.append({"version": v, "file": f"firmware/{f.name}", "sha256": sha})
-
-    def cluster(mode: str, nodes: list[str], **kw: Any) -> dict[str, Any]:
-        return {
-            "mode": mode,
-            "nodes": [{"name": n, "url": f"https://{n}.example.net"} for n in nodes],
-            "username_env": "PPS_U",
-            "password_env": "PPS_P",
-            **kw,
-        }
-
-    data = {
-        "clusters": {
-            "solo": cluster("standalone", ["solo-1"]),
-            "east": cluster("active-passive", ["east-a", "east-b"], vip="https://vpn.example"),
-            "mesh": cluster("active-active", ["mesh-1", "mesh-2", "mesh-3"]),
-        },
-        "firmware": firmware,
-    }
-    return data
-
-
-def make_settings(prefix: str, tmp: Path, **kw: Any) -> Settings:
-    base: dict[str, Any] = {
-        "PPS_REDIS_PREFIX": prefix,
-        "PPS_BACKUP_DIR": str(tmp / "backups"),
-        "PPS_POLL_SECONDS": 10.0,
-        "PPS_SETTLE_SECONDS": 300.0,
-        "PPS_REBOOT_TIMEOUT_SECONDS": 1800.0,
-        "PPS_REMINDER_SECONDS": 600.0,
-        "PPS_LEASE_SECONDS": 30.0,
-        "PPS_TWO_PERSON_RULE": True,
-    }
-    base.update(kw)
-    return Settings(_env_file=None, **base)
+CLUSTERS = {
+    "solo": cluster_entry("standalone", ["solo-1"]),
+    "east": cluster_entry("active-passive", ["east-a", "east-b"], vip="https://vpn.example"),
+    "mesh": cluster_entry("active-active", ["mesh-1", "mesh-2", "mesh-3"]),
+}
+"""The engine suites' inventory (`make_inventory(tmp, CLUSTERS)`): `solo` (standalone),
+`east` (active-passive, VIP), `mesh` (active-active)."""
 
 
 # -- scripted stub steps ------------------------------------------------------------------
@@ -279,22 +220,13 @@ class Engine:
         assert gate is not None, f"no open gate on {job.state} {job.step}"
         return gate.id
 
+    async def timer_names(self, job_id: str) -> list[str]:
+        """The names of the job's durable timers ("poll", "settle", "retry", "start", ...)."""
+        return [m.split("|")[1] for m in await self.timers.all(job_id)]
+
     async def events(self, job_id: str, kind: EventKind | None = None) -> list[Event]:
         evs = await self.service.store.events(job_id)
         return [e for e in evs if kind is None or e.kind is kind]
-
-
-def crash_settings(prefix: str, tmp: Path) -> Settings:
-    """Short real timings for worker processes (crash matrix, in-process worker tests)."""
-    return make_settings(
-        prefix,
-        tmp,
-        PPS_POLL_SECONDS=0.05,
-        PPS_SETTLE_SECONDS=0.3,
-        PPS_REBOOT_TIMEOUT_SECONDS=30.0,
-        PPS_REMINDER_SECONDS=60.0,
-        PPS_LEASE_SECONDS=0.5,
-    )
 
 
 class TcpProxy:

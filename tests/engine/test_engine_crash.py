@@ -11,21 +11,12 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from crash_worker import fake_key
-from engine_support import (
-    REQUESTER,
-    approve_until,
-    crash_settings,
-    make_inventory,
-    worker_started,
-)
 
 from jobs.config.clock import SystemClock
 from jobs.rules.model import State, Step
@@ -33,10 +24,10 @@ from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.store.wiring import redis_service
-from tests.fakes.appliance import FakeCluster
+from tests.engine.crash_worker import fake_key
+from tests.engine.engine_support import CLUSTERS, REQUESTER, approve_until, worker_started
+from tests.fakes import PYTHON, ROOT, WORKER_TIMINGS, FakeCluster, make_inventory, make_settings
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = ROOT / ".venv" / "bin" / "python"
 BOUNDARIES = [s.value for s in Step] + ["poll:3"]
 # Beyond the matrix: die right after the appliance accepted a side effect, before the step's
 # commit (the check-first steps must find it done and not send it again).
@@ -76,14 +67,13 @@ class Run:
 async def start_worker(
     prefix: str, tmp: Path, redis_url: str, name: str, kill_at: str | None
 ) -> asyncio.subprocess.Process:
-    python = PYTHON if PYTHON.exists() else Path(sys.executable)
     args = ["-m", "tests.engine.crash_worker", "--prefix", prefix, "--redis-url", redis_url]
     args += ["--inventory-dir", str(tmp), "--name", name]
     if kill_at:
         args += ["--kill-at", kill_at]
     with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
         return await asyncio.create_subprocess_exec(
-            str(python), *args, cwd=str(ROOT), stdout=log, stderr=log
+            str(PYTHON), *args, cwd=str(ROOT), stdout=log, stderr=log
         )
 
 
@@ -91,10 +81,10 @@ async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
     t0 = time.monotonic()
     prefix = f"{base}{boundary.replace(':', '-')}:"
     keys = Keys(prefix)
-    settings = crash_settings(prefix, tmp)
+    settings = make_settings(tmp, prefix, timings=WORKER_TIMINGS)
     redis = make_redis(redis_url)
     try:
-        svc = redis_service(redis, settings, make_inventory(tmp), SystemClock(), keys)
+        svc = redis_service(redis, settings, make_inventory(tmp, CLUSTERS), SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("east", REQUESTER, "C1"))
         first = await start_worker(prefix, tmp, redis_url, "w1", boundary)
         waiter = asyncio.create_task(first.wait())

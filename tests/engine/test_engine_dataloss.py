@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import Stubs, crash_settings
 
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Inventory
@@ -20,7 +19,8 @@ from jobs.store.redis_client import make_redis
 from jobs.store.wiring import redis_service
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import Stubs
+from tests.fakes import WORKER_TIMINGS, FakeClock, make_settings
 
 REQUESTER = "U_REQ"
 
@@ -91,7 +91,7 @@ async def test_a_running_worker_logs_the_loss_as_an_error(
             return lambda *a, **k: None
 
     monkeypatch.setattr(worker_mod, "log", _Log())
-    settings = crash_settings(prefix, tmp_path)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
     client = make_redis(redis_url)
     w = Worker(client, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
     task = asyncio.create_task(w.run())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from engine_support import APPROVER, Engine, Stubs
-
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
+from tests.engine.engine_support import APPROVER, Engine, Stubs
 
 
 async def test_stub_procedure_runs_to_success(engine: Engine, stubs: Stubs) -> None:

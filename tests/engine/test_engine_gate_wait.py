@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, REQUESTER, Engine, Stubs, make_settings
 
 from jobs.config.inventory import Inventory
 from jobs.rules.errors import StaleGate
@@ -17,6 +16,8 @@ from jobs.rules.model import Decision, State, Step, StepStatus
 from jobs.store.keys import Keys
 from jobs.store.work_queue import WorkItem
 from jobs.worker import step_runner as R
+from tests.engine.engine_support import APPROVER, CLUSTERS, REQUESTER, Engine, Stubs
+from tests.fakes import make_settings
 from tests.fakes.clock import FakeClock
 
 TIMEOUT = 4 * 3600.0
@@ -29,7 +30,7 @@ async def gated(
     clock: FakeClock, stubs: Stubs,
 ) -> Engine:
     """An engine whose approvers are a user and a user group (PPS_APPROVERS)."""
-    settings = make_settings(prefix, tmp_path, PPS_APPROVERS="UAPP1,SGROUP1",
+    settings = make_settings(tmp_path, prefix, PPS_APPROVERS="UAPP1,SGROUP1",
                              PPS_GATE_TIMEOUT_SECONDS=TIMEOUT, PPS_REMINDER_SECONDS=REMIND)
     return await Engine(redis, keys, settings, inventory, clock, stubs.registry()).start()
 
@@ -59,13 +60,12 @@ async def test_the_clusters_own_approvers_are_mentioned(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path, clock: FakeClock,
     stubs: Stubs,
 ) -> None:
-    from engine_support import inventory_data
-
     from jobs.config.inventory import parse_inventory
-    data = inventory_data(tmp_path)
+    from tests.fakes import inventory_data
+    data = inventory_data(tmp_path, CLUSTERS)
     data["clusters"]["solo"]["approvers"] = ["UOWN1", "SOWN1"]
     inv = parse_inventory(data, tmp_path, env={"PPS_U": "a", "PPS_P": "b"}, check_files=True)
-    settings = make_settings(prefix, tmp_path, PPS_APPROVERS="UAPP1")
+    settings = make_settings(tmp_path, prefix, PPS_APPROVERS="UAPP1")
     engine = await Engine(redis, keys, settings, inv, clock, stubs.registry()).start()
     job = await engine.create("solo")
     await engine.drain()

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, REQUESTER, Engine, Stubs
 
 from jobs.rules.errors import (
     AbortRefused,
@@ -22,6 +21,7 @@ from jobs.rules.model import Decision, Job, State, Step
 from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.wiring import redis_service
+from tests.engine.engine_support import APPROVER, OTHER, REQUESTER, Engine, Stubs
 
 
 async def at_disable_gate(engine: Engine, cluster: str = "solo") -> tuple[Job, str]:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import Engine
 
 from jobs.rules.model import Job, State, Step
 from jobs.service import JobService
 from jobs.store.keys import Keys
 from jobs.store.wiring import redis_service
+from tests.engine.engine_support import Engine
 from tests.fakes.clock import FakeClock
 
 

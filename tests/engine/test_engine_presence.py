@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from jobs.store.keys import Keys
 from jobs.store.presence import FORGET_SECONDS, GONE_AFTER_LEASES, Presence
 from jobs.worker.process import Worker
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 async def test_presence_counts_recent_workers_only(redis: aioredis.Redis, keys: Keys) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_fake
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.inventory import Cluster, Inventory
@@ -16,8 +15,8 @@ from jobs.procedures import UPGRADE
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.store.keys import Keys
-from tests.fakes.appliance import FakeCluster
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import APPROVER, OTHER, Engine
+from tests.fakes import RUNNING, TARGET_BUILD, FakeClock, FakeCluster, new_fake
 
 
 def fake_factory(clock: FakeClock, fakes: dict[str, FakeCluster]) -> Any:

@@ -6,11 +6,11 @@ its floor."""
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from engine_support import APPROVER, Engine, Stubs
 
 from jobs.rules.model import State, Step
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from tests.engine.engine_support import APPROVER, Engine, Stubs
 
 DAY_MS = 86_400_000
 

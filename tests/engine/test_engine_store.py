@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, OTHER, REQUESTER, Engine
 
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
@@ -20,7 +19,8 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from jobs.store.wiring import redis_service
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import APPROVER, OTHER, REQUESTER, Engine
+from tests.fakes import FakeClock
 
 
 def req(cluster: str = "solo", **kw: Any) -> UpgradeRequest:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import OTHER, REQUESTER, make_settings
 
 from jobs.config.settings import Settings
 from jobs.procedures import UPGRADE
@@ -18,14 +17,15 @@ from jobs.rules.model import GateKind, Job, State, Step, StepStatus
 from jobs.rules.outputs import Outputs, VerifyOut
 from jobs.rules.transitions import apply_result, set_state, start_step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import OTHER, REQUESTER
+from tests.fakes import FakeClock, make_settings
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Settings:
-    return make_settings("unit:", tmp_path)
+    return make_settings(tmp_path, "unit:")
 
 
 def job_at(step: Step, state: State = State.RUNNING, **kw: Any) -> Job:

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import APPROVER, REQUESTER, Engine, Stubs, inventory_data, make_settings
 
 from jobs.config.inventory import parse_inventory
 from jobs.config.window import parse_window
 from jobs.rules.errors import EngineError
 from jobs.rules.model import State, Step
 from jobs.store.keys import Keys
+from tests.engine.engine_support import APPROVER, CLUSTERS, REQUESTER, Engine, Stubs
+from tests.fakes import inventory_data, make_settings
 from tests.fakes.clock import FakeClock
 
 WINDOW = "Sat 01:00-05:00 UTC"
@@ -27,12 +28,12 @@ async def windowed(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path, stubs: Stubs,
 ) -> Engine:
     """`solo` has the window; the clock starts at its opening."""
-    data = inventory_data(tmp_path)
+    data = inventory_data(tmp_path, CLUSTERS)
     data["clusters"]["solo"]["window"] = WINDOW
     inv = parse_inventory(data, tmp_path, env={"PPS_U": "a", "PPS_P": "b"}, check_files=True)
     clock = FakeClock(start=SAT_0100)
     stubs.clock = clock
-    settings = make_settings(prefix, tmp_path, PPS_GATE_TIMEOUT_SECONDS=30 * 86400.0)
+    settings = make_settings(tmp_path, prefix, PPS_GATE_TIMEOUT_SECONDS=30 * 86400.0)
     return await Engine(redis, keys, settings, inv, clock, stubs.registry()).start()
 
 

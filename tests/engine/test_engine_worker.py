@@ -7,23 +7,11 @@ import asyncio
 import os
 import signal
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from engine_support import (
-    ENV,
-    REQUESTER,
-    Stubs,
-    TcpProxy,
-    approve_until,
-    crash_settings,
-    inventory_data,
-    new_fake,
-    worker_started,
-)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -41,9 +29,25 @@ from jobs.store.wiring import redis_service
 from jobs.store.work_queue import WorkItem
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker, tick_seconds
-from tests.fakes.appliance import FakeCluster
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.engine.engine_support import (
+    CLUSTERS,
+    REQUESTER,
+    Stubs,
+    TcpProxy,
+    approve_until,
+    worker_started,
+)
+from tests.fakes import (
+    ENV,
+    PPSBOT,
+    WORKER_TIMINGS,
+    FakeCluster,
+    Recorder,
+    child_env,
+    inventory_data,
+    make_settings,
+    new_fake,
+)
 
 
 def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
@@ -89,7 +93,7 @@ async def test_each_redis_outage_backs_off_from_the_start(
 async def test_two_workers_run_the_real_procedure_together(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path, inventory: Inventory
 ) -> None:
-    settings = crash_settings(prefix, tmp_path)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
     fakes: dict[str, FakeCluster] = {}
 
     def factory(cluster: Cluster) -> Appliance:
@@ -125,7 +129,7 @@ async def test_stop_finishes_the_current_step_then_returns(
     inventory: Inventory,
     stubs: Stubs,
 ) -> None:
-    settings = crash_settings(prefix, tmp_path)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
     entered, release = asyncio.Event(), asyncio.Event()
     real = stubs.registry()
 
@@ -152,22 +156,6 @@ async def test_stop_finishes_the_current_step_then_returns(
     assert await w.queue.pending_count() == 0  # its item was acknowledged
 
 
-class Recorder:
-    """Stands in for the worker's logger: records (level, event)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def _rec(self, level: str) -> Any:
-        def log(event: str, *args: Any, **kw: Any) -> None:
-            self.lines.append((level, event))
-
-        return log
-
-    def __getattr__(self, level: str) -> Any:
-        return self._rec(level)
-
-
 async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
     redis: aioredis.Redis,
     keys: Keys,
@@ -186,7 +174,7 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
     monkeypatch.setattr(worker_mod, "log", rec)
     db = (url.path or "/0").lstrip("/") or "0"
     client = make_redis(f"redis://127.0.0.1:{proxy.port}/{db}")
-    settings = crash_settings(prefix, tmp_path)
+    settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS)
     w = Worker(client, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
     attempts = 0
     ensure = w.queue.ensure_group
@@ -200,7 +188,7 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
     task = asyncio.create_task(w.run())
     try:
         await asyncio.sleep(2.0)
-        downs = [e for lvl, e in rec.lines if "unreachable" in e]
+        downs = rec.events("unreachable")
         assert downs == ["redis unreachable; backing off"]
         assert 2 <= attempts <= 8, attempts  # backing off, not spinning
         # Work queued during the outage (through a healthy client) runs once Redis is back.
@@ -209,7 +197,7 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
         await proxy.up()
         done = await approve_until(svc, job.id, lambda j: j.terminal, 15)
         assert done.state is State.SUCCEEDED
-        ups = [e for lvl, e in rec.lines if "reachable again" in e]
+        ups = rec.events("reachable again")
         assert ups == ["redis reachable again"]
     finally:
         w.stop()
@@ -223,7 +211,7 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
 ) -> None:
     """The real entry point: settings and inventory from the environment, SIGTERM -> exit 0."""
     inv = tmp_path / "inventory.yml"
-    inv.write_text(yaml.safe_dump(inventory_data(tmp_path)))
+    inv.write_text(yaml.safe_dump(inventory_data(tmp_path, CLUSTERS)))
     env = {
         **os.environ,
         **ENV,
@@ -233,10 +221,10 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
         "PPS_LEASE_SECONDS": "1",
         "LOG_FORMAT": "json",
     }
-    ppsbot = ROOT / ".venv" / "bin" / "ppsbot"
     with (tmp_path / "worker.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            str(ppsbot), "worker", "--name", "cli-worker", env=env, stdout=log, stderr=log
+            str(PPSBOT), "worker", "--name", "cli-worker", env=child_env(env), stdout=log,
+            stderr=log,
         )
     # Signal handlers are installed before the worker logs that it started.
     log_file = tmp_path / "worker.log"
@@ -279,7 +267,7 @@ async def test_a_commit_refused_by_redis_is_logged_once_until_an_item_runs_again
     monkeypatch.setattr(w, "_handle", handle)
     monkeypatch.setattr(w, "_sleep", no_wait)
     await asyncio.wait_for(w.run(), 10)
-    events = [e for _, e in rec.lines]
+    events = rec.events()
     assert events.count("work item crashed") == 1, events
     assert events.count("work items run again") == 1, events
     assert events.index("work item crashed") < events.index("work items run again")
@@ -307,4 +295,4 @@ async def test_a_refused_announce_does_not_stop_consuming(
     monkeypatch.setattr(w, "_consume_once", consume)
     await asyncio.wait_for(w.run(), 10)
     assert consumed == 1
-    assert "work item crashed" not in [e for _, e in rec.lines]
+    assert "work item crashed" not in rec.events()

@@ -8,13 +8,12 @@ gates are decided through `jobs.rules.decisions`, each committed with its `Chang
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.config.inventory import Cluster, Inventory, parse_inventory
+from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
 from jobs.rules import decisions
@@ -34,53 +33,13 @@ from jobs.steps.base import (
 )
 from jobs.store.ports import FENCED, Snapshot
 from tests.fakes.appliance import FakeCluster
+from tests.fakes.builders import make_settings, write_inventory
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory_store import MemoryStore
 
 RUNNING = "9.1R17 (build 27583)"
 TARGET = "9.1R18"
 TARGET_BUILD = "9.1R18 (build 29865)"
-ENV = {"PPS_U": "admin", "PPS_P": "not-a-real-password"}
-NODES = {
-    "standalone": ["solo"],
-    "active-passive": ["east-a", "east-b"],
-    "active-active": ["aa-1", "aa-2", "aa-3"],
-}
-
-
-def write_inventory(
-    tmp: Path,
-    mode: str,
-    *,
-    vip: bool = False,
-    manual: list[str] | None = None,
-    window: str | None = None,
-    versions: tuple[str, ...] = ("9.1R17", "9.1R18", "9.1R16"),
-    catalogue_sha: dict[str, str] | None = None,
-) -> Inventory:
-    """Firmware files on disk and a validated inventory with one cluster `c1`."""
-    fw_dir = tmp / "firmware"
-    fw_dir.mkdir(exist_ok=True)
-    firmware = []
-    for v in versions:
-        f = fw_dir / f"pps-{v}-package.pkg"
-        f.write_bytes(f"package {v}\n".encode() * 100)
-        sha = (catalogue_sha or {}).get(v) or hashlib.sha256(f.read_bytes()).hexdigest()
-        firmware.append({"version": v, "file": f"firmware/{f.name}", "sha256": sha})
-    cluster: dict[str, Any] = {
-        "mode": mode,
-        "nodes": [{"name": n, "url": f"https://{n}.example.net"} for n in NODES[mode]],
-        "username_env": "PPS_U",
-        "password_env": "PPS_P",
-    }
-    if vip:
-        cluster["vip"] = "https://vpn.example.net"
-    if manual:
-        cluster["manual"] = manual
-    if window:
-        cluster["window"] = window
-    data = {"clusters": {"c1": cluster}, "firmware": firmware}
-    return parse_inventory(data, tmp, env=ENV, check_files=False)
 
 
 @dataclass
@@ -278,18 +237,6 @@ class Harness:
             procedure=procedure_for(snap.job),
         )
         return ctx
-
-
-def make_settings(tmp: Path, **kw: Any) -> Settings:
-    """Settings for tests: backups under `tmp`, production timings unless overridden."""
-    base: dict[str, Any] = {
-        "PPS_BACKUP_DIR": str(tmp / "backups"),
-        "PPS_POLL_SECONDS": 10.0,
-        "PPS_SETTLE_SECONDS": 300.0,
-        "PPS_REBOOT_TIMEOUT_SECONDS": 1800.0,
-    }
-    base.update(kw)
-    return Settings(_env_file=None, **base)
 
 
 def new_harness(

@@ -6,7 +6,6 @@ the engine's helpers (inventory, short timings, FakeCluster builder) come from t
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -14,16 +13,12 @@ from typing import Any
 
 import pytest
 
-# pytest runs with --import-mode=importlib: make the helper modules importable.
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
-
-from redis_process import REDIS_SERVER, RedisProcess
-from resilience_support import Recorder, Rig, start_rig, start_slack
-
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.worker import process as worker_mod
+from tests.fakes import Recorder
+from tests.resilience.redis_process import REDIS_SERVER, RedisProcess
+from tests.resilience.resilience_support import Rig, start_rig, start_slack
 
 StartRig = Callable[..., Awaitable[Rig]]
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -20,10 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-import uvicorn
-from engine_support import APPROVER, REQUESTER, crash_settings, make_inventory, new_fake
 from redis.exceptions import RedisError
-from redis_process import RedisProcess
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -43,7 +38,19 @@ from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from sim.slack.standin import create_standin_app
 from sim.slack.store import Message, StandinStore
-from tests.fakes.appliance import FakeCluster
+from tests.engine.engine_support import APPROVER, CLUSTERS, REQUESTER
+from tests.fakes import (
+    WORKER_TIMINGS,
+    FakeCluster,
+    Recorder,
+    bound_socket,
+    make_inventory,
+    make_settings,
+    new_fake,
+    serve,
+    url_of,
+)
+from tests.resilience.redis_process import RedisProcess
 
 SOCKET_TIMEOUT = 1.0
 FAKE_TIMINGS = {"install_seconds": 0.2, "reboot_seconds": 0.5, "rejoin_seconds": 0.2}
@@ -86,24 +93,6 @@ class HookedAppliance:
 
     async def aclose(self) -> None:
         return None
-
-
-class Recorder:
-    """Stands in for a module's structlog logger: records (level, event, fields)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Callable[..., None]:
-        def log(event: str, *args: Any, **kw: Any) -> None:
-            if level == "exception":  # what structlog would render: the current exception
-                kw = {**kw, "exc": f"{type(sys.exc_info()[1]).__name__}: {sys.exc_info()[1]}"}
-            self.lines.append((level, event, kw))
-
-        return log
-
-    def count(self, text: str) -> int:
-        return sum(text in event for _, event, _ in self.lines)
 
 
 @dataclass
@@ -213,10 +202,9 @@ async def start_rig(
     **overrides: Any,
 ) -> Rig:
     """Start `workers` in-process workers and a service on `server` (stopped at exit)."""
-    settings = crash_settings(prefix, tmp).model_copy(
-        update={"PPS_SETTLE_SECONDS": 0.4, **overrides}
-    )
-    inventory = make_inventory(tmp)
+    values = {"PPS_SETTLE_SECONDS": 0.4, **overrides}
+    settings = make_settings(tmp, prefix, timings=WORKER_TIMINGS, **values)
+    inventory = make_inventory(tmp, CLUSTERS)
     keys = Keys(prefix)
     redis = make_redis(server.url, socket_timeout=SOCKET_TIMEOUT)
     stack.push_async_callback(redis.aclose)
@@ -307,21 +295,15 @@ class SlackSide:
 async def start_slack(stack: AsyncExitStack, rig: Rig, block_ms: int = 250) -> SlackSide:
     """Serve the Slack stand-in on a free port and run a Notifier (own Redis client)."""
     app = create_standin_app("http://127.0.0.1:9/slack/events", "unused-signing-secret")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert not serving.done() and time.monotonic() < deadline, "stand-in did not start"
-        await asyncio.sleep(0.01)
+    sock = bound_socket()
+    server, serving = await serve(app, sock)
 
     async def stop_server() -> None:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
 
     stack.push_async_callback(stop_server)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
+    url = f"{url_of(sock)}/api/"
     client = HookedClient(token="xoxb-resilience", base_url=url, timeout=5)
     redis = make_redis(rig.server.url, socket_timeout=SOCKET_TIMEOUT)
     stack.push_async_callback(redis.aclose)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from engine_support import REQUESTER, make_inventory, make_settings
 
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
@@ -21,7 +20,8 @@ from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from jobs.store.wiring import redis_service
-from tests.fakes.clock import FakeClock
+from tests.engine.engine_support import CLUSTERS, REQUESTER
+from tests.fakes import FakeClock, make_inventory, make_settings
 
 
 async def test_resilience_resent_commit_is_applied_once(
@@ -31,8 +31,8 @@ async def test_resilience_resent_commit_is_applied_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(prefix, tmp_path)
-    svc = redis_service(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    settings = make_settings(tmp_path, prefix)
+    svc = redis_service(redis, settings, make_inventory(tmp_path, CLUSTERS), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     snap = await svc.store.load(job.id)
     assert snap is not None
@@ -64,8 +64,8 @@ async def test_resilience_resent_commit_is_applied_once(
 async def test_resilience_resent_lease_acquire_gets_its_own_fence(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(prefix, tmp_path)
-    svc = redis_service(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    settings = make_settings(tmp_path, prefix)
+    svc = redis_service(redis, settings, make_inventory(tmp_path, CLUSTERS), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     lease = Lease(redis, keys, job.id, 30)
     assert await lease.acquire()

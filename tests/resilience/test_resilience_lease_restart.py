@@ -14,13 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from resilience_support import Recorder, Rig
 
 from jobs.procedures import UPGRADE
 from jobs.rules.model import State, Step
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store.lease import Lease
 from jobs.worker import step_runner as runner_mod
+from tests.fakes import Recorder
+from tests.resilience.resilience_support import Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from resilience_support import Rig, is_gate
 
 from bot.notifier import card_writer
 from jobs.rules.model import State
+from tests.resilience.resilience_support import Rig, is_gate
 
 StartRig = Callable[..., Awaitable[Rig]]
 DOWN = 1.0

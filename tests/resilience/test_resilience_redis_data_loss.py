@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from engine_support import REQUESTER
-from resilience_support import Rig, is_gate
 
 from jobs.rules.model import Job, State, Step
 from jobs.service import UpgradeRequest
+from tests.engine.engine_support import REQUESTER
+from tests.resilience.resilience_support import Rig, is_gate
 
 StartRig = Callable[..., Awaitable[Rig]]
 

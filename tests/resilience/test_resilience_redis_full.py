@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from resilience_support import Rig
 
 from jobs.rules.model import State, Step
+from tests.resilience.resilience_support import Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 FULL_FOR = 1.5
@@ -66,7 +66,7 @@ async def test_resilience_redis_refusing_writes_is_logged_once_and_waited_out(
         return failing <= back
 
     deadline = time.monotonic() + 10
-    while not recovered() and time.monotonic() < deadline:
+    while not recovered() and time.monotonic() < deadline:  # noqa: ASYNC110 - a log, no event
         await asyncio.sleep(0.05)
     events = [e for _, e, _ in r.log.lines]
     ticks_failing = [kw.get("tick") for _, e, kw in r.log.lines if e == "scheduler tick failing"]

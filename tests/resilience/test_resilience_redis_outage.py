@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from resilience_support import SOCKET_TIMEOUT, Recorder, Rig
 
 from jobs.procedures import UPGRADE
 from jobs.rules.change import Change
@@ -25,6 +24,8 @@ from jobs.rules.model import Job, State, Step
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store import job_store as store_mod
 from jobs.store.job_store import Snapshot
+from tests.fakes import Recorder
+from tests.resilience.resilience_support import SOCKET_TIMEOUT, Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 ORDER = list(Step)

@@ -25,8 +25,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from engine_support import worker_started
-from redis_process import RedisProcess
 
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import load_inventory
@@ -40,11 +38,11 @@ from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
 from jobs.store.wiring import redis_service
 from sim.pps.config import parse_config
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.engine.engine_support import worker_started
+from tests.fakes import PPSBOT, child_env, sim_firmware
+from tests.resilience.redis_process import RedisProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
 COMMIT_SHA = hashlib.sha1(lua.COMMIT.encode()).hexdigest()
 KNOBS = {"install_seconds": 0.1, "reboot_seconds": 0.4, "rejoin_seconds": 0.1}
 DOWN = 1.0  # longer than redis-py's own retries: the workers see the outage
@@ -113,11 +111,8 @@ async def procs(
         "mode": "active-passive", "nodes": ["east-a", "east-b"], "sessions": 40, "knobs": KNOBS,
     }}}, tmp_path))
     await sim.start()
-    fw = []
-    for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-        sha = write_package(tmp_path / "fw" / f"pps-{version}.pkg", version, build)
-        fw.append({"version": version, "file": f"fw/pps-{version}.pkg", "sha256": sha})
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(sim.inventory(fw)))
+    inventory_yml = yaml.safe_dump(sim.inventory(sim_firmware(tmp_path)))
+    (tmp_path / "inventory.yml").write_text(inventory_yml)
     values = {
         "REDIS_URL": server.url, "PPS_REDIS_PREFIX": prefix,
         "PPS_INVENTORY": str(tmp_path / "inventory.yml"),
@@ -131,8 +126,8 @@ async def procs(
         log = tmp_path / f"worker{i}.log"
         with log.open("wb") as out:
             workers.append(await asyncio.to_thread(
-                subprocess.Popen, [str(PPSBOT), "worker", "--name", f"proc-w{i}"], env=env,
-                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                subprocess.Popen, [str(PPSBOT), "worker", "--name", f"proc-w{i}"],
+                env=child_env(env), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
             ))
         logs.append(log)
     redis = make_redis(server.url, socket_timeout=1.0)

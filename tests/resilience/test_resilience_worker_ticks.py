@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
-from resilience_support import Rig
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import SystemClock
@@ -19,6 +18,7 @@ from jobs.config.inventory import Cluster
 from jobs.config.log import ChangeLog
 from jobs.store.lease import Lease
 from jobs.store.wiring import redis_runner
+from tests.resilience.resilience_support import Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
 

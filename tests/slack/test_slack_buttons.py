@@ -9,15 +9,12 @@ from typing import Any
 
 from jobs.rules.model import Decision, GateKind, State, Step
 from sim.slack.signing import block_actions_body, block_actions_payload
+from tests.fakes import has_buttons
+from tests.slack.slack_stack import StackFactory
 
-StackFactory = Any
 REQ, A1, A2, STRANGER = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2", "U_STRANGER"
 
 
-
-
-def has_buttons(msg: Any) -> bool:
-    return any(b.get("type") == "actions" for b in msg.blocks)
 
 
 async def at_gate(st: Any, jid: str, step: Step) -> Any:

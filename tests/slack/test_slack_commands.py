@@ -8,8 +8,8 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.rules.model import State
+from tests.slack.slack_stack import StackFactory
 
-StackFactory = Any
 JOB_IN_CODE = re.compile(r"`([A-Za-z0-9-]{1,24})`")
 CMD_CHANNEL, PPS_CHANNEL, EAST_CHANNEL = "C_CMD", "C_PPS", "C_EAST"
 

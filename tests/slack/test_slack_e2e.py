@@ -13,10 +13,10 @@ from jobs.appliance.protocol import Appliance
 from jobs.config.inventory import Cluster, parse_inventory
 from jobs.rules.model import State, Step
 from sim.pps.config import parse_config
-from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
+from tests.fakes import sim_firmware
+from tests.slack.slack_stack import StackFactory
 
-StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 TARGET = "9.1R18 (build 29865)"
 FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
@@ -30,11 +30,7 @@ async def test_slack_e2e_upgrade_through_the_simulator(
         "knobs": FAST}}}, Path(".")))
     await sim.start()
     try:
-        fw = []
-        for version, build in (("9.1R17", 27583), ("9.1R18", 29865)):
-            sha = write_package(tmp_path / "fw" / f"pps-{version}.pkg", version, build)
-            fw.append({"version": version, "file": f"fw/pps-{version}.pkg", "sha256": sha})
-        data = sim.inventory(fw)
+        data = sim.inventory(sim_firmware(tmp_path))
         data["clusters"]["cluster-east"]["channel"] = "C_EAST"
         env = sim.credentials_env()
         inventory = parse_inventory(data, tmp_path, env=env)

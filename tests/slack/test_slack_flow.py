@@ -7,18 +7,9 @@ import json
 from typing import Any
 
 from jobs.rules.model import State, Step
+from tests.slack.slack_stack import StackFactory
 
-StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
-
-
-
-
-async def until_state(st: Any, jid: str, *states: State) -> Any:
-    async def reached() -> Any:
-        job = await st.job(jid)
-        return job if job.state in states and (not job.terminal or job.finished_at) else None
-    return await st.wait_for(reached, seconds=30, what=f"{jid} in {states}")
 
 
 def texts(msgs: list[Any]) -> str:
@@ -49,7 +40,7 @@ async def test_slack_happy_path_card_thread_and_summary(stack: StackFactory) -> 
     enable = await st.open_gate(jid, Step.GATE_ENABLE)
     assert enable.reply_broadcast and "Enable all user logins" in texts([enable])
     await st.click(A2, enable, "pps_approve")
-    job = await until_state(st, jid, State.SUCCEEDED)
+    job = await st.until_state(jid, State.SUCCEEDED)
     card = await st.card_in(jid, "succeeded", summary="upgraded to")
     assert card.channel == "C_EAST"
     assert "succeeded" in card.blocks[0]["text"]["text"]
@@ -79,7 +70,7 @@ async def test_slack_reject_enable_holds_alerts_reminds_then_recovers(stack: Sta
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     first = await st.open_gate(jid, Step.GATE_ENABLE)
     await st.click(A2, first, "pps_reject")
-    await until_state(st, jid, State.HELD)
+    await st.until_state(jid, State.HELD)
     card = await st.card_in(jid, "held")
     assert "User logins are disabled" in texts([card])
 
@@ -91,7 +82,7 @@ async def test_slack_reject_enable_holds_alerts_reminds_then_recovers(stack: Sta
     second = await st.open_gate(jid, Step.GATE_ENABLE)
     assert second.ts != first.ts, "a fresh enable request, one message per gate"
     await st.click(A1, second, "pps_approve")
-    await until_state(st, jid, State.SUCCEEDED)
+    await st.until_state(jid, State.SUCCEEDED)
     await st.card_in(jid, "succeeded")
     reminders = len([m for m in st.thread(card) if m.text.startswith("⏰")])
     await st.wait_for(lambda: _sleep_true(1.0), what="reminder cadence")
@@ -110,7 +101,7 @@ async def _sleep_true(seconds: float) -> bool:
 async def test_slack_dry_run_posts_the_plan(stack: StackFactory) -> None:
     st = await stack(worker=True)
     jid = await st.start_job("upgrade cluster-east --dry-run")
-    await until_state(st, jid, State.SUCCEEDED)
+    await st.until_state(jid, State.SUCCEEDED)
     card = await st.card_in(jid, "succeeded")
 
     async def plan() -> Any:
@@ -150,6 +141,6 @@ async def test_slack_operator_assisted_install_with_confirm(stack: StackFactory)
     await _sleep_true(0.35)  # the operator confirms once the node went down to install
     await st.click(A2, await st.open_gate(jid, Step.INSTALL), "pps_confirm")
     await st.click(A1, await st.open_gate(jid, Step.GATE_ENABLE), "pps_approve")
-    await until_state(st, jid, State.SUCCEEDED)
+    await st.until_state(jid, State.SUCCEEDED)
     card = await st.card_in(jid, "succeeded")
     assert "(operator-assisted)" in texts([card])

@@ -10,8 +10,7 @@ from redis.asyncio import Redis
 
 from bot.app import create_web_app
 from sim.slack.signing import signature
-
-StackFactory = Any
+from tests.slack.slack_stack import StackFactory
 
 
 @pytest.mark.parametrize("flag", ["unsigned", "tamper", "stale", "future"])

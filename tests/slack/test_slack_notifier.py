@@ -14,8 +14,8 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.store.keys import NOTIFIER_GROUP
 from sim.slack.store import RateLimit
+from tests.slack.slack_stack import StackFactory
 
-StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 
 

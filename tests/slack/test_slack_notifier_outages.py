@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bot.notifier.loop import Notifier
 from jobs.store.keys import Keys
 from jobs.store.redis_client import BACKOFF_MIN, REDIS_PROBE_MAX
-from tests.fakes.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 class ScriptedRedis:

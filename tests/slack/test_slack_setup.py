@@ -9,10 +9,8 @@ import redis.asyncio as aioredis
 import yaml
 
 from bot.server import _config_problems, build
-from jobs.config.inventory import parse_inventory
 from jobs.config.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes import ROOT, cluster_entry, make_inventory
 
 
 def test_slack_manifest_declares_the_contract() -> None:
@@ -47,11 +45,8 @@ def test_slack_startup_checks_name_missing_secrets() -> None:
 async def test_slack_socket_mode_serves_health_but_no_request_url(
     redis: aioredis.Redis, tmp_path: Path
 ) -> None:
-    inv = parse_inventory({
-        "clusters": {"lab": {"mode": "standalone", "username_env": "U", "password_env": "P",
-                             "nodes": [{"name": "lab-1", "url": "https://lab-1.invalid"}]}},
-        "firmware": [{"version": "9.1R18", "file": "p.pkg", "sha256": "0" * 64}],
-    }, tmp_path, env={}, check_files=False, check_env=False)
+    lab = cluster_entry("standalone", {"lab-1": "https://lab-1.invalid"})
+    inv = make_inventory(tmp_path, {"lab": lab}, versions=["9.1R18"])
     paths = {}
     for mode, extra in (("socket", {"SLACK_APP_TOKEN": "xapp-1"}), ("http", {})):
         rt = build(_settings(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", **extra),

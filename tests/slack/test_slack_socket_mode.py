@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -19,17 +18,24 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 import yaml
 
 from jobs.rules.model import State, Step
 from sim.slack.standin import create_standin_app
+from tests.fakes import (
+    PPSBOT,
+    blob,
+    bound_socket,
+    child_env,
+    cluster_entry,
+    free_port,
+    inventory_data,
+    serve,
+    url_of,
+)
+from tests.slack.slack_stack import APP_TOKEN, StackFactory
 
-StackFactory = Any
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
-APP_TOKEN = "xapp-1-A0PPSBOT-1-test-app-token"  # what the `stack(socket=True)` bot uses
-ROOT = Path(__file__).resolve().parents[2]
-PPSBOT = ROOT / ".venv" / "bin" / "ppsbot"
 
 
 async def connected(st: Any, count: int = 1) -> Any:
@@ -60,12 +66,8 @@ async def click(st: Any, user: str, msg: Any, action_id: str) -> dict[str, Any]:
                        "action_id": action_id})
 
 
-def dumps(blocks: Any) -> str:
-    return json.dumps(blocks, ensure_ascii=False)
-
-
 def reply_text(body: dict[str, Any]) -> str:
-    return str(body.get("text", "")) + dumps(body.get("blocks", []))
+    return str(body.get("text", "")) + blob(body.get("blocks", []))
 
 
 async def test_slack_socket_mode_connects_and_answers_commands(stack: StackFactory) -> None:
@@ -149,13 +151,6 @@ async def test_slack_socket_mode_web_api_checks_tokens(stack: StackFactory) -> N
     assert post_with_app_token.json() == {"ok": False, "error": "not_allowed_token_type"}
 
 
-async def until_state(st: Any, jid: str, *states: State) -> Any:
-    async def reached() -> Any:
-        job = await st.job(jid)
-        return job if job.state in states and (not job.terminal or job.finished_at) else None
-    return await st.wait_for(reached, seconds=30, what=f"{jid} in {states}")
-
-
 async def test_slack_socket_mode_whole_upgrade_with_two_approvers(stack: StackFactory) -> None:
     st = await stack(socket=True, worker=True)
     await connected(st)
@@ -173,12 +168,12 @@ async def test_slack_socket_mode_whole_upgrade_with_two_approvers(stack: StackFa
     assert (await click(st, A1, disable, "pps_approve"))["status"] == 200
     enable = await st.open_gate(jid, Step.GATE_ENABLE)
     assert (await click(st, A2, enable, "pps_approve"))["status"] == 200
-    await until_state(st, jid, State.SUCCEEDED)
+    await st.until_state(jid, State.SUCCEEDED)
     card = await st.card_in(jid, "succeeded", summary="upgraded to")
     assert card.channel == "C_EAST"
-    gates = [m for m in st.thread(card) if "Approval requested:" in m.text + dumps(m.blocks)]
+    gates = [m for m in st.thread(card) if "Approval requested:" in m.text + blob(m.blocks)]
     assert [who for m in gates for who in (A1, A2, REQ)
-            if f"*Approved* by <@{who}>" in dumps(m.blocks)] == [A1, A2]
+            if f"*Approved* by <@{who}>" in blob(m.blocks)] == [A1, A2]
     clicks = [d for d in st.socket.deliveries if d.type == "interactive"]
     assert len(clicks) == 3 and all(d.outcome == "acked" for d in clicks)
     assert not any(d.accepts_response_payload for d in clicks)
@@ -207,25 +202,14 @@ async def test_slack_socket_mode_reconnects_after_a_drop(stack: StackFactory, mo
 
 # -- the real process ----------------------------------------------------------------------
 
-def _bound_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
 @pytest.fixture
 async def standin() -> AsyncIterator[tuple[str, Any]]:
     """The stand-in alone under uvicorn (`ppsbot bot` connects to it): its URL and app."""
     app = create_standin_app("http://127.0.0.1:9/slack/events", "unused-in-socket-mode",
                              app_token=APP_TOKEN, ack_timeout=10.0)
-    sock = _bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the stand-in did not start"
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
+    sock = bound_socket()
+    server, task = await serve(app, sock)
+    yield url_of(sock), app
     server.should_exit = True
     await asyncio.wait_for(task, 10)
 
@@ -253,12 +237,9 @@ def _bot_env(url: str, redis_url: str, prefix: str, tmp_path: Path, port: int,
              app_token: str) -> dict[str, str]:
     """The environment of a `ppsbot bot` in Socket Mode against the stand-in at `url`."""
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({
-        "clusters": {"lab": {"mode": "standalone", "username_env": "PPS_U",
-                             "password_env": "PPS_P",
-                             "nodes": [{"name": "lab-1", "url": "https://lab-1.invalid"}]}},
-        "firmware": [{"version": "9.1R18", "file": "pps.pkg", "sha256": "0" * 64}],
-    }))
+    lab = cluster_entry("standalone", {"lab-1": "https://lab-1.invalid"})
+    data = inventory_data(tmp_path, {"lab": lab}, versions=["9.1R18"])
+    inventory.write_text(yaml.safe_dump(data))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PPS_"))}
     env.update({
         "SLACK_BOT_TOKEN": "xoxb-blackbox-token", "SLACK_APP_TOKEN": app_token,
@@ -266,7 +247,7 @@ def _bot_env(url: str, redis_url: str, prefix: str, tmp_path: Path, port: int,
         "PPS_INVENTORY": str(inventory), "PPS_CHANNEL": "C_PPS", "HOST": "127.0.0.1",
         "PORT": str(port), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
     })
-    return env
+    return child_env(env)
 
 
 async def test_slack_socket_mode_refused_app_token_stops_start_up(
@@ -275,8 +256,7 @@ async def test_slack_socket_mode_refused_app_token_stops_start_up(
     """A wrong app token ends `ppsbot bot` at once with a clear message (Socket Mode alone
     would retry it every 10 s forever and never serve /healthz)."""
     url, app = standin
-    with _bound_socket() as s:
-        port = s.getsockname()[1]
+    port = free_port()
     wrong = "xapp-1-A0PPSBOT-0000-not-the-right-one"
     env = _bot_env(url, redis_url, prefix, tmp_path, port, wrong)
     proc = await asyncio.create_subprocess_exec(
@@ -295,8 +275,7 @@ async def test_slack_socket_mode_ppsbot_bot_process(
     tmp_path: Path,
 ) -> None:
     url, app = standin
-    with _bound_socket() as s:
-        port = s.getsockname()[1]
+    port = free_port()
     env = _bot_env(url, redis_url, prefix, tmp_path, port, APP_TOKEN)
     log = tmp_path / "bot.log"
     with log.open("wb") as out:

@@ -1,5 +1,5 @@
-"""Drive a job through `JobService` from a test: wait for a condition, find the open gate
-at a step, approve or confirm it as a non-requester. Shared by the end-to-end suites."""
+"""Drive a job through `JobService` in real time: a worker in the background, waits for a
+condition, the open gate at a step approved or confirmed as a non-requester."""
 
 from __future__ import annotations
 
@@ -7,33 +7,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from jobs.config.settings import Settings
 from jobs.rules.model import GateKind, Job, Step
 from jobs.service import JobService
 from jobs.worker.process import Worker
-
-
-def fast_settings(prefix: str, tmp_path: Path, **kw: Any) -> Settings:
-    """Settings for a whole upgrade against the simulator in seconds: 0.1 s polls, 0.3 s
-    settle, 0.6 s lease (the worker stops within a block of 0.3 s), two-person rule on;
-    `kw` overrides."""
-    values: dict[str, Any] = {
-        "PPS_REDIS_PREFIX": prefix,
-        "PPS_BACKUP_DIR": str(tmp_path / "backups"),
-        "PPS_POLL_SECONDS": 0.1,
-        "PPS_SETTLE_SECONDS": 0.3,
-        "PPS_REBOOT_TIMEOUT_SECONDS": 15.0,
-        "PPS_REMINDER_SECONDS": 60.0,
-        "PPS_LEASE_SECONDS": 0.6,
-        "PPS_TWO_PERSON_RULE": True,
-        **kw,
-    }
-    return Settings(_env_file=None, **values)
 
 
 def run_worker(stack: AsyncExitStack, worker: Worker) -> None:

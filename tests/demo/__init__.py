@@ -1,0 +1,1 @@
+"""The demo (sim.demo, `ppsbot demo`), its page, compose file and docs."""

@@ -1,0 +1,1 @@
+"""Unit tests of the pure rules (jobs/rules): no Redis, no sockets."""

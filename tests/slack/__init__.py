@@ -1,0 +1,1 @@
+"""The Slack side: the bot, handlers, rendering, the notifier and the Slack stand-in."""

@@ -1,0 +1,1 @@
+"""The steps of the procedure, driven on a fake cluster without sockets."""
