@@ -59,7 +59,7 @@ class FileCheck:
     """One backup file read back from disk against its manifest entry."""
 
     file: str
-    status: str  # ok | mismatch | missing | unlisted (on disk but not in the manifest)
+    status: str  # ok | mismatch | missing | unreadable | unlisted (not in the manifest)
     want_size: int | None = None
     want_sha256: str | None = None
     size: int | None = None  # on disk
@@ -71,8 +71,8 @@ class FileCheck:
 
     def problem(self) -> str:
         """What is wrong, naming the file and both checksums."""
-        if self.status == "missing":
-            return f"{self.file} is missing (manifest: sha256 {self.want_sha256})"
+        if self.status in ("missing", "unreadable"):
+            return f"{self.file} is {self.status} (manifest: sha256 {self.want_sha256})"
         if self.status == "unlisted":
             return f"{self.file} is not listed in the manifest"
         return (f"{self.file} does not match the manifest: sha256 {self.sha256} "
@@ -240,8 +240,8 @@ def write_backup(
     return [{"file": f["file"], "sha256": f["sha256"], "size": f["size"]} for f in files]
 
 
-def _digest(path: Path) -> tuple[int, str] | None:
-    """(size, sha256) of the file as read from disk, or None when it is not there."""
+def _digest(path: Path) -> tuple[int, str] | str:
+    """(size, sha256) of the file as read from disk, or why it cannot be read."""
     h, size = hashlib.sha256(), 0
     try:
         with path.open("rb") as f:
@@ -249,7 +249,9 @@ def _digest(path: Path) -> tuple[int, str] | None:
                 h.update(chunk)
                 size += len(chunk)
     except (FileNotFoundError, IsADirectoryError):
-        return None
+        return "missing"
+    except OSError:
+        return "unreadable"
     return size, h.hexdigest()
 
 
@@ -259,9 +261,9 @@ def _check(folder: Path, entry: Any) -> FileCheck:
         entry, dict) else (None, None)
     size = want_size if isinstance(want_size, int) and not isinstance(want_size, bool) else None
     sha = want_sha if isinstance(want_sha, str) else None
-    got = _digest(folder / name) if name in FILE_NAMES.values() else None
-    if got is None:
-        return FileCheck(name, "missing", size, sha)
+    got = _digest(folder / name) if name in FILE_NAMES.values() else "missing"
+    if isinstance(got, str):
+        return FileCheck(name, got, size, sha)
     status = "ok" if got == (size, sha) else "mismatch"
     return FileCheck(name, status, size, sha, got[0], got[1])
 
