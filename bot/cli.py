@@ -1,4 +1,4 @@
-"""`ppsbot`: bot | worker | simulator | demo | check."""
+"""`ppsbot`: bot | worker | simulator | demo | check | backups verify."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default=None, help="listen address (default: the config's host)")
     sub.add_parser("demo", help="run the whole thing locally with a Slack stand-in page")
     sub.add_parser("check", help="validate settings + inventory and reach every node")
+    b = sub.add_parser("backups", help="stored configuration backups")
+    bsub = b.add_subparsers(dest="backups_cmd", required=True)
+    v = bsub.add_parser("verify", help="re-check backups against their manifests (exit 1 on "
+                        "any problem)")
+    which = v.add_mutually_exclusive_group()
+    which.add_argument("job_id", nargs="?", default=None, help="one job's backup")
+    which.add_argument("--all", action="store_true", help="every backup (the default)")
+    v.add_argument("--dir", default=None, help="backup folder (default: $PPS_BACKUP_DIR)")
     args = parser.parse_args(argv)
 
     if args.cmd == "bot":
@@ -39,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.check import main as check_main
 
         return check_main()
+    if args.cmd == "backups":
+        from bot.backups import main as backups_main
+
+        return backups_main(args.job_id, args.dir)
     parser.error(f"unknown command {args.cmd}")
     return 2
 

@@ -10,6 +10,7 @@ and the worker's fencing makes the appliance side effect happen at most once.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,19 @@ from jobs.store.ports import HistoryPages, JobRepository, RequestLimit, WorkerRo
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
 # started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.
 _DECISION_ATTEMPTS = 20
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
+_ID_ATTEMPTS = 5  # a new id when one is already in use (two jobs in one minute, 2^-20)
+
+
+def new_job_id(now: float) -> str:
+    """A job id that never repeats: `J-260115-0800-K7QF`, the UTC minute and 20 random bits.
+
+    A counter in Redis starts again after a data loss; the time and the random part do not,
+    so a new job can never take an old job's id (nor its backup folder). 18 characters of
+    `[A-Za-z0-9-]` (DESIGN §4.1).
+    """
+    stamp = time.strftime("%y%m%d-%H%M", time.gmtime(now))
+    return f"J-{stamp}-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(4))
 
 
 @dataclass(frozen=True)
@@ -106,9 +120,16 @@ class JobService:
             allow_downgrade=req.allow_downgrade,
             scheduled_at=start_at,
         )
-        status, job_id, holder_requester = await self.store.create(
-            job, change, idem=req.idempotency_key, start_at=start_at, token=secrets.token_hex(4)
-        )
+        for _ in range(_ID_ATTEMPTS):
+            job.id = new_job_id(now)
+            status, job_id, holder_requester = await self.store.create(
+                job, change, idem=req.idempotency_key, start_at=start_at,
+                token=secrets.token_hex(4),
+            )
+            if status != "taken":
+                break
+        else:
+            raise EngineError("Could not find a free job id; try again.")
         if status == "busy":
             raise ClusterBusy(cluster.name, job_id, holder_requester)
         if status == "created":  # each new entry drops the expired ones: the index stays bounded

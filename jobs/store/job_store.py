@@ -118,8 +118,8 @@ class JobStore:
     ) -> tuple[str, str, str]:
         """Create `job` atomically with its lock; `("created"|"exists"|"busy", id, requester)`.
 
-        The id is allocated here (`J-0001`...). The first event of `change` is the CREATED event;
-        audit entries get the new job id.
+        `job.id` is the caller's (`("taken", id, "")` when a job with that id exists). The
+        first event of `change` is the CREATED event; audit entries get the new job id.
         """
         fields = job.to_hash()
         fields.pop("wake_timer", None)  # the script names the start timer

@@ -70,13 +70,15 @@ end
 return {1, ''}
 """
 
-# Create a job: idempotency key, cluster lock, id allocation, first event/audit/work item.
-# KEYS: 1 seq, 2 idem key ('' when none), 3 cluster lock, 4 active, 5 history, 6 events,
-#   7 audit, 8 queue, 9 timers, 10 the cluster's history
+# Create a job: idempotency key, cluster lock, first event/audit/work item. The id comes from
+# the caller (fields.id, unique even across a data loss); an id already in use is refused.
+# KEYS: 1 seq (no longer used), 2 idem key ('' when none), 3 cluster lock, 4 active,
+#   5 history, 6 events, 7 audit, 8 queue, 9 timers, 10 the cluster's history
 # ARGV[1]: job key prefix (`<prefix>job:`); ARGV[2] JSON: idem, idem_ttl, fields{...},
 #   created_ms, event[kind, at, data], audit[[field, value, ...]] (job_id added here),
 #   start_ms ('' = enqueue now), token, events_keep, audit_keep
-# Returns {'created', id} | {'exists', id} | {'busy', holder id, holder requester}.
+# Returns {'created', id} | {'exists', id} | {'busy', holder id, holder requester}
+#   | {'taken', id}.
 CREATE = r"""
 local p = cjson.decode(ARGV[2])
 if p.idem ~= '' then
@@ -95,10 +97,9 @@ if holder then
     return {'busy', holder, redis.call('HGET', KEYS[3], 'requester') or ''}
   end
 end
-local n = redis.call('INCR', KEYS[1])
-local id = string.format('J-%04d', n)
+local id = p.fields['id']
 local jk = ARGV[1] .. id
-p.fields['id'] = id
+if redis.call('EXISTS', jk) == 1 then return {'taken', id} end
 p.fields['event_seq'] = '1'
 local flat = {}
 for f, v in pairs(p.fields) do flat[#flat + 1] = f; flat[#flat + 1] = v end
@@ -133,9 +134,10 @@ return 1
 """
 
 # Write fields of a hash belonging to one job instance (the job itself or its card hash: the
-# notifier's bookkeeping), only while that instance exists. Job ids start again after Redis
-# lost its data; a write meant for the old J-0001 must not land on a new J-0001. A card hash
-# first written after its job settled takes the job's time to live (it must not outlive it).
+# notifier's bookkeeping), only while that instance exists. Job ids used to start again after
+# Redis lost its data (they no longer repeat); a late write must still never reach another job.
+# A card hash first written after its job settled takes the job's time to live (it must not
+# outlive it).
 # KEYS: 1 job, 2 the hash to write; ARGV: 1 the job's created_at, then field, value, ...
 # Returns 1, or 0 when the job is missing or is another instance.
 SET_IF_SAME_JOB = r"""

@@ -87,7 +87,8 @@ class JobRepository(JobCommits, Protocol):
     async def create(
         self, job: Job, change: Change, *, idem: str | None, start_at: float | None, token: str
     ) -> tuple[str, str, str]:
-        """Create `job` with its cluster lock: `("created"|"exists"|"busy", id, requester)`."""
+        """Create `job` with its cluster lock: `("created"|"exists"|"busy", id, requester)`;
+        `job.id` is the caller's, `("taken", id, "")` when a job with that id exists."""
         ...
 
     async def get(self, job_id: str) -> Job | None: ...

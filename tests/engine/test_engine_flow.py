@@ -9,7 +9,7 @@ from tests.engine.engine_support import APPROVER, Engine, Stubs
 
 async def test_stub_procedure_runs_to_success(engine: Engine, stubs: Stubs) -> None:
     job = await engine.create("solo")
-    assert job.id == "J-0001" and job.state is State.QUEUED
+    assert job.id.startswith("J-") and job.state is State.QUEUED
     await engine.drain()
     job = await engine.job(job.id)
     assert (job.state, job.step) == (State.AWAITING_APPROVAL, Step.GATE_DISABLE)

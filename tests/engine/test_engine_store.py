@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJ
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.rules.transitions import clone
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import JobService, UpgradeRequest, new_job_id
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
 from jobs.store.wiring import redis_service
@@ -27,10 +29,19 @@ def req(cluster: str = "solo", **kw: Any) -> UpgradeRequest:
     return UpgradeRequest(cluster=cluster, requester=REQUESTER, channel="C1", **kw)
 
 
-async def test_ids_are_sequential_and_target_defaults_to_newest(service: JobService) -> None:
+ID_RE = re.compile(r"^J-(\d{6}-\d{4})-[0-9A-HJKMNP-TV-Z]{4}$")  # within [A-Za-z0-9-]{1,24}
+
+
+async def test_ids_carry_the_time_and_target_defaults_to_newest(
+    service: JobService, clock: FakeClock
+) -> None:
     a, created_a = await service.create_job(req("solo"))
     b, created_b = await service.create_job(req("east", target="9.1R17"))
-    assert (a.id, b.id) == ("J-0001", "J-0002")
+    minute = time.strftime("%y%m%d-%H%M", time.gmtime(clock.now()))
+    for job in (a, b):
+        m = ID_RE.match(job.id)
+        assert m and m.group(1) == minute and len(job.id) <= 24, job.id
+    assert a.id != b.id
     assert created_a and created_b
     assert a.target == "9.1R18" and b.target == "9.1R17"
     assert a.state is State.QUEUED and a.step is Step.PREFLIGHT and a.channel == "C1"
@@ -55,7 +66,42 @@ async def test_second_job_on_a_busy_cluster_is_refused_naming_the_holder(
     assert await redis.hgetall(keys.cluster("east")) == {"job_id": job.id, "requester": REQUESTER}
     assert [j.id for j in await service.list_active()] == [job.id]  # no job created
     other, _ = await service.create_job(req("mesh"))  # other clusters are free
-    assert other.id == "J-0002"
+    assert other.id not in (job.id, "") and other.cluster == "mesh"
+
+
+async def test_job_ids_never_repeat_after_redis_loses_its_data(
+    service: JobService, redis: aioredis.Redis, prefix: str
+) -> None:
+    seen: list[str] = []
+    for _ in range(3):
+        job, _created = await service.create_job(req("solo"))
+        seen.append(job.id)
+        # Redis comes back empty: every key of this installation is gone.
+        lost = [k async for k in redis.scan_iter(match=prefix + "*")]
+        assert lost
+        await redis.delete(*lost)
+    assert len(set(seen)) == 3, seen
+
+
+async def test_an_id_already_in_use_is_never_given_twice(
+    service: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = await service.create_job(req("solo"))
+    ids = iter([first.id, first.id, "J-FRESH"])
+    monkeypatch.setattr("jobs.service.new_job_id", lambda _now: next(ids))
+    second, created = await service.create_job(req("east"))
+    assert created and second.id == "J-FRESH" and second.cluster == "east"
+    assert (await service.get(first.id)).cluster == "solo"  # the first job is untouched
+    monkeypatch.setattr("jobs.service.new_job_id", lambda _now: first.id)
+    with pytest.raises(EngineError, match="job id"):
+        await service.create_job(req("mesh"))
+    assert await service.active_for_cluster("mesh") is None
+
+
+def test_new_job_ids_are_short_readable_and_random() -> None:
+    ids = {new_job_id(1_800_000_000.0) for _ in range(1000)}
+    assert all(i.startswith("J-270115-0800-") and ID_RE.match(i) for i in ids)
+    assert len(ids) > 990  # 20 random bits: a few collisions at most
 
 
 async def test_scheduled_jobs_take_the_lock_too(service: JobService, clock: FakeClock) -> None:

@@ -2,16 +2,18 @@
 are gone. Workers and the notifier must recreate their groups by themselves and go on
 working (a new job runs to the end and gets its card), never crash-looping on NOGROUP.
 
-Job ids start again at J-0001 after a data loss. The last test loses the data while the
-notifier is between posting the old J-0001's gate message and its bookkeeping, and a new
-J-0001 is created at once: the old post's bookkeeping must not land on the new job (it
-would mark the new job's gate event as already posted: no buttons, the job stuck).
+The last test loses the data while the notifier is between posting the old job's gate
+message and its bookkeeping, and a new job is created at once: it gets a new id (ids carry
+their creation time and a random part, so they never repeat after a data loss), and the
+old post's bookkeeping must not land on the new job (it would mark the new job's gate event
+as already posted: no buttons, the job stuck).
 
 Prints `redis-data-loss ...` lines with the time until a new job could run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -92,12 +94,15 @@ async def test_resilience_data_loss_mid_post_does_not_leak_into_a_new_job(rig: S
 
     async def after_post(args: dict[str, Any]) -> None:
         if is_gate(args) and not created:
-            await r.redis.flushdb()  # the old J-0001 is gone; its notifier work is not done
+            await r.redis.flushdb()  # the old job is gone; its notifier work is not done
             job, _ = await r.service.create_job(UpgradeRequest("east", REQUESTER, "C1"))
             created.append(job.id)
 
     r.slack.client.after_post = after_post
     first = await r.create("solo")
-    await r.until(first.id, lambda _j: bool(created), within=15, approve="no")
-    assert created == [first.id], "job ids start again after a data loss"
+    deadline = time.monotonic() + 15
+    while not created:  # the first job (and its id) are gone once the gate is posted
+        assert time.monotonic() < deadline, f"{first.id}'s gate was never posted"
+        await asyncio.sleep(0.02)
+    assert len(created) == 1 and created != [first.id], "a job id repeated after a data loss"
     await _run_existing_job(r, created[0], "mid-post")

@@ -92,7 +92,7 @@ class Stack:
     async def start_job(self, text: str = "upgrade lab", user: str = REQUESTER) -> str:
         """Send an `upgrade` command; the job id the ack names in inline code."""
         resp = await self.command(text, user=user)
-        m = re.search(r"`(J-\d+)`", resp.text)
+        m = re.search(r"`(J-[A-Za-z0-9-]{1,22})`", resp.text)
         assert resp.status_code == 200 and m, resp.text
         return m.group(1)
 

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 StackFactory = Any
-JOB_IN_CODE = re.compile(r"`(J-[0-9]+)`")
+JOB_IN_CODE = re.compile(r"`(J-[A-Za-z0-9-]{1,22})`")
 
 
 def job_id_of(text: str) -> str:

@@ -85,7 +85,7 @@ async def test_slack_socket_mode_connects_and_answers_commands(stack: StackFacto
     out = await command(st, "upgrade cluster-east --dry-run")
     assert out["transport"] == "socket" and out["status"] == 200, out
     assert out["body"]["response_type"] == "ephemeral"
-    m = re.search(r"`(J-\d+)`", reply_text(out["body"]))
+    m = re.search(r"`(J-[A-Za-z0-9-]{1,22})`", reply_text(out["body"]))
     assert m, out
     await st.ephemeral_containing(REQ, m.group(1))  # the ack payload is the user's reply
     assert (await st.job(m.group(1))).dry_run
@@ -156,7 +156,7 @@ async def test_slack_socket_mode_whole_upgrade_with_two_approvers(stack: StackFa
     await connected(st)
     out = await command(st, "upgrade cluster-east")
     assert out["transport"] == "socket" and out["status"] == 200, out
-    m = re.search(r"`(J-\d+)`", reply_text(out["body"]))
+    m = re.search(r"`(J-[A-Za-z0-9-]{1,22})`", reply_text(out["body"]))
     assert m, out
     jid = m.group(1)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from jobs.rules.model import State
 
 StackFactory = Any
-JOB_IN_CODE = re.compile(r"`(J-[0-9]+)`")
+JOB_IN_CODE = re.compile(r"`(J-[A-Za-z0-9-]{1,22})`")
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jobs.appliance.protocol import VIP
 from jobs.rules.model import Step
-from jobs.steps.backup_files import backup_dir, read_backup
+from jobs.steps.backup_files import JobRef, backup_dir, read_backup
 from jobs.steps.base import Advance, Fail
 from tests.fakes.harness import RUNNING, Harness
 
@@ -25,6 +25,10 @@ async def ready(h: Harness) -> None:
 
 def folder(h: Harness) -> Path:
     return backup_dir(h.settings.PPS_BACKUP_DIR, "c1", h.job.id)
+
+
+def me(h: Harness) -> JobRef:
+    return JobRef(h.job.id, "c1", h.job.created_at)
 
 
 async def test_backup_writes_private_files_and_a_manifest(make_harness: MakeHarness) -> None:
@@ -44,7 +48,7 @@ async def test_backup_writes_private_files_and_a_manifest(make_harness: MakeHarn
     assert by_file["user.cfg"]["node"] == "east-a"
     assert by_file["user.cfg"]["build"] == RUNNING
     assert by_file["user.cfg"]["time"] == h.clock.now()
-    assert result.outputs.backups == read_backup(d)
+    assert result.outputs.backups == read_backup(d, me(h))
     assert h.fake.count("export_config", "east-a") == 2
 
 
@@ -64,11 +68,11 @@ async def test_backup_redone_when_a_file_no_longer_matches(make_harness: MakeHar
     await ready(h)
     await h.run()
     (folder(h) / "user.cfg").write_bytes(b"tampered")
-    assert read_backup(folder(h)) is None
+    assert read_backup(folder(h), me(h)) is None
     result = await h.run()
     assert isinstance(result, Advance)
     assert h.fake.count("export_config") == 4
-    assert read_backup(folder(h)) == result.outputs.backups
+    assert read_backup(folder(h), me(h)) == result.outputs.backups
 
 
 async def test_backup_refuses_empty_exports_and_unreachable_node(
@@ -91,8 +95,8 @@ async def test_backup_refuses_empty_exports_and_unreachable_node(
 async def test_backup_write_failure_fails_cleanly(make_harness: MakeHarness) -> None:
     h = make_harness("standalone")
     await ready(h)
-    folder(h).parent.mkdir(parents=True)
-    folder(h).write_text("not a folder")
+    folder(h).parent.parent.mkdir(parents=True)
+    folder(h).parent.write_text("not a folder")  # the cluster's folder cannot be made
     result = await h.run()
     assert isinstance(result, Fail) and result.error.startswith("Backup: cannot write to")
 

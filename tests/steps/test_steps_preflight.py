@@ -34,7 +34,7 @@ async def test_all_good_advances_with_plan_acting_node_and_builds(
     assert plan["acting_node"] == "east-a"
     assert plan["downtime"] == "20-30 min"
     assert plan["sessions"] == 412
-    assert plan["backup_dir"].endswith("backups/c1/J-0001")
+    assert plan["backup_dir"].endswith(f"backups/c1/{h.job.id}")
     assert plan["package"]["file"] == "pps-9.1R18-package.pkg"
     assert len(plan["steps"]) == 11 and len(plan["gates"]) == 2
     # Reads only.
