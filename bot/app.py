@@ -26,6 +26,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from starlette.types import Lifespan
 
 from bot import metrics
 from bot.render.commands import render_reply
+from bot.request_limits import BodyLimit
 from bot.slack_api import Pacer
 from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
 from handlers.auth import Authorizer
@@ -242,8 +244,9 @@ def create_web_app(
 ) -> Starlette:
     """The HTTP server: `/slack/events` (when `bot` is given), `/healthz`, `/metrics`.
 
-    `workers` counts the running workers: reported by both, never a reason for a 503 (the
-    bot itself is healthy without them)."""
+    Every request body is bounded (`BodyLimit`) before a route sees it. `workers` counts
+    the running workers: reported by both, never a reason for a 503 (the bot itself is
+    healthy without them)."""
 
     async def count_workers() -> int | None:
         if workers is None:
@@ -296,4 +299,4 @@ def create_web_app(
             return response
 
         routes.append(Route("/slack/events", events, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
