@@ -189,7 +189,9 @@ def main(out: TextIO | None = None, *, configure_logs: bool = True) -> int:
     if redis_note:
         report.notes.append(redis_note)
     print(format_table(report.rows), file=out)
-    for note in [*inventory.warnings, *report.notes]:
+    for warning in inventory.warnings:
+        print(f"WARNING: {warning}", file=out)
+    for note in report.notes:
         print(f"note: {note}", file=out)
     if problems:
         print(f"{len(problems)} problem(s):", file=out)

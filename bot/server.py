@@ -27,8 +27,9 @@ from bot.notifier.dataloss_alert import DataLossAlert
 from bot.notifier.loop import Notifier
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
+from handlers.origin import origin_problems
 from jobs.config.clock import Clock, SystemClock
-from jobs.config.inventory import Inventory, InventoryError, load_inventory
+from jobs.config.inventory import Inventory, InventoryError, load_inventory, log_warnings
 from jobs.config.log import configure_logging, get_logger
 from jobs.config.settings import Settings, get_settings
 from jobs.service import JobService
@@ -201,4 +202,7 @@ def main() -> int:
     if problems:
         print("ppsbot bot: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
+    log_warnings(inventory)
+    for problem in origin_problems(settings, inventory):
+        log.warning("settings_warning", warning=problem)
     return asyncio.run(_serve(settings, inventory))
