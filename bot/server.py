@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,7 @@ from starlette.applications import Starlette
 
 from bot.app import SlackBot, create_app, create_web_app
 from bot.notifier.dataloss_alert import DataLossAlert
-from bot.notifier.loop import Notifier
+from bot.notifier.loop import Notifier, unique_consumer
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
 from handlers.origin import origin_problems
@@ -124,7 +123,7 @@ def build(
     consumer: str | None = None,
     notifier: bool = True,
 ) -> BotRuntime:
-    """Wire a bot process (the notifier consumer name defaults to `<host>`)."""
+    """Wire a bot process (the notifier's consumer name defaults to one of its own)."""
     clock = clock or SystemClock()
     keys = Keys(settings.PPS_REDIS_PREFIX)
     client = client or make_client(settings)
@@ -132,8 +131,7 @@ def build(
     bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
     note = alert = None
     if notifier:
-        note = Notifier(redis, service, client, keys, clock,
-                        consumer or f"bot-{socket.gethostname()}")
+        note = Notifier(redis, service, client, keys, clock, consumer or unique_consumer())
         guard = DataLossGuard(redis, keys, clock)
         alert = DataLossAlert(redis, client, guard, keys, settings, inventory,
                               every=min(5.0, settings.PPS_LEASE_SECONDS))
