@@ -26,18 +26,22 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import metrics
+from bot.origin_guard import origin_middleware
 from bot.render.commands import render_reply
+from bot.request_limits import BodyLimit
 from bot.slack_api import Pacer
 from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
 from handlers.auth import Authorizer
 from handlers.commands import Caller, CommandRunner
 from handlers.grammar import USAGE_LINES
+from handlers.origin import OriginPolicy
 from handlers.replies import Failed, Refused
 from jobs.config.clock import Clock, SystemClock
 from jobs.config.inventory import Inventory
@@ -91,6 +95,11 @@ class StartupAuth:
                 )
             return self._result
 
+    @property
+    def team_id(self) -> str | None:
+        """The installed workspace, once auth.test has answered."""
+        return self._result.team_id if self._result is not None else None
+
     async def _load_quietly(self) -> None:
         try:
             await self.load()
@@ -141,7 +150,8 @@ def create_app(
     clock: Clock | None = None,
     keys: Keys | None = None,
 ) -> SlackBot:
-    """Build the Bolt app: `/pps` and the `pps_approve` / `pps_reject` / `pps_confirm` buttons."""
+    """Build the Bolt app: `/pps` and the `pps_approve` / `pps_reject` / `pps_confirm` buttons,
+    behind the origin check (installed workspace, `PPS_ALLOWED_CHANNELS`)."""
     clock = clock or SystemClock()
     keys = keys or Keys(settings.PPS_REDIS_PREFIX)
     auth = StartupAuth(client)
@@ -216,17 +226,21 @@ def create_app(
         result = "duplicate" if outcome.duplicate else "refused" if outcome.refusal else "ok"
         metrics.ACTIONS.labels(click.action_id, result).inc()
         if outcome.refusal and channel and user:
-            msg = render_reply(Refused(outcome.refusal))
-            thread_ts = (body.get("message") or {}).get("thread_ts")
-            try:
-                await pacer.call("chat.postEphemeral", client.chat_postEphemeral,
-                                 channel=channel, user=user, thread_ts=thread_ts, **msg.kwargs())
-            except Exception as exc:
-                log.warning("refusal_not_delivered", user=user, error=repr(exc))
+            await post_refusal(channel, user, (body.get("message") or {}).get("thread_ts"),
+                               outcome.refusal)
+
+    async def post_refusal(channel: str, user: str, thread_ts: str | None, text: str) -> None:
+        msg = render_reply(Refused(text))
+        try:
+            await pacer.call("chat.postEphemeral", client.chat_postEphemeral,
+                             channel=channel, user=user, thread_ts=thread_ts, **msg.kwargs())
+        except Exception as exc:
+            log.warning("refusal_not_delivered", user=user, error=repr(exc))
 
     async def on_error(error: Exception, context: AsyncBoltContext) -> None:
         log.error("bolt_error", error=repr(error))
 
+    app.use(origin_middleware(OriginPolicy(settings, lambda: auth.team_id), post_refusal))
     app.command("/pps")(on_command)
     for action_id in GATE_ACTIONS:
         app.action(action_id)(ack=ack_click, lazy=[on_action])
@@ -242,8 +256,9 @@ def create_web_app(
 ) -> Starlette:
     """The HTTP server: `/slack/events` (when `bot` is given), `/healthz`, `/metrics`.
 
-    `workers` counts the running workers: reported by both, never a reason for a 503 (the
-    bot itself is healthy without them)."""
+    Every request body is bounded (`BodyLimit`) before a route sees it. `workers` counts
+    the running workers: reported by both, never a reason for a 503 (the bot itself is
+    healthy without them)."""
 
     async def count_workers() -> int | None:
         if workers is None:
@@ -296,4 +311,4 @@ def create_web_app(
             return response
 
         routes.append(Route("/slack/events", events, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])

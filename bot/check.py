@@ -15,6 +15,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from handlers.origin import origin_problems
 from jobs.appliance.client import PpsClient
 from jobs.appliance.policy import RetryPolicy, Timeouts
 from jobs.appliance.protocol import VIP, Appliance, ApplianceError
@@ -68,7 +69,7 @@ def settings_problems(settings: Settings, inventory: Inventory) -> list[str]:
             out.append(f"settings: cluster {c.name} has no channel and PPS_CHANNEL is not set")
         if not c.approvers and not settings.approvers:
             out.append(f"settings: cluster {c.name} has no approvers and PPS_APPROVERS is not set")
-    return out
+    return out + origin_problems(settings, inventory)
 
 
 async def _check_node(client: Appliance, cluster: Cluster, target: str, report: Report) -> Row:
@@ -188,7 +189,9 @@ def main(out: TextIO | None = None, *, configure_logs: bool = True) -> int:
     if redis_note:
         report.notes.append(redis_note)
     print(format_table(report.rows), file=out)
-    for note in [*inventory.warnings, *report.notes]:
+    for warning in inventory.warnings:
+        print(f"WARNING: {warning}", file=out)
+    for note in report.notes:
         print(f"note: {note}", file=out)
     if problems:
         print(f"{len(problems)} problem(s):", file=out)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,11 +23,12 @@ from starlette.applications import Starlette
 
 from bot.app import SlackBot, create_app, create_web_app
 from bot.notifier.dataloss_alert import DataLossAlert
-from bot.notifier.loop import Notifier
+from bot.notifier.loop import Notifier, unique_consumer
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
+from handlers.origin import origin_problems
 from jobs.config.clock import Clock, SystemClock
-from jobs.config.inventory import Inventory, InventoryError, load_inventory
+from jobs.config.inventory import Inventory, InventoryError, load_inventory, log_warnings
 from jobs.config.log import configure_logging, get_logger
 from jobs.config.settings import Settings, get_settings
 from jobs.service import JobService
@@ -124,7 +124,7 @@ def build(
     consumer: str | None = None,
     notifier: bool = True,
 ) -> BotRuntime:
-    """Wire a bot process (the notifier consumer name defaults to `<host>`)."""
+    """Wire a bot process (the notifier's consumer name defaults to one of its own)."""
     clock = clock or SystemClock()
     keys = Keys(settings.PPS_REDIS_PREFIX)
     client = client or make_client(settings)
@@ -132,8 +132,7 @@ def build(
     bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
     note = alert = None
     if notifier:
-        note = Notifier(redis, service, client, keys, clock,
-                        consumer or f"bot-{socket.gethostname()}")
+        note = Notifier(redis, service, client, keys, clock, consumer or unique_consumer())
         guard = DataLossGuard(redis, keys, clock)
         alert = DataLossAlert(redis, client, guard, keys, settings, inventory,
                               every=min(5.0, settings.PPS_LEASE_SECONDS))
@@ -202,4 +201,7 @@ def main() -> int:
     if problems:
         print("ppsbot bot: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
+    log_warnings(inventory)
+    for problem in origin_problems(settings, inventory):
+        log.warning("settings_warning", warning=problem)
     return asyncio.run(_serve(settings, inventory))

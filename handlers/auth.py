@@ -2,7 +2,10 @@
 
 Both lists hold user ids (U…/W…) and user-group ids (S…). Group members come from
 `usergroups.users.list`, cached in Redis (`Keys.cache("usergroup:<id>")`): fresh for
-`GROUP_FRESH_SECONDS`, kept for `GROUP_KEEP_SECONDS` as a stale copy.
+`GROUP_FRESH_SECONDS`. When Slack cannot be asked, a stale copy still counts up to
+`GROUP_STALE_SECONDS` (twice the freshness window) old; past that, authorization through
+the group fails closed (someone removed from the group must not keep approving while Slack
+is unreachable) and the user is told why.
 
 The slash-command ack path makes no Web API call, so for operator groups it reads the
 cache only (fresh or stale) and, on a miss, starts a background refresh and asks the user
@@ -28,7 +31,8 @@ from jobs.config.settings import Settings, split_ids
 from jobs.store.keys import Keys
 
 GROUP_FRESH_SECONDS = 300.0
-GROUP_KEEP_SECONDS = 86400
+GROUP_STALE_SECONDS = 2 * GROUP_FRESH_SECONDS
+GROUP_KEEP_SECONDS = 86400  # the copy stays readable for diagnosis; it is trusted far less
 # A user-group lookup: group id -> member user ids (the bot wires usergroups.users.list).
 GroupLookup = Callable[[str], Awaitable[list[str]]]
 
@@ -80,18 +84,18 @@ class Authorizer:
         return split_ids(self.settings.PPS_APPROVERS)
 
     # -- group cache ---------------------------------------------------------------
-    async def _cached(self, group: str) -> tuple[list[str], bool] | None:
-        """(members, fresh) from the cache, or None on a miss."""
+    async def _cached(self, group: str) -> tuple[list[str], float] | None:
+        """(members, age in seconds) from the cache, or None on a miss."""
         raw = await self.redis.get(self.keys.cache(f"usergroup:{group}"))
         if not raw:
             return None
         try:
             d = json.loads(raw)
             members = [str(u) for u in d["members"]]
-            fresh = self.clock.now() - float(d["at"]) < GROUP_FRESH_SECONDS
+            age = self.clock.now() - float(d["at"])
         except (ValueError, KeyError, TypeError):
             return None
-        return members, fresh
+        return members, age
 
     async def refresh(self, group: str) -> list[str]:
         """Fetch a group's members from Slack and cache them."""
@@ -129,17 +133,21 @@ class Authorizer:
         unknown = False
         for g in (i for i in ids if is_group(i)):
             cached = await self._cached(g)
-            if cached is not None and cached[1]:
+            # A stale copy is a fallback for a while only; an older one is not trusted.
+            usable = cached[0] if cached and cached[1] <= GROUP_STALE_SECONDS else None
+            if cached is not None and cached[1] < GROUP_FRESH_SECONDS:
                 members: list[str] | None = cached[0]
             elif may_fetch:
                 try:
                     members = await self.refresh(g)
-                except Exception as exc:  # Slack down: fall back to the stale copy
-                    log.warning("usergroup_lookup_failed", group=g, error=repr(exc))
-                    members = cached[0] if cached else None
+                except Exception as exc:  # Slack down: the stale copy, while it is usable
+                    log.warning("usergroup_lookup_failed", group=g, error=repr(exc),
+                                copy_age=None if cached is None else round(cached[1]),
+                                fallback=usable is not None)
+                    members = usable
             else:
                 self.refresh_soon(g)
-                members = cached[0] if cached else None
+                members = usable
             if members is None:
                 unknown = True
             elif user in members:
@@ -156,8 +164,9 @@ class Authorizer:
         if member:
             return ALLOWED
         if member is None:
-            return Verdict(False, "I could not check the operator group yet; try again in a "
-                                  "few seconds.")
+            return Verdict(False, "I could not check the operator group with Slack lately, so "
+                                  "I cannot count its members as operators; try again in a "
+                                  "minute.")
         return Verdict(False, "Only operators (PPS_OPERATORS) may start or abort upgrades.")
 
     async def _is_approver(self, user: str, cluster: Cluster | None) -> bool | None:
@@ -167,7 +176,11 @@ class Authorizer:
     def _refusal(self, cluster: Cluster | None, member: bool | None, who: str) -> Verdict:
         name = cluster.name if cluster else "this cluster"
         if member is None:
-            return Verdict(False, "I could not check the approver group right now; try again.")
+            return Verdict(False, "I could not check the approver group with Slack just now, "
+                                  "and my last copy of it is older than "
+                                  f"{GROUP_STALE_SECONDS / 60:.0f} min (or missing), so I "
+                                  "cannot count its members as approvers. Try again in a "
+                                  "minute; approvers listed by user id are not affected.")
         if not self.approvers(cluster):
             return Verdict(False, f"No approvers are configured for {name} (set the cluster's "
                                   "`approvers` or PPS_APPROVERS).")

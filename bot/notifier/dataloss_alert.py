@@ -29,7 +29,8 @@ def render_loss(loss: DataLoss) -> Message:
     """The channel alert (plain, escaped; names jobs and clusters only)."""
     head = ":rotating_light: *Redis lost its data.* Upgrade jobs in flight are gone."
     lines = [escape(line) for line in loss.text().splitlines()[1:]]
-    return message(loss.text(), [section(head), *([section("\n".join(lines))] if lines else [])])
+    return message(escape(loss.text()),
+                   [section(head), *([section("\n".join(lines))] if lines else [])])
 
 
 def alert_channels(loss: DataLoss, settings: Settings, inventory: Inventory) -> list[str]:

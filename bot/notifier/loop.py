@@ -16,8 +16,12 @@ XAUTOCLAIM. Re-delivery is made harmless, not prevented:
   content did not change is skipped;
 - the per-job event `seq` drops events already handled.
 
-Several notifiers may consume the group (bot replicas): nothing is posted twice, but the
-thread replies of one job may then interleave out of order.
+Several notifiers may consume the group (bot replicas, several on one host too): each
+process has a consumer name of its own (`unique_consumer`), so one never re-reads another's
+pending entries as its own. Nothing is posted twice, but the thread replies of one job may
+then interleave out of order. A consumer left by a stopped process is deleted once it has
+nothing pending and has been idle for `PRUNE_IDLE_MS` (what it had pending is taken over
+with XAUTOCLAIM first).
 
 Slack errors that may pass (429, 5xx, network) leave the job's entries pending and are
 retried after a pause, never before a `Retry-After` elapsed (`Pacer`); errors Slack uses
@@ -30,8 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import Awaitable
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -51,12 +58,20 @@ from jobs.store.redis_client import BACKOFF_MAX, BLOCK_MS, REDIS_PROBE_MAX, back
 BATCH = 100
 RECLAIM_EVERY_SECONDS = 15.0
 RECLAIM_IDLE_MS = 60_000
+PRUNE_IDLE_MS = 3_600_000  # a consumer idle this long with nothing pending is a dead one
+PRUNE_EVERY_SECONDS = 3600.0
 # A Slack error that is neither known-transient nor known-permanent is retried this many
 # times per job and kind of work before the notifier gives up on it (and logs it).
 UNKNOWN_ERROR_RETRIES = 5
 
 log = get_logger(__name__)
 Entry = tuple[str, dict[str, str]]
+
+
+def unique_consumer(role: str = "bot") -> str:
+    """A consumer name no other process shares: role, host, pid and a random suffix (two
+    bots on one host, or two containers that both run as pid 1, differ)."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class Notifier:
@@ -84,6 +99,7 @@ class Notifier:
         self.pacer = pacer or Pacer(clock)
         self._stop = asyncio.Event()
         self._unknown_errors: dict[tuple[str, str], int] = {}
+        self._next_prune = clock.monotonic() + PRUNE_EVERY_SECONDS
         self.writer = CardWriter(redis, service, client, keys, self.pacer, consumer)
 
     # -- the loop ------------------------------------------------------------------
@@ -164,12 +180,27 @@ class Notifier:
         return res[0][1] if res else []
 
     async def reclaim(self) -> bool:
-        """Take over entries idle longer than `reclaim_idle_ms` (a dead consumer's)."""
+        """Take over entries idle longer than `reclaim_idle_ms` (a dead consumer's); once an
+        hour, `prune` too."""
         res = await self.redis.xautoclaim(
             self.keys.events, NOTIFIER_GROUP, self.consumer,
             min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=BATCH,
         )
+        if self.clock.monotonic() >= self._next_prune:
+            self._next_prune = self.clock.monotonic() + PRUNE_EVERY_SECONDS
+            await self.prune()
         return bool(res and res[1])
+
+    async def prune(self) -> None:
+        """Delete the consumers of stopped processes: idle for `PRUNE_IDLE_MS`, nothing
+        pending (what they had was claimed by then)."""
+        consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(
+            self.keys.events, NOTIFIER_GROUP)
+        for c in consumers:
+            name = str(c.get("name"))
+            if (name != self.consumer and int(c.get("pending", 1)) == 0
+                    and int(c.get("idle", 0)) > PRUNE_IDLE_MS):
+                await self.redis.xgroup_delconsumer(self.keys.events, NOTIFIER_GROUP, name)
 
     async def process(self, entries: list[Entry]) -> bool:
         """Handle a batch in order; True when every entry was handled and acknowledged."""

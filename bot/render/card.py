@@ -15,9 +15,18 @@ from bot.render.common import (
     card_metadata,
     engine_text,
     fmt_when,
+    outside,
     state_word,
 )
-from bot.render.limits import Message, context, header, message, section, sections_for_lines
+from bot.render.limits import (
+    Message,
+    context,
+    header,
+    mention,
+    message,
+    section,
+    sections_for_lines,
+)
 from jobs.procedures import procedure_for
 from jobs.rules.model import Decision, Job, State, Step, StepStatus
 from jobs.steps.plan import fmt_duration, fmt_time
@@ -41,7 +50,7 @@ def _step_line(job: Job, i: int, step: Step) -> str:
     if step.value in job.manual:
         line += " (operator-assisted)"
     if rec.detail:
-        detail = engine_text(rec.detail)
+        detail = engine_text(rec.detail, job)
         if len(detail) > DETAIL_CHARS:
             detail = detail[: DETAIL_CHARS - 1] + "…"
         line += f"\n      _{detail}_"
@@ -65,7 +74,8 @@ def _approvals(job: Job) -> str:
         except ValueError:
             continue
         title = title.removeprefix("Approval: ")
-        parts.append(f"{icon} <@{a.get('user')}> {a.get('decision')} {title.lower()}")
+        parts.append(f"{icon} {mention(str(a.get('user')))} {outside(str(a.get('decision')))} "
+                     f"{title.lower()}")
     return " · ".join(parts)
 
 
@@ -75,7 +85,7 @@ def card(job: Job) -> Message:
     kind = "Dry run" if job.dry_run else procedure.title.capitalize()
     title = f"{job.cluster}: {kind.lower()} to {job.target} — {state_word(job.state)}"
     blocks: list[Block] = [header(title)]
-    intro = f"*{kind}* `{job.id}` · requested by <@{job.requester}>"
+    intro = f"*{kind}* `{job.id}` · requested by {mention(job.requester)}"
     if job.created_at:
         intro += f" at {fmt_time(job.created_at)}"
     if job.state is State.SCHEDULED and job.scheduled_at:
@@ -86,9 +96,9 @@ def card(job: Job) -> Message:
     steps = procedure.steps[:1] if job.dry_run else procedure.steps
     blocks.extend(sections_for_lines([_step_line(job, i, s) for i, s in enumerate(steps, 1)]))
     if job.error:
-        blocks.append(section(f"❌ *Error:* {engine_text(job.error)}"))
+        blocks.append(section(f"❌ *Error:* {outside(job.error)}"))
     if job.held_reason:
-        blocks.append(section(f"⛔ *Held:* {engine_text(job.held_reason)}"))
+        blocks.append(section(f"⛔ *Held:* {engine_text(job.held_reason, job)}"))
     if job.logins_disabled:
         since = f" since {fmt_time(job.logins_disabled_at)}" if job.logins_disabled_at else ""
         blocks.append(section(f"🔒 *User logins are disabled*{since}."))
@@ -97,9 +107,10 @@ def card(job: Job) -> Message:
         blocks.append(context(f"*Approvals:* {approvals}"))
     builds = node_builds(job)
     if builds:
-        nodes = " · ".join(f"{engine_text(n)} `{engine_text(b)}`" for n, b in builds.items())
+        nodes = " · ".join(f"{outside(n)} `{outside(b)}`" for n, b in builds.items())
         blocks.append(context(f"*Builds:* {nodes}"))
     if job.acting_node:
-        blocks.append(context(f"Acting node: {engine_text(job.acting_node)}"))
-    text = f"{job.cluster} {kind.lower()} {job.id} to {job.target}: {job.state.value}"
+        blocks.append(context(f"Acting node: {outside(job.acting_node)}"))
+    text = f"{outside(job.cluster)} {kind.lower()} {job.id} to {outside(job.target)}: " \
+        f"{job.state.value}"
     return message(text, blocks, metadata=card_metadata(job))

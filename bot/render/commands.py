@@ -1,9 +1,20 @@
-"""Replies to `/pps` commands (ephemeral acks), rendered from `handlers.replies`."""
+"""Replies to `/pps` commands (ephemeral acks), rendered from `handlers.replies`.
+
+Refusals are the bot's own words (user and channel mentions kept, nothing else); every
+name, build or error text that came from outside is escaped."""
 
 from __future__ import annotations
 
-from bot.render.common import fmt_when, job_line, state_word, step_label
-from bot.render.limits import Message, escape, escape_keep_mentions, message, sections_for_lines
+from bot.render.common import fmt_when, job_line, outside, state_word, step_label
+from bot.render.limits import (
+    Message,
+    channel_link,
+    escape,
+    escape_keep_mentions,
+    mention,
+    message,
+    sections_for_lines,
+)
 from handlers.grammar import USAGE_LINES
 from handlers.replies import (
     Aborted,
@@ -40,9 +51,9 @@ def _queued(r: Queued) -> list[str]:
     job = r.job
     if not r.created:
         return [f"That request already created `{job.id}` ({state_word(job.state)}, "
-                f"requested by <@{job.requester}>); no second job was made."]
-    arrow = f"{job.cluster} → {job.target}"
-    where = f"Progress in <#{r.channel}>." if r.channel.startswith("C") else \
+                f"requested by {mention(job.requester)}); no second job was made."]
+    arrow = f"{outside(job.cluster)} → {outside(job.target)}"
+    where = f"Progress in {channel_link(r.channel)}." if r.channel.startswith("C") else \
         "Progress in this channel."
     warn = [NO_WORKER] if r.workers == 0 else []
     if job.dry_run:
@@ -59,11 +70,11 @@ def _job(job: Job) -> list[str]:
     if not job.terminal:
         lines.append(f"Current step: {step_label(job, job.step)}.")
     if job.error:
-        lines.append(f"Error: {escape_keep_mentions(job.error)}")
+        lines.append(f"Error: {outside(job.error)}")
     if job.logins_disabled:
         lines.append("🔒 User logins are disabled.")
     if job.channel:
-        lines.append(f"Card in <#{job.channel}>.")
+        lines.append(f"Card in {channel_link(job.channel)}.")
     return lines
 
 
@@ -80,7 +91,7 @@ def render_reply(reply: Reply) -> Message:
                            "`--at` takes HH:MM (next occurrence, in the cluster window's zone) "
                            "or ISO-8601; `--dry-run` runs preflight and shows the plan."])
         case Refused(message=msg):
-            return _lines([f"⛔ {escape_keep_mentions(msg)}"])
+            return _lines([f"⛔ {escape_keep_mentions(msg, channels=True)}"])
         case RateLimited(limit=limit, retry_at=retry_at, now=now):
             wait = fmt_duration(max(60.0, retry_at - now))
             return _lines([f"⛔ You have made {limit} upgrade requests in the last hour (dry "
@@ -93,22 +104,22 @@ def render_reply(reply: Reply) -> Message:
             return _lines(_job(job))
         case ClusterReport(cluster=c, active=active, last=last):
             if active is not None:
-                return _lines([f"{c.name} is busy with `{active.id}` "
-                               f"(requested by <@{active.requester}>).", *_job(active)])
+                return _lines([f"{outside(c.name)} is busy with `{active.id}` "
+                               f"(requested by {mention(active.requester)}).", *_job(active)])
             tail = [f"Last job: {job_line(last)}"] if last else ["No jobs yet."]
-            return _lines([f"{c.name} has no active job.", *tail])
+            return _lines([f"{outside(c.name)} has no active job.", *tail])
         case JobList(title=title, jobs=jobs, empty=empty, workers=workers):
             if not jobs:
-                return _lines([empty])
+                return _lines([outside(empty)])
             warn = [NO_WORKER] if workers == 0 else []
-            return _lines([f"*{title}*", *(job_line(j) for j in jobs), *warn])
+            return _lines([f"*{outside(title)}*", *(job_line(j) for j in jobs), *warn])
         case ClusterList(clusters=clusters, active=active):
             if not clusters:
                 return _lines(["No clusters in the inventory."])
             rows = []
             for c in clusters:
-                nodes = ", ".join(c.node_names)
-                row = f"*{c.name}* — {c.mode}, {len(c.nodes)} node(s): {nodes}"
+                nodes = ", ".join(outside(n) for n in c.node_names)
+                row = f"*{outside(c.name)}* — {c.mode}, {len(c.nodes)} node(s): {nodes}"
                 if c.window:
                     row += f" · window {escape(c.window.text)}"
                 if c.name in active:

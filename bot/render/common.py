@@ -1,11 +1,14 @@
-"""Words and icons shared by the renderers: states, step statuses, metadata, job lines."""
+"""Words and icons shared by the renderers: states, step statuses, metadata, job lines, and
+the two kinds of text a message quotes: `outside` strings (appliance answers, inventory
+names, user input: always escaped, never a mention) and `engine_text` (the engine's words,
+which may mention the people who acted on the job, mixed with outside strings)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from bot.render.limits import escape_keep_mentions
+from bot.render.limits import escape, escape_keep_mentions, mention
 from jobs.procedures import procedure_for
 from jobs.rules.model import Job, State, Step, StepStatus
 
@@ -56,9 +59,24 @@ def card_metadata(job: Job) -> dict[str, Any]:
     }
 
 
-def engine_text(text: str) -> str:
-    """Text from the engine or an appliance: escaped, mentions kept."""
-    return escape_keep_mentions(text)
+def outside(text: str) -> str:
+    """An outside string (appliance, inventory, user input): escaped, so it can never
+    mention, link or broadcast."""
+    return escape(text)
+
+
+def participants(job: Job) -> frozenset[str]:
+    """Who acted on the job: the requester, deciders of its gates, who aborted it."""
+    users = {job.requester, str(job.outputs.aborted_by or "")}
+    users.update(str(a.get("user") or "") for a in job.approvals)
+    users.update(str(g.get("decided_by") or "") for g in job.gates.values())
+    return frozenset(u for u in users if u)
+
+
+def engine_text(text: str, job: Job) -> str:
+    """The engine's words about `job` (which may quote an appliance): escaped, keeping only
+    mentions of the people who acted on the job (`approved by <@U…>`)."""
+    return escape_keep_mentions(text, participants(job))
 
 
 def job_line(job: Job) -> str:
@@ -68,8 +86,8 @@ def job_line(job: Job) -> str:
     if job.state is State.SCHEDULED and job.scheduled_at:
         when = f", starts {fmt_when(job.scheduled_at)}"
     dry = " (dry run)" if job.dry_run else ""
-    return (f"`{job.id}` {job.cluster} → {job.target}{dry}: {state_word(job.state)}{where}"
-            f"{when} · requested by <@{job.requester}>")
+    return (f"`{job.id}` {outside(job.cluster)} → {outside(job.target)}{dry}: "
+            f"{state_word(job.state)}{where}{when} · requested by {mention(job.requester)}")
 
 
 def fmt_when(epoch: float) -> str:

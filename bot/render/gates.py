@@ -17,11 +17,12 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
-from bot.render.common import engine_text
+from bot.render.common import engine_text, outside
 from bot.render.limits import (
     Message,
     clip,
     context,
+    mention,
     message,
     section,
     sections_for_lines,
@@ -63,7 +64,7 @@ def _title(job: Job, step: Step) -> str:
 
 
 def _fmt(template: str, job: Job) -> str:
-    return template.format(cluster=job.cluster, target=job.target)
+    return template.format(cluster=outside(job.cluster), target=outside(job.target))
 
 
 def _confirm(title: str, text: str, yes: str, danger: bool = False) -> ConfirmObject:
@@ -76,10 +77,10 @@ def _confirm(title: str, text: str, yes: str, danger: bool = False) -> ConfirmOb
     )
 
 
-def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
-    lines = [f"• {engine_text(str(x))}" for x in evidence.get("summary") or []]
+def _evidence_lines(job: Job, evidence: dict[str, Any]) -> list[str]:
+    lines = [f"• {outside(str(x))}" for x in evidence.get("summary") or []]
     if evidence.get("reason"):
-        lines.insert(0, f"*Why now:* {engine_text(str(evidence['reason']))}")
+        lines.insert(0, f"*Why now:* {engine_text(str(evidence['reason']), job)}")
     return lines
 
 
@@ -88,8 +89,8 @@ def _gate_head(job: Job, step: Step, evidence: dict[str, Any], *, open_: bool) -
     what = _title(job, step).removeprefix("Approval: ")
     lead = "✋ *Approval needed:*" if open_ else "*Approval requested:*"
     blocks: list[Block] = [section(f"{lead} {what}\n*{question}*")]
-    blocks.extend(sections_for_lines(_evidence_lines(evidence)))
-    blocks.append(context(f"Job `{job.id}` · requested by <@{job.requester}>"))
+    blocks.extend(sections_for_lines(_evidence_lines(job, evidence)))
+    blocks.append(context(f"Job `{job.id}` · requested by {mention(job.requester)}"))
     return blocks
 
 
@@ -114,7 +115,7 @@ def approval_request(job: Job, gate_id: str, step: Step, evidence: dict[str, Any
 
 def _decided_line(gate: Gate) -> str:
     outcome = _OUTCOMES.get(gate.decision, "*Decided*") if gate.decision else "*Decided*"
-    who = f" by <@{gate.decided_by}>" if gate.decided_by else ""
+    who = f" by {mention(gate.decided_by)}" if gate.decided_by else ""
     when = f" at {fmt_time(gate.decided_at)}" if gate.decided_at else ""
     return f"{outcome}{who}{when}"
 
@@ -129,16 +130,16 @@ def approval_decided(job: Job, gate: Gate, evidence: dict[str, Any]) -> Message:
 
 def _operator_head(job: Job, step: Step, data: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [
-        section(f"🛠️ *Operator action needed* — {_title(job, step)} on *{job.cluster}*"),
+        section(f"🛠️ *Operator action needed* — {_title(job, step)} on *{outside(job.cluster)}*"),
     ]
     if data.get("reason"):
-        blocks.append(section(f"*Why by hand:* {engine_text(str(data['reason']))}"))
+        blocks.append(section(f"*Why by hand:* {outside(str(data['reason']))}"))
     if data.get("saw"):
-        blocks.append(section(f"*Last check saw:* {engine_text(str(data['saw']))}"))
+        blocks.append(section(f"*Last check saw:* {outside(str(data['saw']))}"))
     lines = str(data.get("instructions") or "").splitlines() or ["(no instructions)"]
-    blocks.extend(sections_for_lines([engine_text(x) for x in lines]))
-    blocks.append(context(f"Job `{job.id}` · requested by <@{job.requester}> · the requester "
-                          "or an approver confirms"))
+    blocks.extend(sections_for_lines([outside(x) for x in lines]))
+    blocks.append(context(f"Job `{job.id}` · requested by {mention(job.requester)} · the "
+                          "requester or an approver confirms"))
     return blocks
 
 

@@ -1,14 +1,17 @@
 """Slack's Block Kit limits (SLACK.md), escaping, and the `Message` every renderer returns.
 
 The one place for these facts: every renderer builds blocks through the helpers here, so
-text is clipped to the field limits, user text is escaped, the 50-block cap is enforced
-and every message carries a short plain-text fallback.
+text is clipped to the field limits, the 50-block cap is enforced and every message carries
+a short plain-text fallback. Outside strings (appliance answers, inventory names, user
+input) go through `escape`; mentions are built from ids (`mention`, `channel_link`); and
+`message` escapes, as a last line of defence, any angle-bracket sequence left in a mrkdwn
+text that is not a user, channel or user-group mention (no `<!here>`, no link, ever).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,23 +37,64 @@ MAX_MESSAGE_TEXT = 40000
 MAX_FALLBACK_TEXT = 300
 
 ELLIPSIS = "…"
-_MENTION = re.compile(r"<(?:@[UW][A-Z0-9_]+|#C[A-Z0-9_]+)>")
+_USER_ID = re.compile(r"[UW][A-Z0-9_]+")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9_]+")
+_GROUP_ID = re.compile(r"S[A-Z0-9_]+")
+_MENTION = re.compile(r"<(?:@([UW][A-Z0-9_]+)|#([CG][A-Z0-9_]+))>")
+# What may stay a Slack control sequence in a finished message: a user or channel mention
+# or a user-group mention. Anything else in angle brackets (`<!here>`, `<!channel>`, a link)
+# is escaped, whatever a renderer let through.
+_ALLOWED_TOKEN = re.compile(r"@[UW][A-Z0-9_]+|#[CG][A-Z0-9_]+|!subteam\^S[A-Z0-9_]+")
+_ANGLED = re.compile(r"<([^<>]*)>")
 
 
 def escape(text: str) -> str:
-    """Escape user-supplied text for mrkdwn: `&`, `<`, `>` (no injected `<!channel>`)."""
+    """Escape outside text for mrkdwn: `&`, `<`, `>` (no mention, link or broadcast)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def escape_keep_mentions(text: str) -> str:
-    """Escape the bot's own messages but keep well-formed user and channel mentions."""
+def mention(user_id: str) -> str:
+    """`<@U…>` for a well-formed user id; anything else shown escaped, never as markup."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else escape(user_id)
+
+
+def group_mention(group_id: str) -> str:
+    """`<!subteam^S…>` for a well-formed user-group id, else nothing."""
+    return f"<!subteam^{group_id}>" if _GROUP_ID.fullmatch(group_id) else ""
+
+
+def channel_link(channel_id: str) -> str:
+    """`<#C…>` for a well-formed channel id; anything else shown escaped."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else escape(channel_id)
+
+
+def escape_keep_mentions(
+    text: str, users: Collection[str] | None = None, *, channels: bool = False
+) -> str:
+    """Escape text that mixes the bot's words with outside strings, keeping the mentions
+    the bot itself makes: of the `users` given (any well-formed user id when None) and, with
+    `channels`, channel links. Everything else, broadcasts and links included, is escaped."""
     out, last = [], 0
     for m in _MENTION.finditer(text):
-        out.append(escape(text[last : m.start()]))
-        out.append(m.group(0))
-        last = m.end()
+        user, channel = m.group(1), m.group(2)
+        keep = (user is not None and (users is None or user in users)) or (
+            channel is not None and channels)
+        if keep:
+            out.append(escape(text[last : m.start()]))
+            out.append(m.group(0))
+            last = m.end()
     out.append(escape(text[last:]))
     return "".join(out)
+
+
+def neutralize(text: str) -> str:
+    """The last line of defence: escape any angle-bracket sequence that is not a mention."""
+    def keep_or_escape(m: re.Match[str]) -> str:
+        return m.group(0) if _ALLOWED_TOKEN.fullmatch(m.group(1)) else escape(m.group(0))
+
+    kept = _ANGLED.sub(keep_or_escape, text)
+    # A `<` left over has no closing `>` of its own (a clipped mention): escape it too.
+    return re.sub(r"<(?!(?:" + _ALLOWED_TOKEN.pattern + r")>)", "&lt;", kept)
 
 
 def clip(text: str, limit: int) -> str:
@@ -122,6 +166,19 @@ def message(
         cut = len(bl) - (MAX_BLOCKS - 1)
         bl = [*bl[: MAX_BLOCKS - 1], context(f"_{cut} more blocks not shown._")]
     # to_dict() runs slack_sdk's validators (field lengths, element counts) on every block.
-    dicts = [b.to_dict() for b in bl]
-    return Message(text=clip(text, MAX_FALLBACK_TEXT) or " ", blocks=dicts, metadata=metadata)
+    dicts = [_neutralized(b.to_dict()) for b in bl]
+    return Message(text=neutralize(clip(text, MAX_FALLBACK_TEXT)) or " ", blocks=dicts,
+                   metadata=metadata)
+
+
+def _neutralized(node: Any) -> Any:
+    """`neutralize` every mrkdwn text of a block (plain text is never parsed by Slack)."""
+    if isinstance(node, list):
+        return [_neutralized(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _neutralized(v) for k, v in node.items()}
+    if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+        out["text"] = neutralize(node["text"])
+    return out
 

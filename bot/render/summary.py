@@ -11,8 +11,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.render.common import engine_text, state_word
-from bot.render.limits import Message, header, message, section, sections_for_lines
+from bot.render.common import outside, state_word
+from bot.render.limits import Message, header, mention, message, section, sections_for_lines
 from jobs.procedures import Procedure, procedure_for
 from jobs.rules.model import Job, State, Step
 from jobs.steps.plan import fmt_duration
@@ -37,9 +37,9 @@ def _builds(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     lines = []
     for node in list(before) + [n for n in after if n not in before]:
         b, a = before.get(node), after.get(node)
-        arrow = f"`{engine_text(str(b or '?'))}` → `{engine_text(str(a))}`" if a else \
-            f"`{engine_text(str(b))}` (not read after)"
-        lines.append(f"• {engine_text(str(node))}: {arrow}")
+        arrow = f"`{outside(str(b or '?'))}` → `{outside(str(a))}`" if a else \
+            f"`{outside(str(b))}` (not read after)"
+        lines.append(f"• {outside(str(node))}: {arrow}")
     return lines
 
 
@@ -52,11 +52,11 @@ def _size(n: Any) -> str:
 
 def _backups(job: Job, files: list[dict[str, Any]]) -> list[str]:
     where = job.outputs.backup_dir
-    lines = [f"*Backups* in `{engine_text(str(where))}`:" if where else "*Backups:*"]
+    lines = [f"*Backups* in `{outside(str(where))}`:" if where else "*Backups:*"]
     for f in files:
         digest = str(f.get("sha256", ""))[:12]
-        lines.append(f"• `{engine_text(str(f.get('file')))}` {_size(f.get('size'))}, "
-                     f"sha256 `{engine_text(digest)}…`")
+        lines.append(f"• `{outside(str(f.get('file')))}` {_size(f.get('size'))}, "
+                     f"sha256 `{outside(digest)}…`")
     return lines
 
 
@@ -73,17 +73,17 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
         word = state_word(State(state))
     except ValueError:
         word = state
-    lead = [f"{word} · job `{job.id}` · requested by <@{job.requester}>"]
+    lead = [f"{word} · job `{job.id}` · requested by {mention(job.requester)}"]
     if s.get("total_seconds") is not None:
         lead.append(f"Total time {fmt_duration(float(s['total_seconds']))}.")
     if s.get("aborted_by"):
-        lead.append(f"Aborted by <@{s['aborted_by']}>.")
+        lead.append(f"Aborted by {mention(str(s['aborted_by']))}.")
     off = s.get("logins_disabled_seconds")
     if isinstance(off, int | float):
         lead.append(f"🔒 User logins were disabled for *{fmt_duration(off)}*.")
     blocks.append(section("\n".join(lead)))
     if s.get("error"):
-        blocks.append(section(f"*Error:* {engine_text(str(s['error']))}"))
+        blocks.append(section(f"*Error:* {outside(str(s['error']))}"))
     durations = _durations(s.get("durations") or {}, procedure_for(job))
     if durations:
         blocks.append(section("*Step durations*\n```" + "\n".join(durations) + "```"))
@@ -95,7 +95,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
         blocks.extend(sections_for_lines(_backups(job, files)))
     if job.dry_run:
         blocks.extend(sections_for_lines(_preflight(job.outputs.preflight or [])))
-    return message(f"{title} ({job.id})", blocks)
+    return message(f"{outside(title)} ({job.id})", blocks)
 
 
 def _preflight(rows: list[Any]) -> list[str]:
@@ -103,9 +103,9 @@ def _preflight(rows: list[Any]) -> list[str]:
     for r in rows:
         if isinstance(r, dict):
             icon = "✅" if r.get("ok") else "❌"
-            lines.append(f"{icon} {engine_text(str(r.get('detail') or r.get('check')))}")
+            lines.append(f"{icon} {outside(str(r.get('detail') or r.get('check')))}")
         else:
-            lines.append(f"• {engine_text(str(r))}")
+            lines.append(f"• {outside(str(r))}")
     return lines
 
 
@@ -118,7 +118,7 @@ def _plan_lines(plan: dict[str, Any], procedure: Procedure) -> list[str]:
             title = procedure.title_of(Step(str(row.get("step"))))
         except (ValueError, KeyError):
             title = str(row.get("title", "?"))
-        note = f" — {engine_text(str(row['note']))}" if row.get("note") else ""
+        note = f" — {outside(str(row['note']))}" if row.get("note") else ""
         lines.append(f"{i}. {title}{note}")
     facts = [
         ("Acting node", plan.get("acting_node")),
@@ -130,7 +130,7 @@ def _plan_lines(plan: dict[str, Any], procedure: Procedure) -> list[str]:
         ("Maintenance window", plan.get("window")),
         ("Operator-assisted", ", ".join(plan.get("manual") or []) or None),
     ]
-    lines += [f"*{k}:* {engine_text(str(v))}" for k, v in facts if v not in (None, "")]
+    lines += [f"*{k}:* {outside(str(v))}" for k, v in facts if v not in (None, "")]
     return lines
 
 
@@ -143,5 +143,5 @@ def dry_run_plan(job: Job, data: dict[str, Any]) -> Message:
     if isinstance(plan, dict):
         blocks.extend(sections_for_lines(_plan_lines(plan, procedure_for(job))))
     blocks.append(section("Nothing was changed. Run `/pps upgrade "
-                          f"{job.cluster} {job.target}` to do it."))
-    return message(f"{title}: preflight passed, plan ready", blocks)
+                          f"{outside(job.cluster)} {outside(job.target)}` to do it."))
+    return message(f"{outside(title)}: preflight passed, plan ready", blocks)

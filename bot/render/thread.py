@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.render.common import engine_text, state_word, step_label
-from bot.render.limits import Message, message, section
+from bot.render.common import engine_text, outside, state_word, step_label
+from bot.render.limits import Message, group_mention, mention, message, section
 from bot.render.summary import dry_run_plan, final_summary
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, Job, State
@@ -39,7 +39,7 @@ def _text(line: str, broadcast: bool = False) -> ThreadPost:
 
 def _state(job: Job, ev: Event) -> ThreadPost | None:
     to, frm = ev.data.get("to"), ev.data.get("from")
-    reason = engine_text(str(ev.data.get("reason") or ""))
+    reason = engine_text(str(ev.data.get("reason") or ""), job)
     if to == State.HELD.value:
         return _text(f"{state_word(State.HELD)}: {reason}", broadcast=True)
     if frm == State.SCHEDULED.value and to != State.CANCELLED.value:
@@ -54,23 +54,23 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
     match ev.kind:
         case EventKind.STEP_DONE if step:
             took = f" in {fmt_duration(float(d['duration']))}" if d.get("duration") else ""
-            detail = f" — {engine_text(str(d['detail']))}" if d.get("detail") else ""
+            detail = f" — {engine_text(str(d['detail']), job)}" if d.get("detail") else ""
             return _text(f"✅ {step_label(job, step)}: done{took}{detail}")
         case EventKind.STEP_FAILED if step:
-            error = engine_text(str(d.get("error", "")))
+            error = outside(str(d.get("error", "")))
             return _text(f"❌ {step_label(job, step)} failed: {error}")
         case EventKind.PROGRESS:
-            return _text(f"🔄 {engine_text(str(d.get('text', '')))}")
+            return _text(f"🔄 {outside(str(d.get('text', '')))}")
         case EventKind.STATE:
             return _state(job, ev)
         case EventKind.GATE_DECIDED if step:
             who = _DECISION_WORDS.get(str(d.get("decision")), "{user} decided")
-            line = who.format(user=f"<@{d.get('user')}>")
+            line = who.format(user=mention(str(d.get("user"))))
             return _text(f"{line}: {step_label(job, step)}")
         case EventKind.REMINDER:
-            who = mentions(d.get("approvers") or [])
-            tail = f" {who}" if who else ""
-            return _text(f"⏰ {engine_text(str(d.get('text', '')))}{tail}", broadcast=True)
+            text = engine_text(str(d.get("text", "")), job)
+            who = _mentions(d.get("mention") or d.get("approvers"))
+            return _text(f"⏰ {who}{text}", broadcast=True)
         case EventKind.LOGINS_DISABLED_ALERT:
             return ThreadPost(_logins_alert(job, str(d.get("text", ""))), broadcast=True)
         case EventKind.PLAN:
@@ -80,23 +80,23 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
     return None
 
 
-def mentions(ids: list[str]) -> str:
-    """Mentions of approvers: users `<@U…>`, user groups `<!subteam^S…>` (others dropped)."""
-    out = []
-    for raw in ids:
-        i = str(raw)
-        if _SLACK_ID.match(i):
-            out.append(f"<!subteam^{i}>" if i.startswith("S") else f"<@{i}>")
-    return " ".join(out)
+def _mentions(ids: object) -> str:
+    """Mentions the engine asks for by id (`mention` in the event data): users and user
+    groups, each checked for its shape; malformed ids are dropped."""
+    if not isinstance(ids, list):
+        return ""
+    marks = [group_mention(i) if i.startswith("S") else mention(i) for i in map(str, ids)]
+    marks = [m for m in marks if m.startswith("<")]
+    return " ".join(marks) + " " if marks else ""
 
 
 def _logins_alert(job: Job, text: str) -> Message:
     lines = [
-        f"🚨 *User logins are still disabled on {job.cluster}* (job `{job.id}`).",
-        engine_text(text),
+        f"🚨 *User logins are still disabled on {outside(job.cluster)}* (job `{job.id}`).",
+        engine_text(text, job),
         "To re-enable them, an approver approves the *enable all user logins* request in this "
         "thread. Reminders follow until logins are enabled.",
     ]
-    return message(f"User logins are still disabled on {job.cluster} ({job.id})",
+    return message(f"User logins are still disabled on {outside(job.cluster)} ({job.id})",
                    [section("\n".join(lines))])
 

@@ -9,10 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
 from jobs.appliance.versions import VersionError, newer, parse_version
+from jobs.config.log import get_logger
 from jobs.config.window import Window as Window
 from jobs.config.window import parse_window as parse_window
 
@@ -29,6 +31,8 @@ CLUSTER_KEYS = frozenset(
 )
 NODE_KEYS = frozenset({"name", "url"})
 FIRMWARE_KEYS = frozenset({"version", "file", "sha256"})
+
+log = get_logger(__name__)
 
 
 class InventoryError(ValueError):
@@ -117,6 +121,23 @@ class Inventory:
             if best is None or newer(f.version, best.version):
                 best = f
         return best
+
+
+def url_problem(url: str, what: str) -> str | None:
+    """What is wrong with a node or VIP URL, never quoting it (it may hold a password)."""
+    if not url.startswith(("http://", "https://")):
+        return f"{what} must start with http:// or https://"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return f"{what} is not a valid URL"
+    if "@" in parts.netloc:
+        return (f"{what} must not carry credentials (user:password@); the admin credentials "
+                "come from the variables named by username_env and password_env")
+    if not parts.hostname:
+        return f"{what} has no host name"
+    return None
 
 
 def _unknown_keys(raw: dict[Any, Any], allowed: frozenset[str], where: str) -> list[str]:
@@ -232,8 +253,8 @@ def parse_inventory(
                 continue
             problems += _unknown_keys(rn, NODE_KEYS, f"{where}.nodes[{i}]")
             name, url = str(rn["name"]), str(rn["url"]).rstrip("/")
-            if not url.startswith(("http://", "https://")):
-                problems.append(f"{where}.nodes[{i}]: url must start with http:// or https://")
+            if (bad := url_problem(url, "url")) is not None:
+                problems.append(f"{where}.nodes[{i}]: {bad}")
             if name in seen_nodes:
                 problems.append(
                     f"{where}.nodes[{i}]: duplicate node name {name!r} (also in {seen_nodes[name]})"
@@ -251,8 +272,13 @@ def parse_inventory(
         vip = raw.get("vip")
         if vip is not None:
             vip = str(vip).rstrip("/")
-            if not vip.startswith(("http://", "https://")):
-                problems.append(f"{where}: vip must start with http:// or https://")
+            if (bad := url_problem(vip, "vip")) is not None:
+                problems.append(f"{where}: {bad}")
+        clear = [n.name for n in nodes if n.url.startswith("http://")]
+        clear += ["the VIP"] if vip and vip.startswith("http://") else []
+        if clear:
+            warnings.append(f"{where}: {', '.join(clear)} use http://: the admin password "
+                            "crosses the network in clear text; use https://")
         for key in ("username_env", "password_env"):
             var = raw.get(key)
             if not var or not isinstance(var, str):
@@ -353,3 +379,10 @@ def load_inventory(
     return Inventory(
         clusters=inv.clusters, firmware=inv.firmware, path=p.resolve(), warnings=inv.warnings
     )
+
+
+def log_warnings(inventory: Inventory) -> None:
+    """Log what is insecure about the inventory (http:// nodes, unchecked certificates),
+    once per warning, when a process starts."""
+    for warning in inventory.warnings:
+        log.warning("inventory_warning", warning=warning)

@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import Clock, SystemClock, ms
-from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory
+from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory, log_warnings
 from jobs.config.log import ChangeLog, configure_logging
 from jobs.config.settings import Settings, get_settings
 from jobs.rules.model import Step
@@ -350,4 +350,5 @@ def main(name: str | None = None) -> int:
     except InventoryError as exc:
         log.error("inventory is invalid", problems=exc.problems)
         return 2
+    log_warnings(inventory)
     return asyncio.run(_amain(settings, inventory, name))

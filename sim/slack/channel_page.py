@@ -6,7 +6,9 @@
 `/click`), so it works the same in the demo, in docker compose and in the browser test.
 
 `python -m sim.slack.channel_page` runs the stand-in with the page under uvicorn (the demo and
-the compose `demo` profile use it).
+the compose `demo` profile use it). An open page keeps a long-poll request waiting on the
+stand-in; on shutdown those are answered at once (`PageServer`), so Ctrl-C never waits for
+them, and anything else still running after `GRACEFUL_SECONDS` is cancelled.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
+import uvicorn
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -27,6 +32,22 @@ STATIC_PREFIX = "/_page"
 DEFAULT_CHANNEL = "C0PPSDEMO"
 DEFAULT_USER = "U_REQUESTER"
 DEFAULT_TITLE = "#pps-upgrades"
+GRACEFUL_SECONDS = 2
+
+
+class PageServer(uvicorn.Server):
+    """uvicorn for the stand-in: on shutdown it answers the page's waiting long-polls."""
+
+    def __init__(self, config: uvicorn.Config, store: Any) -> None:
+        super().__init__(config)
+        self.store = store
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Waking the waiters only schedules them: they answer after uvicorn has stopped
+        # listening and marked every connection to close after its response (it does both
+        # before it first yields), so a page cannot slip in another long-poll.
+        self.store.touch()
+        await super().shutdown(sockets)
 
 
 def render_index(channel: str, user: str, title: str) -> str:
@@ -71,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         print("SLACK_SIGNING_SECRET must be set (the bot's signing secret)", file=sys.stderr)
         return 2
 
-    import uvicorn
-
     from sim.slack.standin import create_standin_app
 
     app = create_standin_app(
@@ -81,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         None,
         extra_routes=routes(channel=args.channel, title=args.title),
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=GRACEFUL_SECONDS)
+    PageServer(config, app.state.standin).run()
     return 0
 
 

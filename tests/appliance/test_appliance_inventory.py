@@ -69,7 +69,11 @@ def test_valid_inventory(base: dict[str, Any], tmp_path: Path) -> None:
     assert east.manual == frozenset({"install"}) and east.realm == "Admin Users"
     assert east.credentials(ENV) == ("admin", "pw")
     assert inv.clusters["solo"].tls_verify is False
-    assert inv.warnings == ("clusters.solo: tls_verify is false; certificates are not checked",)
+    assert inv.warnings == (
+        "clusters.cluster-east: east-b use http://: the admin password crosses the network in "
+        "clear text; use https://",
+        "clusters.solo: tls_verify is false; certificates are not checked",
+    )
     assert inv.newest is not None and inv.newest.version == "9.1R18"
     fw = inv.firmware_for("9.1R17 (build 27583)")
     assert fw is not None and fw.file == tmp_path / "fw" / "pps-9.1R17.pkg"

@@ -138,7 +138,8 @@ def test_slack_render_card_of_a_long_job() -> None:
         "job_id": "J-0042", "cluster": "cluster-east", "state": "held", "step": "gate_enable"}}
     text = rendered(msg)
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
-    assert "<@U0EVIL>" in text  # mentions in engine text stay mentions
+    assert "<@U0EVIL>" not in text  # outside text never mentions
+    assert "rejected by <@U_APP>" in text  # the engine's mention of a decider stays
     for step_title in ("Preflight checks", "Verify target build and cluster health"):
         assert step_title in text
 
@@ -243,5 +244,7 @@ def test_slack_render_caps_at_50_blocks_and_says_so() -> None:
 
 def test_slack_escaping() -> None:
     assert escape("a & <b> <!here>") == "a &amp; &lt;b&gt; &lt;!here&gt;"
-    assert escape_keep_mentions("by <@U12> in <#C9> <!channel> <@U1|x>") == (
+    assert escape_keep_mentions("by <@U12> in <#C9> <!channel> <@U1|x>", channels=True) == (
         "by <@U12> in <#C9> &lt;!channel&gt; &lt;@U1|x&gt;")
+    assert escape_keep_mentions("by <@U12> and <@U13> in <#C9>", {"U12"}) == (
+        "by <@U12> and &lt;@U13&gt; in &lt;#C9&gt;")
