@@ -69,7 +69,7 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
             return _text(f"{line}: {step_label(job, step)}")
         case EventKind.REMINDER:
             text = engine_text(str(d.get("text", "")), job)
-            who = _mentions(d.get("mention") or d.get("approvers"))
+            who = mentions(d.get("mention") or d.get("approvers"))
             return _text(f"⏰ {who}{text}", broadcast=True)
         case EventKind.LOGINS_DISABLED_ALERT:
             return ThreadPost(_logins_alert(job, str(d.get("text", ""))), broadcast=True)
@@ -80,7 +80,7 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
     return None
 
 
-def _mentions(ids: object) -> str:
+def mentions(ids: object) -> str:
     """Mentions the engine asks for by id (`mention` in the event data): users and user
     groups, each checked for its shape; malformed ids are dropped."""
     if not isinstance(ids, list):

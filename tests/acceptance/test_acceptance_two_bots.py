@@ -11,17 +11,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
-from acceptance_stack import (
-    FAST,
-    PPSBOT,
-    REDIS_URL,
-    Stack,
-    free_port,
-    launch,
-    slack_contract_problems,
-    teardown,
-    wait_until,
-)
+
+from tests.acceptance.acceptance_checks import slack_contract_problems
+from tests.acceptance.acceptance_launch import launch, teardown
+from tests.acceptance.acceptance_stack import FAST, Stack, wait_until
+from tests.fakes import PPSBOT, REDIS_URL, free_port
 
 REQ, A1, A2 = "U0REQ", "U0APPR1", "U0APPR2"
 CLUSTERS = [f"twin{i}" for i in range(1, 7)]

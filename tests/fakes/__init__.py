@@ -12,6 +12,7 @@ import ...`.
 - `messages`: a Slack message's buttons, anything as searchable JSON text.
 - `net`: a bound socket or a free port on 127.0.0.1, uvicorn serving on it.
 - `processes`: the repository root, `ppsbot`, a child's environment for this checkout.
+- `bot_process`: a `ppsbot bot` child process on its own port and key prefix.
 """
 
 from tests.fakes.appliance import FakeCluster, Fault

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,15 +17,11 @@ import httpx
 import redis
 import yaml
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+from tests.fakes.net import free_port
+from tests.fakes.processes import PYTHON, REDIS_URL, child_env
+
 SECRET = "bot-process-signing-secret-1c9e"
 TOKEN = "xoxb-bot-process-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_inventory(path: Path, nodes: list[dict[str, str]] | None = None,
@@ -54,16 +48,16 @@ class BotProcess:
         self.prefix = f"ppsbotproc:{uuid.uuid4().hex[:8]}:"
         self.log = tmp / f"bot-{self.port}.log"
         inv = inventory or write_inventory(tmp / "inventory.yml")
-        self.env = {
+        self.env = child_env({
             **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PPS_"))},
             "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",  # nobody answers
             "REDIS_URL": REDIS_URL, "PPS_REDIS_PREFIX": self.prefix,
             "PPS_INVENTORY": str(inv), "PORT": str(self.port), "LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1", **env,
-        }
+        })
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp,
+            self.proc = subprocess.Popen([str(PYTHON), "-m", "bot.cli", "bot"], cwd=tmp,
                                          env=self.env, stdout=out, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
