@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     PPS_LEASE_SECONDS: float = Field(30.0, gt=0)
     PPS_OPERATORS: str = ""
     PPS_AUDIT_KEEP: int = Field(100_000, ge=1000)  # the audit stream is never trimmed below
+    PPS_FLEET_POLL_SECONDS: float = Field(300.0, gt=0)  # read-only poll of idle clusters
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 
