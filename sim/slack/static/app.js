@@ -1,8 +1,10 @@
 // The channel page: reads the stand-in's state (long-poll with a polling fallback), renders
 // the channel with threads and ephemerals, sends /pps commands and button clicks as the
-// selected user. Stable hooks for tests: #user-select, #command-input, #command-form,
+// selected user, and shows the app's Home tab (opening it sends `app_home_opened`).
+// Stable hooks for tests: #user-select, #command-input, #command-form,
 // .msg[data-ts][data-ephemeral][data-event-type][data-job-state], button[data-action-id],
-// #confirm-modal/#confirm-ok/#confirm-cancel, #conn[data-version], #command-result[data-status].
+// #confirm-modal/#confirm-ok/#confirm-cancel, #conn[data-version], #command-result[data-status],
+// #tab-channel/#tab-home, #home[data-publishes].
 "use strict";
 
 (function (PPS) {
@@ -18,6 +20,9 @@
     channels: {},
     viewer: params.get("user") || document.body.dataset.defaultUser,
     channel: params.get("channel") || document.body.dataset.defaultChannel,
+    tab: params.get("tab") === "home" ? "home" : "channel",
+    home: null, // the viewer's Home tab as the app last published it
+    focusTs: params.get("ts"), // a message to scroll to (links to a card)
     expanded: new Set(),
     seen: new Map(), // ts -> content fingerprint, to flash edited messages
     gen: 0,
@@ -74,6 +79,7 @@
         S.version = data.version;
         S.users = data.users || [];
         S.channels = data.channels || {};
+        S.home = data.home || null;
         setConn(true);
         if (changed) render();
         else await sleep(POLL_FALLBACK_MS); // the server answered at once: poll politely
@@ -274,9 +280,56 @@
     document.body.dataset.viewer = S.viewer;
   }
 
+  function renderHome() {
+    const box = $("#home");
+    const home = S.home;
+    box.dataset.publishes = String(home ? home.publishes : 0);
+    box.dataset.publishedAt = home ? String(home.published_at) : "";
+    if (!home || !home.view) {
+      box.replaceChildren(h("p", { class: "empty", text: "Opening the app's Home tab…" }));
+      return;
+    }
+    const when = new Date(home.published_at * 1000).toLocaleTimeString([], { hour12: false });
+    const msg = { ts: "home", blocks: home.view.blocks || [], text: "", _channel: S.channel };
+    box.replaceChildren(
+      h("div", { class: "home-meta", text: `Home tab of pps-bot · published ${when} · ${home.publishes} publish(es)` }),
+      PPS.renderBlocks(msg, { names: userName, onAction, message: msg }));
+  }
+
+  function renderTabs() {
+    for (const t of document.querySelectorAll(".tab")) {
+      t.setAttribute("aria-selected", t.dataset.tab === S.tab ? "true" : "false");
+    }
+    document.body.dataset.tab = S.tab;
+    $("#messages").hidden = S.tab !== "channel";
+    $("#home").hidden = S.tab !== "home";
+  }
+
+  // Opening the Home tab is what makes Slack send the app `app_home_opened`.
+  async function openHome() {
+    try {
+      const { http, data } = await postJSON("/_standin/home_opened", { user_id: S.viewer });
+      const st = data && data.status !== undefined ? data.status : http;
+      if (Number(st) >= 400) showResult("error", `Home tab: the bot answered ${st}`);
+    } catch (e) {
+      showResult("error", "Home tab: " + e);
+    }
+  }
+
+  function focusMessage() {
+    if (!S.focusTs) return;
+    const el = document.querySelector(`#messages .msg[data-ts="${CSS.escape(S.focusTs)}"]`);
+    if (!el) return;
+    S.focusTs = null;
+    el.scrollIntoView({ block: "center" });
+    el.classList.add("flash");
+  }
+
   function render() {
     renderUserSelect();
     renderChannelSelect();
+    renderTabs();
+    renderHome();
     const box = $("#messages");
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const all = (S.channels[S.channel] || [])
@@ -304,6 +357,7 @@
     box.dataset.count = String(all.length);
     $("#conn").dataset.version = String(S.version);
     if (atBottom) box.scrollTop = box.scrollHeight;
+    focusMessage();
   }
 
   // ---- wiring -------------------------------------------------------------------------
@@ -312,17 +366,32 @@
     const q = new URLSearchParams(location.search);
     q.set("user", S.viewer);
     q.set("channel", S.channel);
+    q.set("tab", S.tab);
+    q.delete("ts");
     history.replaceState(null, "", "?" + q);
+  }
+
+  function switchTab(tab) {
+    S.tab = tab;
+    updateUrl();
+    render();
+    if (tab === "home") openHome();
+  }
+  for (const t of document.querySelectorAll(".tab")) {
+    t.addEventListener("click", () => switchTab(t.dataset.tab));
   }
 
   $("#user-select").addEventListener("change", (ev) => {
     S.viewer = ev.target.value;
+    S.home = null; // the Home tab is per user: the new viewer's arrives with the next state
     updateUrl();
     render(); // the previous viewer's ephemerals disappear at once (filtered by viewer)
     restartPoll();
+    if (S.tab === "home") openHome();
   });
   $("#channel-select").addEventListener("change", (ev) => {
     S.channel = ev.target.value;
+    S.tab = "channel";
     updateUrl();
     render();
   });
@@ -344,4 +413,5 @@
   render();
   PPS.state = S;
   pollLoop();
+  if (S.tab === "home") openHome();
 })(window.PPS);
