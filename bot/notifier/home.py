@@ -28,7 +28,7 @@ from jobs.store.redis_client import BACKOFF_MAX, backoff
 
 MIN_INTERVAL_SECONDS = 5.0  # at most one publish per user per this long
 RECENT_SECONDS = 24 * 3600  # who opened the tab within this long gets republished
-CHECK_SECONDS = 10.0  # how often the fleet's change counter is read
+CHECK_SECONDS = 5.0  # how often the fleet's change counter is read (one GET)
 # Events after which the Home tab may show something else (state, step, a gate, the end).
 HOME_EVENTS = frozenset({
     EventKind.CREATED, EventKind.STEP_STARTED, EventKind.STATE, EventKind.GATE_OPENED,

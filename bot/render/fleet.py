@@ -100,15 +100,16 @@ def _job_line(job: Job, team_url: str | None) -> str:
             f" · {card_link(job, team_url)}")
 
 
-def _last_line(job: Job) -> str:
+def _last_line(job: Job, team_url: str | None) -> str:
     icon = OUTCOME_ICONS.get(job.state, "")
     dry = " (dry run)" if job.dry_run else ""
     ended = job.finished_at or job.updated_at
     took = ""
     if job.finished_at and job.created_at:
         took = f" after {fmt_duration(job.finished_at - job.created_at)}"
+    link = f" · {card_link(job, team_url)}" if job.card_ts and team_url else ""
     return (f"Last: `{job.id}` → {escape(job.target)}{dry} {icon} {job.state.value} "
-            f"{fmt_when(ended)}{took}")
+            f"{fmt_when(ended)}{took}{link}")
 
 
 def cluster_text(f: ClusterFacts, now: float, team_url: str | None) -> str:
@@ -121,7 +122,7 @@ def cluster_text(f: ClusterFacts, now: float, team_url: str | None) -> str:
     if f.active is not None:
         lines.append(_job_line(f.active, team_url))
     if f.last is not None:
-        lines.append(_last_line(f.last))
+        lines.append(_last_line(f.last, team_url))
     elif f.active is None:
         lines.append("No jobs yet.")
     return clip("\n".join(lines), MAX_SECTION_TEXT)
