@@ -280,40 +280,9 @@
     document.body.dataset.viewer = S.viewer;
   }
 
-  function renderHome() {
-    const box = $("#home");
-    const home = S.home;
-    box.dataset.publishes = String(home ? home.publishes : 0);
-    box.dataset.publishedAt = home ? String(home.published_at) : "";
-    if (!home || !home.view) {
-      box.replaceChildren(h("p", { class: "empty", text: "Opening the app's Home tab…" }));
-      return;
-    }
-    const when = new Date(home.published_at * 1000).toLocaleTimeString([], { hour12: false });
-    const msg = { ts: "home", blocks: home.view.blocks || [], text: "", _channel: S.channel };
-    box.replaceChildren(
-      h("div", { class: "home-meta", text: `Home tab of pps-bot · published ${when} · ${home.publishes} publish(es)` }),
-      PPS.renderBlocks(msg, { names: userName, onAction, message: msg }));
-  }
-
-  function renderTabs() {
-    for (const t of document.querySelectorAll(".tab")) {
-      t.setAttribute("aria-selected", t.dataset.tab === S.tab ? "true" : "false");
-    }
-    document.body.dataset.tab = S.tab;
-    $("#messages").hidden = S.tab !== "channel";
-    $("#home").hidden = S.tab !== "home";
-  }
-
-  // Opening the Home tab is what makes Slack send the app `app_home_opened`.
   async function openHome() {
-    try {
-      const { http, data } = await postJSON("/_standin/home_opened", { user_id: S.viewer });
-      const st = data && data.status !== undefined ? data.status : http;
-      if (Number(st) >= 400) showResult("error", `Home tab: the bot answered ${st}`);
-    } catch (e) {
-      showResult("error", "Home tab: " + e);
-    }
+    const problem = await PPS.home.open(S.viewer);
+    if (problem) showResult("error", problem);
   }
 
   function focusMessage() {
@@ -328,8 +297,8 @@
   function render() {
     renderUserSelect();
     renderChannelSelect();
-    renderTabs();
-    renderHome();
+    PPS.home.showTab(S.tab);
+    PPS.home.render(S.home, { names: userName, onAction });
     const box = $("#messages");
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const all = (S.channels[S.channel] || [])
