@@ -1,4 +1,5 @@
-"""The Bolt app (`/pps` and the gate buttons) and the Starlette app that serves it.
+"""The Bolt app (`/pps`, the gate buttons, the App Home tab) and the Starlette app that
+serves it.
 
 HTTP mode: `POST /slack/events` through Bolt's Starlette adapter, next to `GET /healthz`
 (200 when Redis answers, 503 otherwise) and `GET /metrics`. Bolt verifies signatures
@@ -33,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from bot import metrics
+from bot.notifier.home import HomePublisher
 from bot.origin_guard import origin_middleware
 from bot.render.commands import render_reply
 from bot.request_limits import BodyLimit
@@ -47,7 +49,10 @@ from jobs.config.clock import Clock, SystemClock
 from jobs.config.inventory import Inventory
 from jobs.config.log import get_logger
 from jobs.config.settings import Settings
+from jobs.fleet.view import FleetView
 from jobs.service import JobService
+from jobs.store.fleet import FleetStore
+from jobs.store.home_viewers import HomeViewers
 from jobs.store.keys import Keys
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -82,6 +87,7 @@ class StartupAuth:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._result: AuthorizeResult | None = None
+        self.team_url: str | None = None  # the workspace's URL, for links to messages
         self._lock = asyncio.Lock()
         self._retry: asyncio.Task[None] | None = None
 
@@ -90,6 +96,8 @@ class StartupAuth:
         async with self._lock:
             if self._result is None:
                 resp = await self.client.auth_test()
+                url = resp.get("url")
+                self.team_url = url if isinstance(url, str) and url.startswith("http") else None
                 self._result = AuthorizeResult.from_auth_test_response(
                     auth_test_response=resp, bot_token=self.client.token
                 )
@@ -127,6 +135,7 @@ class SlackBot:
     authorizer: Authorizer
     commands: CommandRunner
     actions: ActionRunner
+    home: HomePublisher
 
 
 def delivery_id(*parts: str) -> str:
@@ -150,8 +159,9 @@ def create_app(
     clock: Clock | None = None,
     keys: Keys | None = None,
 ) -> SlackBot:
-    """Build the Bolt app: `/pps` and the `pps_approve` / `pps_reject` / `pps_confirm` buttons,
-    behind the origin check (installed workspace, `PPS_ALLOWED_CHANNELS`)."""
+    """Build the Bolt app: `/pps`, the `pps_approve` / `pps_reject` / `pps_confirm` buttons and
+    the App Home tab (`app_home_opened`), behind the origin check (installed workspace,
+    `PPS_ALLOWED_CHANNELS`)."""
     clock = clock or SystemClock()
     keys = keys or Keys(settings.PPS_REDIS_PREFIX)
     auth = StartupAuth(client)
@@ -165,9 +175,13 @@ def create_app(
         return [str(u) for u in resp.get("users") or []]
 
     authorizer = Authorizer(settings, redis, keys, lookup, clock)
-    commands = CommandRunner(service, inventory, settings, authorizer, clock)
+    fleet_store = FleetStore(redis, keys)
+    fleet = FleetView(fleet_store, service, inventory, clock, settings.PPS_FLEET_POLL_SECONDS)
+    commands = CommandRunner(service, inventory, settings, authorizer, clock, fleet=fleet)
     actions = ActionRunner(service, inventory, authorizer, redis, keys)
     pacer = Pacer(clock)
+    home = HomePublisher(HomeViewers(redis, keys), fleet, fleet_store.changes, client, pacer,
+                         clock, lambda: auth.team_url)
     # Bolt gets a token-less twin of the client: the token comes from `authorize`.
     bolt_client = AsyncWebClient(base_url=client.base_url, timeout=client.timeout,
                                  retry_handlers=client.retry_handlers)
@@ -191,7 +205,7 @@ def create_app(
                         trigger_id=command.get("trigger_id") or None)
         try:
             reply = await commands.run(text, caller)
-            msg = render_reply(reply)
+            msg = render_reply(reply, auth.team_url)
         except Exception:  # Redis down or a bug: a message, never a traceback or a 5xx
             ref = secrets.token_hex(4)
             log.exception("command_failed", ref=ref, user=caller.user_id)
@@ -237,15 +251,26 @@ def create_app(
         except Exception as exc:
             log.warning("refusal_not_delivered", user=user, error=repr(exc))
 
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        # Slack sends the event for the Messages tab too; only the Home tab is ours.
+        user = str(event.get("user") or "")
+        if event.get("tab", "home") != "home" or not user:
+            return
+        try:
+            await home.opened(user)
+        except Exception as exc:  # Redis down: the next open publishes
+            log.warning("home_open_not_recorded", user=user, error=repr(exc))
+
     async def on_error(error: Exception, context: AsyncBoltContext) -> None:
         log.error("bolt_error", error=repr(error))
 
     app.use(origin_middleware(OriginPolicy(settings, lambda: auth.team_id), post_refusal))
     app.command("/pps")(on_command)
+    app.event("app_home_opened")(on_home_opened)
     for action_id in GATE_ACTIONS:
         app.action(action_id)(ack=ack_click, lazy=[on_action])
     app.error(on_error)
-    return SlackBot(app, auth, authorizer, commands, actions)
+    return SlackBot(app, auth, authorizer, commands, actions, home)
 
 
 def create_web_app(

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from bot.app import SlackBot, create_app, create_web_app
 from bot.notifier.dataloss_alert import DataLossAlert
+from bot.notifier.home import HOME_EVENTS
 from bot.notifier.loop import Notifier, unique_consumer
 from bot.slack_api import make_client
 from handlers.auth import GROUP_FRESH_SECONDS
@@ -87,6 +88,7 @@ class BotRuntime:
         if self.notifier is not None:
             self.tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
         self.tasks.append(asyncio.create_task(self._refresh_groups(), name="group-refresh"))
+        self.tasks.append(asyncio.create_task(self.bot.home.run(), name="app-home"))
         if self.alert is not None:
             self.tasks.append(asyncio.create_task(self.alert.run(), name="dataloss-alert"))
         socket_handler = None
@@ -105,6 +107,7 @@ class BotRuntime:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             if self.notifier is not None:
                 self.notifier.stop()
+            self.bot.home.stop()
             for t in self.tasks:
                 if t.get_name() != "notifier":
                     t.cancel()
@@ -132,7 +135,8 @@ def build(
     bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
     note = alert = None
     if notifier:
-        note = Notifier(redis, service, client, keys, clock, consumer or unique_consumer())
+        note = Notifier(redis, service, client, keys, clock, consumer or unique_consumer(),
+                        on_change=bot.home.job_changed, change_kinds=HOME_EVENTS)
         guard = DataLossGuard(redis, keys, clock)
         alert = DataLossAlert(redis, client, guard, keys, settings, inventory,
                               every=min(5.0, settings.PPS_LEASE_SECONDS))

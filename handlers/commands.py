@@ -29,6 +29,7 @@ from handlers.replies import (
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.fleet.view import FleetView
 from jobs.rules.errors import EngineError, UnknownCluster
 from jobs.service import JobService, UpgradeRequest
 
@@ -58,7 +59,10 @@ class CommandRunner:
         settings: Settings,
         authorizer: Authorizer,
         clock: Clock,
+        *,
+        fleet: FleetView,
     ) -> None:
+        self.fleet = fleet  # what `/pps clusters` shows (Redis reads only)
         self.service = service
         self.inventory = inventory
         self.settings = settings
@@ -101,8 +105,7 @@ class CommandRunner:
                 where = f" on {cmd.cluster}" if cmd.cluster else ""
                 return JobList(f"Recent jobs{where}", jobs, f"No jobs yet{where}.")
             case grammar.Clusters():
-                active = {j.cluster: j for j in await self.service.list_active()}
-                return ClusterList(list(self.inventory.clusters.values()), active)
+                return ClusterList(await self.fleet.facts())
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
     def unknown_cluster(self, name: str) -> Refused:

@@ -7,9 +7,10 @@ words (with mentions and inline code) and are rendered through the mention-safe 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from jobs.config.inventory import Cluster
+from jobs.fleet.view import FleetFacts
 from jobs.rules.model import Job
 
 
@@ -74,8 +75,9 @@ class JobList:
 
 @dataclass(frozen=True)
 class ClusterList:
-    clusters: list[Cluster]
-    active: dict[str, Job] = field(default_factory=dict)
+    """`/pps clusters`: the fleet at a glance (the facts the App Home tab shows)."""
+
+    fleet: FleetFacts
 
 
 @dataclass(frozen=True)

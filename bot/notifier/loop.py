@@ -37,7 +37,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -50,7 +50,7 @@ from bot.notifier.card_writer import CardWriter, Deferred
 from bot.slack_api import Pacer, is_permanent, is_transient
 from jobs.config.clock import Clock
 from jobs.config.log import get_logger
-from jobs.rules.events import Event
+from jobs.rules.events import Event, EventKind
 from jobs.service import JobService
 from jobs.store.keys import NOTIFIER_GROUP, Keys
 from jobs.store.redis_client import BACKOFF_MAX, BLOCK_MS, REDIS_PROBE_MAX, backoff
@@ -89,8 +89,13 @@ class Notifier:
         block_ms: int = BLOCK_MS,
         reclaim_idle_ms: int = RECLAIM_IDLE_MS,
         pacer: Pacer | None = None,
+        on_change: Callable[[], None] | None = None,
+        change_kinds: Collection[EventKind] = (),
     ) -> None:
         self.redis = redis
+        # Told after a batch that handled an event of `change_kinds` (the App Home tab).
+        self.on_change = on_change
+        self.change_kinds = frozenset(change_kinds)
         self.keys = keys
         self.clock = clock
         self.consumer = consumer
@@ -207,6 +212,7 @@ class Notifier:
         handled: list[tuple[str, str]] = []
         blocked: set[str] = set()
         dirty: dict[str, int] = {}  # job id -> highest event seq handled in this batch
+        changed = False
         for eid, fields in entries:
             try:
                 ev = Event.from_fields(fields)
@@ -219,6 +225,7 @@ class Notifier:
             if await self._attempt(ev.job_id, ev.kind.value, self.writer.handle(ev)):
                 handled.append((eid, ev.job_id))
                 dirty[ev.job_id] = max(dirty.get(ev.job_id, 0), ev.seq)
+                changed = changed or ev.kind in self.change_kinds
             else:
                 blocked.add(ev.job_id)
         last_id = entries[-1][0] if entries else "0-0"
@@ -230,6 +237,8 @@ class Notifier:
         done = [eid for eid, job_id in handled if job_id not in blocked]
         if done:
             await self.redis.xack(self.keys.events, NOTIFIER_GROUP, *done)
+        if changed and self.on_change is not None:
+            self.on_change()
         return not blocked
 
     async def _attempt(self, job_id: str, what: str, work: Awaitable[None]) -> bool:

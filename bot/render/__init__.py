@@ -6,6 +6,8 @@ within Slack's limits, with a plain-text fallback). No I/O.
 - `gates`: approval requests, operator-assisted requests, and their decided forms.
 - `summary`: the final summary and the dry-run plan.
 - `commands`: replies to `/pps` commands.
+- `fleet`: the fleet at a glance (one cluster's facts, laid out within a block budget), for
+  `/pps clusters` and the App Home tab; `home`: the Home tab's view (`views.publish`).
 - `common`: words and icons shared by the renderers; `limits`: Slack's limits and escaping.
 """
 

@@ -6,13 +6,16 @@ name, build or error text that came from outside is escaped."""
 from __future__ import annotations
 
 from bot.render.common import fmt_when, job_line, outside, state_word, step_label
+from bot.render.fleet import fleet_blocks, summary_line
 from bot.render.limits import (
+    MAX_BLOCKS,
     Message,
     channel_link,
     escape,
     escape_keep_mentions,
     mention,
     message,
+    section,
     sections_for_lines,
 )
 from handlers.grammar import USAGE_LINES
@@ -78,8 +81,8 @@ def _job(job: Job) -> list[str]:
     return lines
 
 
-def render_reply(reply: Reply) -> Message:
-    """The ephemeral ack for a command's outcome."""
+def render_reply(reply: Reply, team_url: str | None = None) -> Message:
+    """The ephemeral ack for a command's outcome (`team_url`: the workspace's, for links)."""
     match reply:
         case Usage(problem=problem, usage=usage):
             head = escape(problem) if problem else "I did not understand that."
@@ -113,19 +116,12 @@ def render_reply(reply: Reply) -> Message:
                 return _lines([outside(empty)])
             warn = [NO_WORKER] if workers == 0 else []
             return _lines([f"*{outside(title)}*", *(job_line(j) for j in jobs), *warn])
-        case ClusterList(clusters=clusters, active=active):
-            if not clusters:
+        case ClusterList(fleet=fleet):
+            if not fleet.clusters:
                 return _lines(["No clusters in the inventory."])
-            rows = []
-            for c in clusters:
-                nodes = ", ".join(outside(n) for n in c.node_names)
-                row = f"*{outside(c.name)}* — {c.mode}, {len(c.nodes)} node(s): {nodes}"
-                if c.window:
-                    row += f" · window {escape(c.window.text)}"
-                if c.name in active:
-                    row += f" · busy: `{active[c.name].id}`"
-                rows.append(row)
-            return _lines(["*Clusters*", *rows])
+            top = section(f"*Clusters* · {summary_line(fleet)}")
+            return message(f"Clusters: {summary_line(fleet)}",
+                           [top, *fleet_blocks(fleet, MAX_BLOCKS - 1, team_url)])
         case Aborted(job=job):
             if job.state is State.CANCELLED:
                 return _lines([f"Job `{job.id}` cancelled. Nothing else will run."])

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 )
 
 MAX_BLOCKS = 50
+MAX_HOME_BLOCKS = 100  # a view (the App Home tab, a modal)
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     PPS_USER_UPGRADES_PER_HOUR: int = Field(20, ge=1)  # per user, dry runs included
     PPS_GATE_TIMEOUT_SECONDS: float = Field(14400.0, gt=0)  # unanswered disable gate: cancel
     PPS_ALLOWED_CHANNELS: str = ""  # channel ids where commands and clicks count; "" = any
+    PPS_FLEET_POLL_SECONDS: float = Field(300.0, gt=0)  # read-only poll of idle clusters
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 

@@ -13,6 +13,10 @@
 - `lease`: the per-job lease with a fencing token.
 - `presence`: which workers are alive.
 - `dataloss`: the epoch marker that notices Redis losing its data.
+- `fleet`: `FleetStore`, each cluster's last fleet poll, the per-cluster poll lock, and the
+  job reads the fleet view needs.
+- `home_viewers`: `HomeViewers`, who opened the App Home tab recently, and the per-user
+  publish pace.
 - `lua`: the scripts.
 - `wiring`: `JobService` and `Runner` built over one Redis client.
 

@@ -103,3 +103,25 @@ class Keys:
     def card(self, job_id: str) -> str:
         """Hash: notifier bookkeeping for a job's card (ts, pending update)."""
         return f"{self.prefix}card:{job_id}"
+
+    def fleet(self, cluster: str) -> str:
+        """String: the last fleet poll of a cluster (JSON, `jobs.fleet.model.ClusterReading`)."""
+        return f"{self.prefix}fleet:{cluster}"
+
+    def fleet_lock(self, cluster: str) -> str:
+        """String: `SET NX PX` lock of the one worker polling a cluster for the fleet view."""
+        return f"{self.prefix}fleet-lock:{cluster}"
+
+    @property
+    def fleet_changes(self) -> str:
+        """Counter: bumped when a fleet poll saw something new (builds, status, logins)."""
+        return f"{self.prefix}fleet-changes"
+
+    @property
+    def home_viewers(self) -> str:
+        """Zset: users who opened the App Home tab, score = last opened (ms)."""
+        return f"{self.prefix}home-viewers"
+
+    def home_pace(self, user: str) -> str:
+        """String: `SET NX PX` marker: a Home view was published to `user` just now."""
+        return f"{self.prefix}home-pace:{user}"

@@ -244,3 +244,10 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}
 """
+
+# Release a lock only while it is still ours (a lock that expired and was taken by another
+# owner is left alone). KEYS: 1 lock; ARGV: 1 owner token. Returns 1 when released.
+UNLOCK_IF_OWNER = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

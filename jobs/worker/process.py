@@ -5,7 +5,9 @@ items a dead worker left pending), at-most-once appliance side effects (lease + 
 on every job write + steps that check before they act). Any number of workers may run at once.
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
-`XAUTOCLAIM` reclaim and the lease heartbeat. Durable state lives in Redis, never here.
+`XAUTOCLAIM` reclaim, the lease heartbeat and the fleet poll (`jobs.fleet.poller`, read-only,
+each tick its own task so a slow appliance never holds up the job work). Durable state lives
+in Redis, never here.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from jobs.config.clock import Clock, SystemClock, ms
 from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory, log_warnings
 from jobs.config.log import ChangeLog, configure_logging
 from jobs.config.settings import Settings, get_settings
+from jobs.fleet.poller import FleetPoller
+from jobs.fleet.poller import tick_seconds as fleet_tick_seconds
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.store.dataloss import DataLossGuard
+from jobs.store.fleet import FleetStore
 from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.lease import RedisLeases
@@ -85,6 +90,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._factory = appliance_factory or _default_factory(settings)
         self._appliances: dict[str, Appliance] = {}
+        self._fleet_appliances: dict[str, Appliance] = {}  # the poll's own, apart from jobs'
         self.queue = WorkQueue(redis, self.keys, self.name)
         self.timers = Timers(redis, self.keys)
         self.runner = Runner(
@@ -118,6 +124,8 @@ class Worker:
         self.handled = 0  # items handled, for tests and logs
         self.guard = DataLossGuard(redis, self.keys, self.clock)
         self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
+        self.fleet = FleetPoller(FleetStore(redis, self.keys), inventory, self._fleet_appliance,
+                                 self.clock, settings.PPS_FLEET_POLL_SECONDS, self.name)
 
     def stop(self) -> None:
         """Ask the worker to finish the current item and return from `run()`."""
@@ -133,6 +141,11 @@ class Worker:
             self._appliances[cluster.name] = self._factory(cluster)
         return self._appliances[cluster.name]
 
+    def _fleet_appliance(self, cluster: Cluster) -> Appliance:
+        if cluster.name not in self._fleet_appliances:
+            self._fleet_appliances[cluster.name] = self._factory(cluster)
+        return self._fleet_appliances[cluster.name]
+
     async def run(self) -> None:
         """Consume until stopped. Redis outages are waited out, never fatal."""
         # APScheduler warns on every skipped or late tick (a tick waits on Redis during an
@@ -146,6 +159,7 @@ class Worker:
             (self.heartbeat, max(0.05, lease / 3)),
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
+            (self.poll_fleet, fleet_tick_seconds(self.settings.PPS_FLEET_POLL_SECONDS)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -294,6 +308,13 @@ class Worker:
         with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
             await self.timers.release_due(self.clock.now())
 
+    async def poll_fleet(self) -> None:
+        """Scheduler tick: read the idle clusters that are due, for the fleet view."""
+        if self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.fleet.poll_due()
+
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""
         if self._reclaimed or self._redis_up is False:
@@ -320,12 +341,15 @@ class Worker:
             pass
 
     async def _close(self) -> None:
-        for appliance in self._appliances.values():
+        shared = {id(a) for a in self._appliances.values()}
+        fleet_only = [a for a in self._fleet_appliances.values() if id(a) not in shared]
+        for appliance in [*self._appliances.values(), *fleet_only]:
             try:
                 await appliance.aclose()
             except Exception:  # closing is best effort at shutdown
                 log.warning("appliance close failed", exc_info=True)
         self._appliances.clear()
+        self._fleet_appliances.clear()
 
 
 async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:

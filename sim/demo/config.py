@@ -58,6 +58,7 @@ class Timings:
     reboot_timeout: float = 600.0
     reminder: float = 120.0
     lease: float = 15.0
+    fleet_poll: float = 30.0
     install: float = 4.0
     reboot: float = 8.0
     rejoin: float = 3.0
@@ -66,7 +67,7 @@ class Timings:
 DEMO_TIMINGS = Timings()
 # For the browser test: the same procedure in a few seconds.
 FAST_TIMINGS = Timings(settle=2.0, poll=0.25, reboot_timeout=60.0, reminder=60.0, lease=5.0,
-                       install=0.5, reboot=1.0, rejoin=0.5)
+                       fleet_poll=2.0, install=0.5, reboot=1.0, rejoin=0.5)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ def write_demo(
         "PPS_REMINDER_SECONDS": str(timings.reminder),
         "PPS_BACKUP_DIR": str(run_dir / "backups"),
         "PPS_LEASE_SECONDS": str(timings.lease),
+        "PPS_FLEET_POLL_SECONDS": str(timings.fleet_poll),
         USERNAME_ENV: username,
         PASSWORD_ENV: password,
         "LOG_FORMAT": "json",

@@ -1,7 +1,9 @@
 """The channel page: a browser view of the Slack stand-in (messages, buttons, a `/pps` box).
 
 `routes()` returns Starlette routes mounted into the stand-in through its `extra_routes`:
-`GET /` serves the page, `/_page/*` its static assets. The page itself is plain HTML/JS
+`GET /` serves the page (`?tab=home` opens the app's Home tab), `/_page/*` its static assets,
+`GET /archives/<channel>/p<ts>` (a Slack message link, as the bot builds them from the
+workspace URL auth.test answers) opens the page on that message. The page itself is plain HTML/JS
 (sim/slack/static/) talking to the stand-in's JSON control API (`/_standin/state`, `/command`,
 `/click`), so it works the same in the demo, in docker compose and in the browser test.
 
@@ -16,14 +18,16 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import re
 import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -32,6 +36,8 @@ STATIC_PREFIX = "/_page"
 DEFAULT_CHANNEL = "C0PPSDEMO"
 DEFAULT_USER = "U_REQUESTER"
 DEFAULT_TITLE = "#pps-upgrades"
+_ARCHIVE = re.compile(r"^[A-Z0-9_]{1,40}$"), re.compile(r"^\d{7,}$")
+
 GRACEFUL_SECONDS = 2
 
 
@@ -68,8 +74,17 @@ def routes(
         # no-store: the page is tiny and a stale copy after an upgrade of the demo confuses.
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
+    async def archive(request: Request) -> Response:
+        # Slack's message links: /archives/C123/p1700000000123456 is ts 1700000000.123456.
+        ch, p = request.path_params["channel"], request.path_params["p"]
+        if not (_ARCHIVE[0].match(ch) and _ARCHIVE[1].match(p)):
+            return HTMLResponse("not a message link", status_code=404)
+        query = urlencode({"channel": ch, "ts": f"{p[:-6]}.{p[-6:]}"})
+        return RedirectResponse(f"/?{query}", status_code=302)
+
     return [
         Route("/", index, methods=["GET"], name="channel_page"),
+        Route("/archives/{channel}/p{p}", archive, methods=["GET"]),
         Mount(
             STATIC_PREFIX,
             app=StaticFiles(directory=str(STATIC_DIR)),

@@ -1,12 +1,14 @@
 """The stand-in's control API (`/_standin/*`): what the demo page and the tests use to act
-as Slack's users: send commands and clicks (signed HTTP, or Socket Mode envelopes when the
-app is connected), read the channels, serve `response_url`s. See `sim.slack.standin`.
+as Slack's users: send commands, clicks and App Home openings (signed HTTP, or Socket Mode
+envelopes when the app is connected), read the channels and Home tabs, serve
+`response_url`s. See `sim.slack.standin`.
 
 This module imports nothing of the product: it is Slack's side of the contract.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,9 +19,16 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from sim.slack.signing import Signer, block_actions_body, block_actions_payload, slash_command_body
+from sim.slack.signing import (
+    JSON,
+    Signer,
+    app_home_opened_payload,
+    block_actions_body,
+    block_actions_payload,
+    slash_command_body,
+)
 from sim.slack.socket_mode import SocketHub
-from sim.slack.store import Message, StandinStore
+from sim.slack.store import BOT_USER_ID, Message, StandinStore
 
 LONG_POLL_SECONDS = 20.0
 RESPONSE_URL_USES = 5
@@ -79,6 +88,7 @@ class Control:
         if since is not None and since.lstrip("-").isdigit():
             await self.store.wait_change(int(since), LONG_POLL_SECONDS)
         s = self.store
+        home = s.homes.get(viewer) if viewer else None
         return JSONResponse(
             {
                 "version": s.version,
@@ -86,6 +96,7 @@ class Control:
                 "channels": {
                     ch: [m.public() for m in s.messages(ch, viewer=viewer)] for ch in s.channels
                 },
+                "home": home.public() if home is not None else None,
             }
         )
 
@@ -192,6 +203,35 @@ class Control:
         except httpx.HTTPError as exc:
             return JSONResponse({"status": 502, "error": f"bot unreachable: {exc!r}"})
         return JSONResponse({"status": resp.status_code})
+
+    async def home_opened(self, request: Request) -> JSONResponse:
+        """A user opens the app's Home tab: Slack sends the app an `app_home_opened` event."""
+        body = await request.json()
+        vals = _strings(body, "user_id")
+        if vals is None:
+            return _bad("need user_id (string)")
+        use_socket = self._use_socket(body)
+        tab = body.get("tab", "home")
+        if use_socket is None or tab not in ("home", "messages"):
+            return _bad("transport is http or socket; tab is home or messages")
+        payload = app_home_opened_payload(user_id=vals[0], bot_user_id=BOT_USER_ID, tab=tab)
+        if use_socket:
+            d = await self.hub.deliver("events_api", payload, accepts_response_payload=False)
+            failed = {} if d.ok else {"error": d.outcome}
+            return JSONResponse({"status": d.status, "transport": "socket", **failed})
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        try:
+            resp = await self.signer.send(self._http(), raw, content_type=JSON)
+        except httpx.HTTPError as exc:
+            return JSONResponse({"status": 502, "error": f"bot unreachable: {exc!r}"})
+        return JSONResponse({"status": resp.status_code})
+
+    async def home(self, request: Request) -> JSONResponse:
+        """`GET /_standin/home?user=U...`: that user's Home tab (404 before any publish)."""
+        tab = self.store.homes.get(request.query_params.get("user", ""))
+        if tab is None:
+            return _bad("no Home tab published for that user", 404)
+        return JSONResponse(tab.public())
 
     async def socket_state(self, request: Request) -> JSONResponse:
         return JSONResponse(self.hub.public())

@@ -1,7 +1,8 @@
 """Send requests to a Slack app exactly as Slack does: signed form bodies.
 
 Slash commands are `application/x-www-form-urlencoded` forms; button clicks are one form
-field `payload=<json>`. Every request carries `X-Slack-Request-Timestamp` and
+field `payload=<json>`; Events API callbacks (`app_home_opened`) are JSON. Every request
+carries `X-Slack-Request-Timestamp` and
 `X-Slack-Signature = "v0=" + hex(HMAC_SHA256(secret, "v0:" + ts + ":" + body))`.
 The `tamper`, `stale`, `future` and `unsigned` options produce the bad requests a
 verifying app must refuse. Used by the stand-in, the tests and the benchmark.
@@ -22,6 +23,8 @@ import httpx
 
 TEAM_ID = "T0STANDIN"
 APP_ID = "A0PPSBOT"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 # Slack rejects requests more than 300 s away from now; the "bad" options go well beyond.
 SKEW_SECONDS = 600
 
@@ -109,6 +112,32 @@ def block_actions_payload(
     }
 
 
+def app_home_opened_payload(
+    *, user_id: str, bot_user_id: str, tab: str = "home", team_id: str = TEAM_ID
+) -> dict[str, Any]:
+    """An Events API `event_callback` for a user opening the app's Home tab."""
+    now = time.time()
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D" + user_id.removeprefix("U")[:10].upper(),
+            "tab": tab,
+            "event_ts": f"{now:.6f}",
+        },
+        "type": "event_callback",
+        "event_id": "Ev" + secrets.token_hex(8).upper(),
+        "event_time": int(now),
+        "authorizations": [{"enterprise_id": None, "team_id": team_id,
+                            "user_id": bot_user_id, "is_bot": True,
+                            "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    }
+
+
 def block_actions_body(payload: dict[str, Any]) -> bytes:
     """The form body of an interactivity request: one `payload` field of JSON."""
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
@@ -131,6 +160,7 @@ class Signer:
         future: bool = False,
         unsigned: bool = False,
         retry_num: int | None = None,
+        content_type: str = FORM,
     ) -> dict[str, str]:
         """Headers Slack would send for `body`; the flags make them wrong on purpose."""
         t = int(time.time() if now is None else now)
@@ -139,7 +169,7 @@ class Signer:
         if future:
             t += SKEW_SECONDS
         ts = str(t)
-        h = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Slackbot 1.0"}
+        h = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0"}
         if unsigned:
             return h
         sig = signature(self.secret, ts, body + (b"x" if tamper else b""))

@@ -16,6 +16,11 @@ Control API (what the demo page and the tests use):
   so); returns `{"status", "body"}`.
 - `POST /_standin/click {"user_id", "channel_id", "message_ts", "action_id", "value"}` ->
   sends a signed `block_actions` payload; returns `{"status"}`.
+- `POST /_standin/home_opened {"user_id", "tab"?}` -> sends a signed `app_home_opened`
+  event (Events API, JSON) as when the user opens the app's Home tab; returns `{"status"}`.
+- `GET  /_standin/home?user=<user_id>` -> `{"view", "published_at", "publishes"}`: what the
+  app last published to that user's Home tab with `views.publish` (also in `state` as
+  `"home"` for the viewer).
 - `POST /_standin/response/<id>` -> the `response_url` target (5 uses, like Slack).
 - `GET  /_standin/calls` -> a JSON list of the recorded Web API calls.
 - `GET  /_standin/socket` -> Socket Mode connections and envelopes (`sim.slack.socket_mode`);
@@ -23,9 +28,9 @@ Control API (what the demo page and the tests use):
   (or asks its client to move), as Slack does now and then.
 
 Socket Mode: once an app opened a connection (`apps.connections.open`, then the WebSocket),
-commands and clicks go to it as `slash_commands` / `interactive` envelopes instead of HTTP,
-and the ack's payload is the reply; those answers add `"transport": "socket"`.
-`"transport": "http" | "socket"` in a command or click body forces one way.
+commands, clicks and events go to it as `slash_commands` / `interactive` / `events_api`
+envelopes instead of HTTP, and the ack's payload is the reply; those answers add
+`"transport": "socket"`. `"transport": "http" | "socket"` in a body forces one way.
 
 This module imports nothing of the product: it is Slack's side of the contract.
 """
@@ -91,6 +96,8 @@ def create_standin_app(
         Route("/_standin/calls", control.calls, methods=["GET"]),
         Route("/_standin/command", control.command, methods=["POST"]),
         Route("/_standin/click", control.click, methods=["POST"]),
+        Route("/_standin/home_opened", control.home_opened, methods=["POST"]),
+        Route("/_standin/home", control.home, methods=["GET"]),
         Route("/_standin/response/{rid}", control.response, methods=["POST"]),
         Route("/_standin/socket", control.socket_state, methods=["GET"]),
         Route("/_standin/socket/drop", control.socket_drop, methods=["POST"]),

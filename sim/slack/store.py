@@ -1,4 +1,5 @@
-"""The stand-in's memory: users, channels with their messages, recorded Web API calls.
+"""The stand-in's memory: users, channels with their messages, each user's App Home tab,
+recorded Web API calls.
 
 One `StandinStore` per stand-in app; everything runs on the event loop, so plain
 attribute updates are atomic. `version` increases on every visible change and wakes
@@ -21,8 +22,10 @@ BOT_ID = "B_PPSBOT"
 
 # Methods Slack rate-limits hard enough to matter here; chat.postMessage is per channel.
 RATE_LIMITED_METHODS = frozenset(
-    {"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list"}
+    {"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list",
+     "views.publish"}
 )
+DEFAULT_TEAM_URL = "https://standin.slack.com/"  # until a request shows our own address
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,19 @@ class Message:
 
 
 @dataclass
+class HomeTab:
+    """The view an app published to one user's Home tab, and how often it did."""
+
+    view: dict[str, Any]
+    published_at: float
+    publishes: int = 1
+
+    def public(self) -> dict[str, Any]:
+        return {"view": self.view, "published_at": self.published_at,
+                "publishes": self.publishes}
+
+
+@dataclass
 class Call:
     """One Web API call as received; `early` marks a call made before its Retry-After;
     `token_type` is the kind of token it carried (`xoxb`, `xapp`), never the token."""
@@ -146,6 +162,10 @@ class StandinStore:
         self.usergroups: dict[str, list[str]] = {g: list(m) for g, m in groups.items()}
         self.rate_limit = rate_limit
         self.channels: dict[str, list[Message]] = {}
+        self.homes: dict[str, HomeTab] = {}  # user id -> their Home tab
+        # What auth.test answers as the workspace URL: the stand-in's own address, so links
+        # to messages (`<url>archives/<channel>/p<ts>`) come back to its channel page.
+        self.team_url = DEFAULT_TEAM_URL
         self.calls: list[Call] = []
         self.version = 0
         self._changed = asyncio.Event()
@@ -180,6 +200,14 @@ class StandinStore:
             for m in self.channels.get(channel, [])
             if m.ephemeral_for is None or m.ephemeral_for == viewer
         ]
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> HomeTab:
+        """Replace `user`'s Home tab with `view` (views.publish)."""
+        before = self.homes.get(user)
+        tab = HomeTab(view, time.time(), (before.publishes + 1) if before else 1)
+        self.homes[user] = tab
+        self.touch()
+        return tab
 
     def touch(self) -> None:
         """Record a visible change and wake long-polling readers."""

@@ -1,7 +1,8 @@
 """The Web API subset the bot calls, at `/api/<method>`, with Slack's response shapes.
 
 auth.test, chat.postMessage, chat.update, chat.postEphemeral, users.info,
-usergroups.users.list and, with a `SocketHub`, apps.connections.open (app-level `xapp-`
+usergroups.users.list, views.publish (the App Home tab, checked like Slack does) and, with a
+`SocketHub`, apps.connections.open (app-level `xapp-`
 token only; every other method refuses an app token, as Slack does). Arguments come as
 JSON, form fields or query parameters, like Slack accepts them. Every message is checked
 as Slack would (see `sim.slack.blocks`); rate limits and injected faults answer 429 with
@@ -20,14 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sim.slack.blocks import MessageInvalid, check_message
+from sim.slack.blocks import MessageInvalid, check_home_view, check_message
 from sim.slack.signing import TEAM_ID
 from sim.slack.socket_mode import SocketHub
 from sim.slack.store import BOT_ID, BOT_USER_ID, Call, Message, StandinStore
 
 Args = dict[str, Any]
 Handler = Callable[[StandinStore, Args], Args]
-_JSON_ARGS = ("blocks", "metadata", "attachments")
+_JSON_ARGS = ("blocks", "metadata", "attachments", "view")
 
 
 class ApiError(Exception):
@@ -64,7 +65,7 @@ async def _read_args(request: Request) -> tuple[Args, str | None]:
 
 def _auth_test(store: StandinStore, args: Args) -> Args:
     return {
-        "url": "https://standin.slack.com/",
+        "url": store.team_url,
         "team": "Stand-in",
         "user": "ppsbot",
         "team_id": TEAM_ID,
@@ -167,6 +168,18 @@ def _usergroup_users(store: StandinStore, args: Args) -> Args:
     return {"users": list(members)}
 
 
+def _views_publish(store: StandinStore, args: Args) -> Args:
+    user = args.get("user_id")
+    if not isinstance(user, str) or user not in store.users:
+        raise ApiError("user_not_found")
+    view = args.get("view")
+    check_home_view(view)
+    assert isinstance(view, dict)
+    tab = store.publish_home(user, view)
+    return {"view": {"id": f"VHOME{user.removeprefix('U')}", "team_id": TEAM_ID,
+                     "app_id": "A0PPSBOT", "bot_id": BOT_ID, **tab.view}}
+
+
 CONNECTIONS_OPEN = "apps.connections.open"
 METHODS: dict[str, Handler] = {
     "auth.test": _auth_test,
@@ -175,6 +188,7 @@ METHODS: dict[str, Handler] = {
     "chat.postEphemeral": _post_ephemeral,
     "users.info": _users_info,
     "usergroups.users.list": _usergroup_users,
+    "views.publish": _views_publish,
 }
 
 
@@ -184,6 +198,7 @@ def api_route(store: StandinStore, hub: SocketHub | None = None) -> Route:
 
     async def endpoint(request: Request) -> JSONResponse:
         method = request.path_params["method"]
+        store.team_url = str(request.base_url)
         args, token = await _read_args(request)
         now = time.time()
         call = Call(method=method, args=args, at=now, token_type=_token_type(token))

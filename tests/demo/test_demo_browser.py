@@ -2,8 +2,9 @@
 
 Runs the real processes (simulator, stand-in + page, worker, bot) exactly as `make demo`
 does, against the Redis at REDIS_URL under a private prefix. The requester's own approval
-is refused, two approvers pass both gates, the card reaches `succeeded`; then SIGINT must
-stop every child. Screenshots of each stage go to test-artifacts/.
+is refused, two approvers pass both gates, the card reaches `succeeded`; the app's Home tab
+then shows the fleet with the upgraded cluster (after a fleet poll) and a link back to the
+card; then SIGINT must stop every child. Screenshots of each stage go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ CARD = '#messages > .msg[data-event-type="pps_job"]'
 APPROVE = '#messages > .msg[data-ephemeral="false"] button[data-action-id="pps_approve"]'
 REJECT = '#messages > .msg[data-ephemeral="false"] button[data-action-id="pps_reject"]'
 EPHEMERAL = '#messages > .msg[data-ephemeral="true"]'
+
+
+# The Home tab's cluster-east section names the job as the last one, with both nodes on
+# the target build (read by a fleet poll after the upgrade).
+HOME_SHOWS_UPGRADE = """(jobId) => {
+  const s = [...document.querySelectorAll('#home .bk-section')]
+    .find((e) => e.textContent.includes('cluster-east ·'));
+  if (!s) return false;
+  const t = s.textContent;
+  return t.includes('Last: ' + jobId) && t.includes('east-a — 9.1R18 (build 29865)')
+    && t.includes('east-b — 9.1R18 (build 29865)');
+}"""
 
 
 def click_button(page: Any, selector: str) -> str:
@@ -135,6 +148,23 @@ def test_demo_upgrade_in_the_browser(
         assert card.locator(".thread-replies .msg").count() >= 11
         card.locator(".thread-replies").evaluate("el => el.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(artifacts / "demo-06-thread.png"))
+
+        # 6. The Home tab: opening it makes the bot publish the fleet; a poll after the
+        #    upgrade shows both east nodes on the target, the other clusters marked older.
+        page.click("#tab-home")
+        page.wait_for_selector("#home:not([hidden]) .bk-section", timeout=15_000)
+        assert page.locator("#messages").is_hidden() and page.locator("#composer").is_hidden()
+        page.wait_for_function(HOME_SHOWS_UPGRADE, arg=job_id, timeout=40_000)
+        east = page.locator("#home .bk-section", has_text="cluster-east ·")
+        west = page.locator("#home .bk-section", has_text="cluster-west ·")
+        assert "older than 9.1R18" in west.inner_text()
+        assert "older than" not in east.inner_text()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(artifacts / "demo-07-home-tab.png"))
+        href = east.locator('a[href*="/archives/"]').get_attribute("href") or ""
+        assert href.startswith(status["page_url"] + "archives/C0PPSDEMO/p"), href
+        page.goto(href)  # the card link leads back to the card in the channel
+        page.wait_for_selector(f'{CARD}[data-job-id="{job_id}"].flash', timeout=15_000)
     except BaseException:
         if page is not None:
             page.screenshot(path=str(artifacts / "demo-failure.png"))

@@ -136,8 +136,9 @@ async def test_slack_status_list_history_clusters(stack: StackFactory) -> None:
     assert f"`{jid}`" in text and "Current step: 1/11 Preflight checks" in text
     assert "No job or cluster named `J-9999`" in await st.ack_text("status J-9999")
     text = await st.ack_text("clusters")
-    assert "*cluster-east* — active-passive, 2 node(s): east-a, east-b" in text
-    assert f"busy: `{jid}`" in text and "*lab* — standalone" in text
+    assert "*cluster-east* · active-passive" in text and "*lab* · standalone" in text
+    assert "• *east-a* — not read yet" in text and "• *east-b* — not read yet" in text
+    assert f"▶️ `{jid}` → 9.1R18: ⏳ queued at 1/11 Preflight checks" in text
     assert "No jobs yet on lab." in await st.ack_text("history lab")
 
 

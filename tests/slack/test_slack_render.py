@@ -36,6 +36,7 @@ from handlers.replies import (
     Usage,
 )
 from jobs.config.inventory import Cluster, Node
+from jobs.fleet.view import ClusterFacts, FleetFacts
 from jobs.procedures import UPGRADE
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, GateKind, Job, State, Step, StepRecord, StepStatus
@@ -227,7 +228,9 @@ def test_slack_render_every_command_reply() -> None:
         Queued(job, False, "C1"), JobReport(job), ClusterReport(cluster, job, None),
         ClusterReport(cluster, None, job), ClusterReport(cluster, None, None),
         JobList("Recent jobs", [job] * 20, "none"), JobList("x", [], "No jobs."),
-        ClusterList([cluster] * 30, {"cluster-east": job}), Aborted(job), Failed("abc123"),
+        ClusterList(FleetFacts(tuple(ClusterFacts(cluster, None, job, job, "9.1R18")
+                                     for _ in range(30)), "9.1R18", 300.0, T0)),
+        Aborted(job), Failed("abc123"),
     ]
     for r in replies:
         msg = render_reply(r)

@@ -22,6 +22,8 @@ def test_slack_manifest_declares_the_contract() -> None:
     assert set(m["oauth_config"]["scopes"]["bot"]) == {
         "commands", "chat:write", "chat:write.public", "usergroups:read", "users:read"}
     assert m["settings"]["interactivity"]["is_enabled"] is True
+    assert m["features"]["app_home"]["home_tab_enabled"] is True
+    assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert m["settings"]["socket_mode_enabled"] is True
     assert m["display_information"]["name"] and m["features"]["bot_user"]["display_name"]
     assert "request_url" in text and "/slack/events" in text  # how to switch to HTTP

@@ -1,8 +1,10 @@
 // The channel page: reads the stand-in's state (long-poll with a polling fallback), renders
 // the channel with threads and ephemerals, sends /pps commands and button clicks as the
-// selected user. Stable hooks for tests: #user-select, #command-input, #command-form,
+// selected user, and shows the app's Home tab (opening it sends `app_home_opened`).
+// Stable hooks for tests: #user-select, #command-input, #command-form,
 // .msg[data-ts][data-ephemeral][data-event-type][data-job-state], button[data-action-id],
-// #confirm-modal/#confirm-ok/#confirm-cancel, #conn[data-version], #command-result[data-status].
+// #confirm-modal/#confirm-ok/#confirm-cancel, #conn[data-version], #command-result[data-status],
+// #tab-channel/#tab-home, #home[data-publishes].
 "use strict";
 
 (function (PPS) {
@@ -18,6 +20,9 @@
     channels: {},
     viewer: params.get("user") || document.body.dataset.defaultUser,
     channel: params.get("channel") || document.body.dataset.defaultChannel,
+    tab: params.get("tab") === "home" ? "home" : "channel",
+    home: null, // the viewer's Home tab as the app last published it
+    focusTs: params.get("ts"), // a message to scroll to (links to a card)
     expanded: new Set(),
     seen: new Map(), // ts -> content fingerprint, to flash edited messages
     gen: 0,
@@ -74,6 +79,7 @@
         S.version = data.version;
         S.users = data.users || [];
         S.channels = data.channels || {};
+        S.home = data.home || null;
         setConn(true);
         if (changed) render();
         else await sleep(POLL_FALLBACK_MS); // the server answered at once: poll politely
@@ -274,9 +280,25 @@
     document.body.dataset.viewer = S.viewer;
   }
 
+  async function openHome() {
+    const problem = await PPS.home.open(S.viewer);
+    if (problem) showResult("error", problem);
+  }
+
+  function focusMessage() {
+    if (!S.focusTs) return;
+    const el = document.querySelector(`#messages .msg[data-ts="${CSS.escape(S.focusTs)}"]`);
+    if (!el) return;
+    S.focusTs = null;
+    el.scrollIntoView({ block: "center" });
+    el.classList.add("flash");
+  }
+
   function render() {
     renderUserSelect();
     renderChannelSelect();
+    PPS.home.showTab(S.tab);
+    PPS.home.render(S.home, { names: userName, onAction });
     const box = $("#messages");
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const all = (S.channels[S.channel] || [])
@@ -304,6 +326,7 @@
     box.dataset.count = String(all.length);
     $("#conn").dataset.version = String(S.version);
     if (atBottom) box.scrollTop = box.scrollHeight;
+    focusMessage();
   }
 
   // ---- wiring -------------------------------------------------------------------------
@@ -312,17 +335,32 @@
     const q = new URLSearchParams(location.search);
     q.set("user", S.viewer);
     q.set("channel", S.channel);
+    q.set("tab", S.tab);
+    q.delete("ts");
     history.replaceState(null, "", "?" + q);
+  }
+
+  function switchTab(tab) {
+    S.tab = tab;
+    updateUrl();
+    render();
+    if (tab === "home") openHome();
+  }
+  for (const t of document.querySelectorAll(".tab")) {
+    t.addEventListener("click", () => switchTab(t.dataset.tab));
   }
 
   $("#user-select").addEventListener("change", (ev) => {
     S.viewer = ev.target.value;
+    S.home = null; // the Home tab is per user: the new viewer's arrives with the next state
     updateUrl();
     render(); // the previous viewer's ephemerals disappear at once (filtered by viewer)
     restartPoll();
+    if (S.tab === "home") openHome();
   });
   $("#channel-select").addEventListener("change", (ev) => {
     S.channel = ev.target.value;
+    S.tab = "channel";
     updateUrl();
     render();
   });
@@ -344,4 +382,5 @@
   render();
   PPS.state = S;
   pollLoop();
+  if (S.tab === "home") openHome();
 })(window.PPS);

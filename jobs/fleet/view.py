@@ -1,0 +1,128 @@
+"""The fleet at a glance, as data: per cluster its last reading, its active or scheduled
+job, its last finished job and the marks (builds differ, older than the catalogue's newest).
+
+`FleetView.facts()` is what the App Home tab and `/pps clusters` render. It reads Redis
+only (a few round trips), never an appliance, so it fits in a slash command's ack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from jobs.config.clock import Clock
+from jobs.config.inventory import Cluster, Inventory
+from jobs.fleet.model import ClusterReading, builds_disagree, nodes_behind, unreachable_nodes
+from jobs.rules.model import Job
+
+LAST_JOB_SCAN = 500  # newest jobs searched for each cluster's last finished one
+
+
+class FleetReads(Protocol):
+    """What the view reads from the store (`jobs.store.fleet.FleetStore`)."""
+
+    async def load_many(self, clusters: Sequence[str]) -> dict[str, ClusterReading]: ...
+
+    async def last_finished(self, clusters: Collection[str], scan: int) -> dict[str, str]: ...
+
+
+class JobReads(Protocol):
+    """What the view reads about jobs (`jobs.service.JobService`)."""
+
+    async def list_active(self) -> list[Job]: ...
+
+    async def find(self, job_id: str) -> Job | None: ...
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """One cluster as the fleet view shows it."""
+
+    cluster: Cluster
+    reading: ClusterReading | None
+    active: Job | None  # the active or scheduled job holding the cluster
+    last: Job | None  # the newest finished job
+    newest: str | None  # the newest catalogue version
+
+    @property
+    def disagree(self) -> bool:
+        """The nodes that answered run different builds."""
+        return self.reading is not None and builds_disagree(self.reading)
+
+    @property
+    def behind(self) -> list[str]:
+        """Nodes on an older build than the catalogue's newest."""
+        return nodes_behind(self.reading, self.newest) if self.reading else []
+
+    @property
+    def unreachable(self) -> list[str]:
+        return unreachable_nodes(self.reading) if self.reading else []
+
+    @property
+    def logins_off(self) -> bool:
+        return self.reading is not None and self.reading.login_permission is False
+
+    @property
+    def attention(self) -> bool:
+        """Worth a look: marked, a node in trouble, logins off, or a job on it."""
+        return bool(self.disagree or self.behind or self.unreachable or self.logins_off
+                    or self.active is not None)
+
+
+@dataclass(frozen=True)
+class FleetFacts:
+    """Every cluster of the inventory, in inventory order."""
+
+    clusters: tuple[ClusterFacts, ...]
+    newest: str | None
+    poll_seconds: float
+    at: float  # when these facts were read
+
+    @property
+    def marked(self) -> list[ClusterFacts]:
+        return [c for c in self.clusters if c.disagree or c.behind]
+
+
+class FleetView:
+    """Assembles `FleetFacts` from the stored readings and the job records."""
+
+    def __init__(
+        self,
+        records: FleetReads,
+        jobs: JobReads,
+        inventory: Inventory,
+        clock: Clock,
+        poll_seconds: float,
+        *,
+        scan: int = LAST_JOB_SCAN,
+    ) -> None:
+        self.records = records
+        self.jobs = jobs
+        self.inventory = inventory
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.scan = scan
+
+    async def facts(self) -> FleetFacts:
+        names = list(self.inventory.clusters)
+        readings = await self.records.load_many(names)
+        active: dict[str, Job] = {}
+        for job in await self.jobs.list_active():  # newest first: keep the newest per cluster
+            active.setdefault(job.cluster, job)
+        last: dict[str, Job] = {}
+        for cluster, job_id in (await self.records.last_finished(names, self.scan)).items():
+            found = await self.jobs.find(job_id)
+            if found is not None and found.cluster == cluster:
+                last[cluster] = found
+        newest = self.inventory.newest
+        version = newest.version if newest else None
+        return FleetFacts(
+            clusters=tuple(
+                ClusterFacts(c, readings.get(n), active.get(n), last.get(n), version)
+                for n, c in self.inventory.clusters.items()
+            ),
+            newest=version,
+            poll_seconds=self.poll_seconds,
+            at=self.clock.now(),
+        )

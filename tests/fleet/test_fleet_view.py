@@ -1,0 +1,79 @@
+"""The fleet view's reads from Redis: readings with their change counter, each cluster's
+active or scheduled job and its newest finished job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from jobs.config.inventory import Inventory, parse_inventory
+from jobs.config.settings import Settings
+from jobs.fleet.model import ClusterReading, NodeReading
+from jobs.fleet.view import FleetView
+from jobs.service import UpgradeRequest
+from jobs.store.fleet import FleetStore
+from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
+from tests.fakes.clock import FakeClock
+
+OLD, NEW = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
+
+
+def inventory(tmp: Path, names: list[str]) -> Inventory:
+    node = {"username_env": "U", "password_env": "P", "mode": "standalone"}
+    return parse_inventory({
+        "clusters": {n: {**node, "nodes": [{"name": f"{n}-1", "url": f"https://{n}-1"}]}
+                     for n in names},
+        "firmware": [{"version": "9.1R18", "file": "a.pkg", "sha256": "0" * 64},
+                     {"version": "9.1R17", "file": "b.pkg", "sha256": "1" * 64}],
+    }, tmp, env={}, check_files=False, check_env=False)
+
+
+async def test_save_counts_only_changes_a_viewer_would_notice(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    store = FleetStore(redis, keys)
+    one = ClusterReading("c", 1.0, (NodeReading("c-1", OLD, None, "standalone"),), True, 5)
+    assert await store.save(one) and await store.changes() == 1
+    later = ClusterReading("c", 2.0, one.nodes, True, 9)  # new time and sessions only
+    assert not await store.save(later) and await store.changes() == 1
+    assert (await store.load("c")) == later
+    upgraded = ClusterReading("c", 3.0, (NodeReading("c-1", NEW, OLD, "standalone"),), True, 9)
+    assert await store.save(upgraded) and await store.changes() == 2
+    await redis.set(keys.fleet("d"), "{not json")
+    assert await store.load_many(["c", "d", "e"]) == {"c": upgraded}
+    assert 0 < await redis.ttl(keys.fleet("c")) <= store.keep_seconds
+
+
+async def test_facts_join_readings_with_active_and_last_jobs(
+    redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    inv = inventory(tmp_path, ["a", "b", "c"])
+    settings = Settings(_env_file=None, PPS_REDIS_PREFIX=prefix)
+    service = redis_service(redis, settings, inv, clock, keys)
+    store = FleetStore(redis, keys)
+    # a: two finished jobs then an active one; b: one finished job; c: never a job.
+    first, _ = await service.create_job(UpgradeRequest("a", "U1", "C1"))
+    await service.abort(first.id, "U1")
+    clock.advance(10)
+    second, _ = await service.create_job(UpgradeRequest("a", "U1", "C1"))
+    await service.abort(second.id, "U1")
+    clock.advance(10)
+    active, _ = await service.create_job(UpgradeRequest("a", "U1", "C1", at=clock.now() + 60))
+    only, _ = await service.create_job(UpgradeRequest("b", "U1", "C1"))
+    await service.abort(only.id, "U1")
+    await store.save(ClusterReading("b", 5.0, (NodeReading("b-1", OLD, None, "standalone"),),
+                                    True, 1))
+    facts = await FleetView(store, service, inv, clock, 300.0).facts()
+    a, b, c = facts.clusters
+    assert (a.active and a.active.id, a.last and a.last.id) == (active.id, second.id)
+    assert (b.active, b.last and b.last.id) == (None, only.id)
+    assert (c.active, c.last, c.reading) == (None, None, None)
+    assert b.reading is not None and b.behind == ["b-1"] and b.attention
+    assert not c.attention and facts.newest == "9.1R18" and facts.at == clock.now()
+    assert [f.cluster.name for f in facts.marked] == ["b"]
+    # Only the newest `scan` jobs are searched: a's last finished one is older than b's.
+    narrow = await FleetView(store, service, inv, clock, 300.0, scan=1).facts()
+    assert narrow.clusters[0].last is None and narrow.clusters[1].last is not None
