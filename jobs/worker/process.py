@@ -5,7 +5,9 @@ items a dead worker left pending), at-most-once appliance side effects (lease + 
 on every job write + steps that check before they act). Any number of workers may run at once.
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
-`XAUTOCLAIM` reclaim and the lease heartbeat. Durable state lives in Redis, never here.
+`XAUTOCLAIM` reclaim, the lease heartbeat, and reminders while a long step keeps the loop
+busy (they must not wait behind a hung appliance call). Durable state lives in Redis, never
+here.
 """
 
 from __future__ import annotations
@@ -95,12 +97,18 @@ class Worker:
             steps=steps,
             after_commit=after_commit,
         )
+        # Reminders posted by a scheduler tick while the loop is busy with one step: their
+        # own runner, so its lease never mixes with the step's (which the heartbeat renews).
+        self.reminders = Runner(
+            redis, self.keys, settings, inventory, self.clock, self._appliance, steps=steps
+        )
         lease_ms = ms(settings.PPS_LEASE_SECONDS)
         self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
         self.reclaim_idle_ms = 2 * lease_ms
         self._stop = asyncio.Event()
         self._reclaimed: list[WorkItem] = []
         self._current: WorkItem | None = None
+        self._current_since = 0.0  # monotonic time the current item was taken
         self._redis_up: bool | None = None
         self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
         self._loop_fault: str | None = None  # the stage that failed, until it works again
@@ -137,6 +145,7 @@ class Worker:
             (self.heartbeat, max(0.05, lease / 3)),
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
+            (self.remind_behind_step, tick_seconds(self.settings)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -214,7 +223,7 @@ class Worker:
             log.info("work items run again", worker=self.name)
 
     async def _handle(self, item: WorkItem) -> None:
-        self._current = item
+        self._current, self._current_since = item, self.clock.monotonic()
         try:
             outcome = await self.runner.handle(item)
             await self.queue.ack(item)
@@ -284,6 +293,18 @@ class Worker:
             return  # the consume loop is waiting Redis out
         with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
             await self.timers.release_due(self.clock.now())
+
+    async def remind_behind_step(self) -> None:
+        """Scheduler tick: while one item has kept the loop busy for over two ticks (a slow
+        or hung step), post the reminders that are due; they would wait behind it."""
+        item = self._current
+        busy = self.clock.monotonic() - self._current_since
+        if item is None or busy < 2 * tick_seconds(self.settings) or self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            posted = await self.reminders.remind_due(self.clock.now(), skip=item.job_id)
+            if posted:
+                log.info("reminders posted behind a long step", count=posted, job_id=item.job_id)
 
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""

@@ -5,11 +5,13 @@ appliance side effects happen at most once. The runner takes the job's lease (a 
 token), re-reads the job and runs its current step only if the job is runnable now; every
 write (start, checkpoint, progress, result) is a compare-and-set on (state, step, fence), so
 a worker that lost its lease or a job that moved on (abort) makes the write a refused no-op,
-and the steps check the appliance before they act.
+and the steps check the appliance before they act. Each attempt of a step runs within a
+time budget (jobs/worker/budget.py): a hung appliance call cannot hold a job for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,6 +33,7 @@ from jobs.store.job_store import FENCED, JobStore, Snapshot
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease, LeaseLost
 from jobs.store.work_queue import WorkItem
+from jobs.worker.budget import attempt_budget, over_budget
 
 ApplianceFactory = Callable[[Cluster], Appliance]
 # Called after each committed write of a step run: with the step's result, or None for the
@@ -153,9 +156,26 @@ class Runner:
         if job.reminder_timer != item.member:
             return SKIPPED  # superseded, or reminders stopped
         new, change = clone(job), Change()
+        change.remove_timer(item.member)  # still scheduled when handled by `remind_due`
         remind(new, change, self.clock.now(), self.settings)
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
+
+    async def remind_due(self, now: float, skip: str = "") -> int:
+        """Post every reminder that is due now, straight from the jobs rather than from the
+        work stream (where they may wait behind a long step); returns how many. A reminder
+        handled both ways posts once: each commit expects the job's `reminder_timer`."""
+        posted = 0
+        for job_id in await self.store.active_ids():
+            job = None if job_id == skip else await self.store.get(job_id)
+            if job is None or not job.reminder_timer or not job.needs_reminder:
+                continue
+            due = await self.timers.due(job.reminder_timer)
+            if due is not None and due > now:
+                continue  # not due (None: released into the stream, so it is)
+            _, kind, token = timers.parse_member(job.reminder_timer)
+            posted += await self.handle(WorkItem("", job_id, kind, token)) == REMINDED
+        return posted
 
     async def _commit(self, snap: Snapshot, new: Job, change: Change) -> None:
         if not await self.store.commit(snap, new, change):
@@ -202,13 +222,20 @@ class Runner:
             checkpoint=lambda outputs: self._checkpoint(snap, ctx, outputs),
             progress=lambda text: self._progress(snap, text),
         )
+        budget = attempt_budget(job, self.settings, self.clock.now())
+        cut = asyncio.timeout(budget)
         try:
-            return await impl(ctx)
+            async with cut:
+                return await impl(ctx)
         except (LeaseLost, RedisError):
             raise
         except ApplianceError as exc:
             return Fail(str(exc))
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and cut.expired():
+                # A hung attempt must not hold the job (and its lease) past its budget.
+                log.warning("step attempt cut off", budget_s=round(budget, 3))
+                return over_budget(ctx.job, self.settings, self.clock.now(), budget)
             # A bug must not leave logins silently disabled: fail loudly, keep the gate offered.
             log.exception("step crashed")
             return Fail(f"internal error in {STEP_TITLES[job.step]}: {type(exc).__name__}")
