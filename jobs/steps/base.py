@@ -36,6 +36,7 @@ class Poll:
     after: float
     outputs: dict[str, Any] = field(default_factory=dict)
     progress: str | None = None  # a thread line worth posting (node rebooted, VIP flipped)
+    detail: str | None = None  # the step's line on the card while it waits (what was seen)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class AskOperator:
     reason: str
     saw: str | None = None  # what verification saw last time, when asking again
     outputs: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None  # the step's line on the card while it waits (what was seen)
 
 
 @dataclass(frozen=True)

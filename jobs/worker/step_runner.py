@@ -27,7 +27,7 @@ from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import STEP_TITLES, Job, State, Step
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
-from jobs.steps.base import Fail, StepContext, StepFn, StepResult
+from jobs.steps.base import AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.store import timers
 from jobs.store.job_store import FENCED, JobStore, Snapshot
 from jobs.store.keys import Keys
@@ -197,6 +197,10 @@ class Runner:
             return REFUSED
         new = clone(snap.job)
         change = apply_result(new, result, self.clock.now(), self.settings)
+        if isinstance(result, Poll | AskOperator) and result.detail:
+            rec = new.step_record(snap.job.step)  # a waiting step: the card says what it saw
+            rec.detail = result.detail
+            new.set_step_record(snap.job.step, rec)
         if not await self.store.commit(snap, new, change):
             log.info("result refused: fenced out or job moved", result=type(result).__name__)
             return REFUSED
