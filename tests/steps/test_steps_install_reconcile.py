@@ -4,12 +4,14 @@ operator before sending it a second time (untouched). Never two installs without
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 
 from jobs.rules.model import Decision, Step
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepResult
+from jobs.steps.install_check import NodeSeen, Verdict, judge
 from tests.fakes.harness import Harness
 
 MakeHarness = Callable[..., Harness]
@@ -196,3 +198,39 @@ async def test_second_send_answered_422_keeps_reading(make_harness: MakeHarness)
     result = await h.run()  # the confirm was used: reading, not a third send
     assert isinstance(result, Poll | AskOperator), result
     assert len(installs(h)) == 1
+
+
+def up(**changes: object) -> NodeSeen:
+    """A node that is up, on the old build, Leader, for a day; with `changes`."""
+    base = NodeSeen("n", build=RUNNING, rollback="9.1R16 (build 26213)", uptime=86400.0,
+                    status="Leader")
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.mark.parametrize(
+    ("seen", "verdict", "words"),
+    [
+        (up(), Verdict.UNTOUCHED, "no sign of the install"),
+        (up(build="9.1R18 (build 29865)"), Verdict.STARTED, "went through"),
+        (up(status="Enabled, Transitioning"), Verdict.STARTED, "installing"),
+        (up(uptime=20.0), Verdict.STARTED, "rebooted since"),
+        (up(rollback="9.1R18 (build 29865)"), Verdict.STARTED,
+         "rollback partition changed (was 9.1R16 (build 26213))"),
+        (NodeSeen("n", error="connection refused", unreachable=True), Verdict.UNKNOWN,
+         "n does not answer (connection refused): rebooting, or down"),
+        (NodeSeen("n", error="HTTP 503: busy"), Verdict.UNKNOWN, "cannot tell"),
+        (NodeSeen("n", build=RUNNING, status_error="HTTP 500"), Verdict.UNKNOWN,
+         "status not readable (HTTP 500): uptime not readable"),
+        (up(status="Enabled, Unreachable"), Verdict.UNKNOWN, "not in the cluster"),
+        (up(moving=("m Enabled, Transitioning",)), Verdict.UNKNOWN, "not at rest"),
+    ],
+)
+def test_judge_reads_each_sign(seen: NodeSeen, verdict: Verdict, words: str) -> None:
+    got, what = judge(
+        seen,
+        target="9.1R18",
+        since_sent=60.0,
+        rollback_before="9.1R16 (build 26213)",
+        clustered=True,
+    )
+    assert got is verdict and words in what, what
