@@ -1,7 +1,7 @@
 """Slack messages built from jobs: every renderer returns a `limits.Message` (valid Block Kit
 within Slack's limits, with a plain-text fallback). No I/O.
 
-- `card`: the status card, posted once and edited in place.
+- `card`: the status card, posted once and edited in place (`card.card`).
 - `thread`: one thread reply per notable transition.
 - `gates`: approval requests, operator-assisted requests, and their decided forms.
 - `summary`: the final summary and the dry-run plan.
@@ -9,7 +9,6 @@ within Slack's limits, with a plain-text fallback). No I/O.
 - `common`: words and icons shared by the renderers; `limits`: Slack's limits and escaping.
 """
 
-from bot.render.card import card
 from bot.render.commands import render_reply
 from bot.render.gates import gate_message
 from bot.render.limits import Message, escape
@@ -19,7 +18,6 @@ from bot.render.thread import ThreadPost, thread_post
 __all__ = [
     "Message",
     "ThreadPost",
-    "card",
     "dry_run_plan",
     "escape",
     "final_summary",

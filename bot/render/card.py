@@ -18,7 +18,8 @@ from bot.render.common import (
     state_word,
 )
 from bot.render.limits import Message, context, header, message, section, sections_for_lines
-from jobs.rules.model import STEP_TITLES, STEPS, Decision, Job, State, Step, StepStatus
+from jobs.procedures import procedure_for
+from jobs.rules.model import Decision, Job, State, Step, StepStatus
 from jobs.steps.plan import fmt_duration, fmt_time
 
 DETAIL_CHARS = 160
@@ -32,7 +33,7 @@ _DECISION_ICONS = {
 
 def _step_line(job: Job, i: int, step: Step) -> str:
     rec = job.step_record(step)
-    line = f"{STEP_ICONS[rec.status]} {i}. {STEP_TITLES[step]}"
+    line = f"{STEP_ICONS[rec.status]} {i}. {procedure_for(job).title_of(step)}"
     if rec.duration is not None:
         line += f" — {fmt_duration(rec.duration)}"
     elif rec.status in (StepStatus.RUNNING, StepStatus.WAITING) and rec.started_at:
@@ -49,8 +50,8 @@ def _step_line(job: Job, i: int, step: Step) -> str:
 
 def node_builds(job: Job) -> dict[str, str]:
     """The newest known build of every node: after the upgrade if read, else before."""
-    before = job.outputs.get("builds_before") or {}
-    after = job.outputs.get("builds_after") or {}
+    before = job.outputs.builds_before or {}
+    after = job.outputs.builds_after or {}
     merged: dict[str, Any] = {**before, **after}
     return {str(k): str(v) for k, v in merged.items()}
 
@@ -60,7 +61,7 @@ def _approvals(job: Job) -> str:
     for a in job.approvals:
         try:
             icon = _DECISION_ICONS.get(Decision(str(a.get("decision"))), "•")
-            title = STEP_TITLES[Step(str(a.get("step")))]
+            title = procedure_for(job).title_of(Step(str(a.get("step"))))
         except ValueError:
             continue
         title = title.removeprefix("Approval: ")
@@ -70,7 +71,8 @@ def _approvals(job: Job) -> str:
 
 def card(job: Job) -> Message:
     """Render the card for the job's current state (with its `pps_job` metadata)."""
-    kind = "Dry run" if job.dry_run else "Upgrade"
+    procedure = procedure_for(job)
+    kind = "Dry run" if job.dry_run else procedure.title.capitalize()
     title = f"{job.cluster}: {kind.lower()} to {job.target} — {state_word(job.state)}"
     blocks: list[Block] = [header(title)]
     intro = f"*{kind}* `{job.id}` · requested by <@{job.requester}>"
@@ -81,7 +83,7 @@ def card(job: Job) -> Message:
     if job.dry_run:
         intro += "\nPreflight only: nothing changes on the appliances."
     blocks.append(section(intro))
-    steps = STEPS[:1] if job.dry_run else STEPS
+    steps = procedure.steps[:1] if job.dry_run else procedure.steps
     blocks.extend(sections_for_lines([_step_line(job, i, s) for i, s in enumerate(steps, 1)]))
     if job.error:
         blocks.append(section(f"❌ *Error:* {engine_text(job.error)}"))

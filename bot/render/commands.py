@@ -55,7 +55,7 @@ def _queued(r: Queued) -> list[str]:
 def _job(job: Job) -> list[str]:
     lines = [job_line(job)]
     if not job.terminal:
-        lines.append(f"Current step: {step_label(job.step)}.")
+        lines.append(f"Current step: {step_label(job, job.step)}.")
     if job.error:
         lines.append(f"Error: {escape_keep_mentions(job.error)}")
     if job.logins_disabled:

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from bot.render.limits import escape_keep_mentions
-from jobs.rules.model import STEP_TITLES, STEPS, Job, State, Step, StepStatus, step_index
+from jobs.procedures import procedure_for
+from jobs.rules.model import Job, State, Step, StepStatus
 
 METADATA_EVENT_TYPE = "pps_job"
 
@@ -36,10 +37,10 @@ def state_word(state: State) -> str:
     return STATE_WORDS[state]
 
 
-def step_label(step: Step | str) -> str:
-    """`6/11 Install firmware`."""
-    s = Step(step)
-    return f"{step_index(s)}/{len(STEPS)} {STEP_TITLES[s]}"
+def step_label(job: Job, step: Step | str) -> str:
+    """`6/11 Install firmware` (numbered in the job's procedure)."""
+    procedure, s = procedure_for(job), Step(step)
+    return f"{procedure.index(s)}/{len(procedure.steps)} {procedure.title_of(s)}"
 
 
 def card_metadata(job: Job) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def engine_text(text: str) -> str:
 
 def job_line(job: Job) -> str:
     """One line per job for lists: id, cluster, target, state, step, requester."""
-    where = "" if job.terminal else f" at {step_label(job.step)}"
+    where = "" if job.terminal else f" at {step_label(job, job.step)}"
     when = ""
     if job.state is State.SCHEDULED and job.scheduled_at:
         when = f", starts {fmt_when(job.scheduled_at)}"

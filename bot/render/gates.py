@@ -27,7 +27,8 @@ from bot.render.limits import (
     sections_for_lines,
 )
 from handlers.actions import ACTION_APPROVE, ACTION_CONFIRM, ACTION_REJECT, encode_value
-from jobs.rules.model import STEP_TITLES, Decision, Gate, GateKind, Job, Step
+from jobs.procedures import procedure_for
+from jobs.rules.model import Decision, Gate, GateKind, Job, Step
 from jobs.steps.plan import fmt_time
 
 # Slack's confirm-dialog limits: title 100, text 300, button labels 30.
@@ -55,6 +56,10 @@ _OUTCOMES: dict[Decision, str] = {
 }
 
 
+def _title(job: Job, step: Step) -> str:
+    return procedure_for(job).title_of(step)
+
+
 def _fmt(template: str, job: Job) -> str:
     return template.format(cluster=job.cluster, target=job.target)
 
@@ -77,8 +82,8 @@ def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
 
 
 def _gate_head(job: Job, step: Step, evidence: dict[str, Any], *, open_: bool) -> list[Block]:
-    question = _fmt(_QUESTIONS.get(step, STEP_TITLES[step] + "?"), job)
-    what = STEP_TITLES[step].removeprefix("Approval: ")
+    question = _fmt(_QUESTIONS.get(step, _title(job, step) + "?"), job)
+    what = _title(job, step).removeprefix("Approval: ")
     lead = "✋ *Approval needed:*" if open_ else "*Approval requested:*"
     blocks: list[Block] = [section(f"{lead} {what}\n*{question}*")]
     blocks.extend(sections_for_lines(_evidence_lines(evidence)))
@@ -101,7 +106,7 @@ def approval_request(job: Job, gate_id: str, step: Step, evidence: dict[str, Any
     )
     blocks = _gate_head(job, step, evidence, open_=True)
     blocks.append(ActionsBlock(block_id=f"gate:{gate_id}", elements=[approve, reject]))
-    question = _fmt(_QUESTIONS.get(step, STEP_TITLES[step]), job)
+    question = _fmt(_QUESTIONS.get(step, _title(job, step)), job)
     return message(f"Approval needed for {job.id}: {question}", blocks)
 
 
@@ -116,13 +121,13 @@ def approval_decided(job: Job, gate: Gate, evidence: dict[str, Any]) -> Message:
     """The approval message after the decision: no buttons; decider, outcome and time."""
     blocks = _gate_head(job, gate.step, evidence, open_=False)
     blocks.append(section(_decided_line(gate)))
-    return message(f"{STEP_TITLES[gate.step]} for {job.id}: {gate.decision or 'decided'}",
+    return message(f"{_title(job, gate.step)} for {job.id}: {gate.decision or 'decided'}",
                    blocks)
 
 
 def _operator_head(job: Job, step: Step, data: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [
-        section(f"🛠️ *Operator action needed* — {STEP_TITLES[step]} on *{job.cluster}*"),
+        section(f"🛠️ *Operator action needed* — {_title(job, step)} on *{job.cluster}*"),
     ]
     if data.get("reason"):
         blocks.append(section(f"*Why by hand:* {engine_text(str(data['reason']))}"))
@@ -145,14 +150,14 @@ def operator_request(job: Job, gate_id: str, step: Step, data: dict[str, Any]) -
     )
     blocks = _operator_head(job, step, data)
     blocks.append(ActionsBlock(block_id=f"gate:{gate_id}", elements=[button]))
-    return message(f"Operator action needed for {job.id}: {STEP_TITLES[step]}", blocks)
+    return message(f"Operator action needed for {job.id}: {_title(job, step)}", blocks)
 
 
 def operator_decided(job: Job, gate: Gate, data: dict[str, Any]) -> Message:
     """The operator message after the click: no button; who confirmed and when."""
     blocks = _operator_head(job, gate.step, data)
     blocks.append(section(_decided_line(gate)))
-    return message(f"{STEP_TITLES[gate.step]} for {job.id}: {gate.decision or 'decided'}",
+    return message(f"{_title(job, gate.step)} for {job.id}: {gate.decision or 'decided'}",
                    blocks)
 
 

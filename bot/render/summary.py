@@ -13,7 +13,8 @@ from slack_sdk.models.blocks import Block
 
 from bot.render.common import engine_text, state_word
 from bot.render.limits import Message, header, message, section, sections_for_lines
-from jobs.rules.model import STEP_TITLES, STEPS, Job, State, Step
+from jobs.procedures import Procedure, procedure_for
+from jobs.rules.model import Job, State, Step
 from jobs.steps.plan import fmt_duration
 
 _TITLES: dict[str, str] = {
@@ -23,12 +24,12 @@ _TITLES: dict[str, str] = {
 }
 
 
-def _durations(d: dict[str, Any]) -> list[str]:
+def _durations(d: dict[str, Any], procedure: Procedure) -> list[str]:
     lines = []
-    for i, step in enumerate(STEPS, 1):
-        secs = d.get(step.value)
+    for i, spec in enumerate(procedure.rows, 1):
+        secs = d.get(spec.step.value)
         if isinstance(secs, int | float):
-            lines.append(f"{i:>2}. {STEP_TITLES[step]:<42} {fmt_duration(secs):>10}")
+            lines.append(f"{i:>2}. {spec.title:<42} {fmt_duration(secs):>10}")
     return lines
 
 
@@ -50,7 +51,7 @@ def _size(n: Any) -> str:
 
 
 def _backups(job: Job, files: list[dict[str, Any]]) -> list[str]:
-    where = job.outputs.get("backup_dir")
+    where = job.outputs.backup_dir
     lines = [f"*Backups* in `{engine_text(str(where))}`:" if where else "*Backups:*"]
     for f in files:
         digest = str(f.get("sha256", ""))[:12]
@@ -83,7 +84,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     blocks.append(section("\n".join(lead)))
     if s.get("error"):
         blocks.append(section(f"*Error:* {engine_text(str(s['error']))}"))
-    durations = _durations(s.get("durations") or {})
+    durations = _durations(s.get("durations") or {}, procedure_for(job))
     if durations:
         blocks.append(section("*Step durations*\n```" + "\n".join(durations) + "```"))
     before, after = s.get("builds_before") or {}, s.get("builds_after") or {}
@@ -93,7 +94,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     if files:
         blocks.extend(sections_for_lines(_backups(job, files)))
     if job.dry_run:
-        blocks.extend(sections_for_lines(_preflight(job.outputs.get("preflight") or [])))
+        blocks.extend(sections_for_lines(_preflight(job.outputs.preflight or [])))
     return message(f"{title} ({job.id})", blocks)
 
 
@@ -108,14 +109,14 @@ def _preflight(rows: list[Any]) -> list[str]:
     return lines
 
 
-def _plan_lines(plan: dict[str, Any]) -> list[str]:
+def _plan_lines(plan: dict[str, Any], procedure: Procedure) -> list[str]:
     lines = ["*Plan*"]
     for i, row in enumerate(plan.get("steps") or [], 1):
         if not isinstance(row, dict):
             continue
         try:
-            title = STEP_TITLES[Step(str(row.get("step")))]
-        except ValueError:
+            title = procedure.title_of(Step(str(row.get("step"))))
+        except (ValueError, KeyError):
             title = str(row.get("title", "?"))
         note = f" — {engine_text(str(row['note']))}" if row.get("note") else ""
         lines.append(f"{i}. {title}{note}")
@@ -140,7 +141,7 @@ def dry_run_plan(job: Job, data: dict[str, Any]) -> Message:
     blocks.extend(sections_for_lines(_preflight(data.get("preflight") or [])))
     plan = data.get("plan")
     if isinstance(plan, dict):
-        blocks.extend(sections_for_lines(_plan_lines(plan)))
+        blocks.extend(sections_for_lines(_plan_lines(plan, procedure_for(job))))
     blocks.append(section("Nothing was changed. Run `/pps upgrade "
                           f"{job.cluster} {job.target}` to do it."))
     return message(f"{title}: preflight passed, plan ready", blocks)

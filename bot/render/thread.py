@@ -52,9 +52,10 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
         case EventKind.STEP_DONE if step:
             took = f" in {fmt_duration(float(d['duration']))}" if d.get("duration") else ""
             detail = f" — {engine_text(str(d['detail']))}" if d.get("detail") else ""
-            return _text(f"✅ {step_label(step)}: done{took}{detail}")
+            return _text(f"✅ {step_label(job, step)}: done{took}{detail}")
         case EventKind.STEP_FAILED if step:
-            return _text(f"❌ {step_label(step)} failed: {engine_text(str(d.get('error', '')))}")
+            error = engine_text(str(d.get("error", "")))
+            return _text(f"❌ {step_label(job, step)} failed: {error}")
         case EventKind.PROGRESS:
             return _text(f"🔄 {engine_text(str(d.get('text', '')))}")
         case EventKind.STATE:
@@ -62,7 +63,7 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
         case EventKind.GATE_DECIDED if step:
             who = _DECISION_WORDS.get(str(d.get("decision")), "{user} decided")
             line = who.format(user=f"<@{d.get('user')}>")
-            return _text(f"{line}: {step_label(step)}")
+            return _text(f"{line}: {step_label(job, step)}")
         case EventKind.REMINDER:
             return _text(f"⏰ {engine_text(str(d.get('text', '')))}", broadcast=True)
         case EventKind.LOGINS_DISABLED_ALERT:

@@ -18,7 +18,6 @@ from jobs.config.window import parse_window as parse_window
 
 Mode = Literal["standalone", "active-passive", "active-active"]
 MODES: tuple[str, ...] = ("standalone", "active-passive", "active-active")
-MANUAL_NAMES: tuple[str, ...] = ("logins", "install")
 _CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # The keys each level of the inventory may use: anything else is a typo worth naming.
 TOP_KEYS = frozenset({"clusters", "firmware"})
@@ -149,6 +148,14 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+def _manual_names() -> tuple[str, ...]:
+    """The `manual:` names the procedure tables define (imported here, not at the top: the
+    tables import the steps, which import this module)."""
+    from jobs.procedures import manual_names
+
+    return manual_names()
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
@@ -268,8 +275,9 @@ def parse_inventory(
             except ValueError as exc:
                 problems.append(f"{where}: {exc}")
         manual = raw.get("manual") or []
-        if not isinstance(manual, list) or any(m not in MANUAL_NAMES for m in manual):
-            problems.append(f"{where}: manual must be a list of {', '.join(MANUAL_NAMES)}")
+        allowed = _manual_names()
+        if not isinstance(manual, list) or any(m not in allowed for m in manual):
+            problems.append(f"{where}: manual must be a list of {', '.join(allowed)}")
             manual = []
         clusters[cname] = Cluster(
             name=cname,

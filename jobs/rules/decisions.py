@@ -11,20 +11,10 @@ the worker's fencing keeps appliance side effects at most once.
 from __future__ import annotations
 
 from jobs.config.settings import Settings
+from jobs.procedures import OnAbort, procedure_for
 from jobs.rules.change import Change
 from jobs.rules.errors import AbortRefused, JobFinished, StaleGate, TwoPersonRule, WrongGateKind
-from jobs.rules.model import (
-    GATE_STEPS,
-    Decision,
-    Gate,
-    GateKind,
-    Job,
-    State,
-    Step,
-    StepStatus,
-    next_step,
-    step_index,
-)
+from jobs.rules.model import Decision, Gate, GateKind, Job, State, StepStatus
 from jobs.rules.transitions import decide, finish, mark_step, offer_enable, set_state, sync_timers
 
 DECISION_FIELDS = ("state", "step", "gates")  # what a decision's commit compares
@@ -57,10 +47,11 @@ def approve(job: Job, gate_id: str, user: str, now: float, settings: Settings) -
         raise TwoPersonRule(job.id)
     change = Change()
     decide(job, change, gate, Decision.APPROVED, user, now)
-    if gate.step in GATE_STEPS:
+    procedure = procedure_for(job)
+    if gate.step in procedure and procedure.spec(gate.step).gate:
         mark_step(job, gate.step, StepStatus.DONE, now, f"approved by <@{user}>")
-        nxt = next_step(gate.step)
-        assert nxt is not None  # gates are never the last step
+        nxt = procedure.next(gate.step)
+        assert nxt is not None  # a table refuses a gate as its last step
         job.step = nxt
     job.held_reason = ""
     set_state(job, change, _resume_state(job), f"approved by <@{user}>")
@@ -82,7 +73,7 @@ def reject(job: Job, gate_id: str, user: str, now: float, settings: Settings) ->
         mark_step(job, gate.step, StepStatus.WAITING, now, f"rejected by <@{user}>")
         job.held_reason = f"enable request rejected by <@{user}>; user logins stay disabled"
         state = State.FAILED if job.state is State.FAILED else State.HELD
-        evidence = job.outputs.get("evidence", {}).get(gate.id, {})
+        evidence = job.outputs.evidence_of(gate.id)
         offer_enable(job, change, now, state, job.held_reason, evidence)
     sync_timers(job, change, now, settings)
     return change
@@ -101,16 +92,16 @@ def confirm(job: Job, gate_id: str, user: str, now: float, settings: Settings) -
     return change
 
 
-def _refusal(job: Job) -> str:
-    if job.step in (Step.INSTALL, Step.WATCH_REBOOT, Step.SETTLE):
+def _refusal(job: Job, rule: OnAbort) -> str:
+    if rule is OnAbort.REFUSE_FIRMWARE:
         node = job.acting_node or "the acting node"
         return (
             f"firmware install has started on {node}; the cluster must finish rebooting; "
             "approve the enable gate when it is offered"
         )
-    if job.step is Step.ENABLE_LOGINS:
+    if rule is OnAbort.REFUSE_ENABLING:
         return f"user logins are being re-enabled on {job.cluster}; the job ends right after"
-    who = job.outputs.get("aborted_by")
+    who = job.outputs.aborted_by
     already = f"already aborted by <@{who}>; " if who else ""
     return f"{already}user logins are disabled on {job.cluster}; approve the enable gate"
 
@@ -122,37 +113,39 @@ def _close_open_gate(job: Job, change: Change, user: str, now: float) -> None:
 
 
 def abort(job: Job, user: str, now: float, settings: Settings) -> Change:
-    """Abort: clean cancel before logins are touched, enable gate between disable and install,
-    refused from the install on (DESIGN §1)."""
+    """Abort as the procedure's table says for the current step (DESIGN §1: clean cancel
+    before logins are touched, enable gate between disable and install, refused from the
+    install on)."""
     if job.settled:
         raise JobFinished(job.id, job.state.value)
     if job.terminal:
         raise AbortRefused(job.id, f"the job {job.state.value} and {_logins_hint(job)}")
     step = job.step
     rec = job.step_record(step)
-    # An install not yet started (queued) is still "between 5 and 6": the worker's fenced
-    # start commit cannot succeed once the step has moved on.
-    install_pending = (
-        step is Step.INSTALL and job.state is State.QUEUED and rec.status is StepStatus.PENDING
-    )
+    rule = procedure_for(job).spec(step).on_abort
+    if rule is OnAbort.ENABLE_GATE_UNTIL_STARTED:
+        # A step not yet started (queued) is still "between 5 and 6": the worker's fenced
+        # start commit cannot succeed once the step has moved on.
+        pending = job.state is State.QUEUED and rec.status is StepStatus.PENDING
+        rule = OnAbort.ENABLE_GATE if pending else OnAbort.REFUSE_FIRMWARE
     change = Change()
     change.record(user, "abort", step=step.value, state=job.state.value)
-    if step_index(step) < step_index(Step.DISABLE_LOGINS) or step is Step.VERIFY:
+    if rule is OnAbort.CANCEL:
         _close_open_gate(job, change, user, now)
-        job.outputs["aborted_by"] = user
+        job.outputs.aborted_by = user
         mark_step(job, step, StepStatus.SKIPPED, now, f"aborted by <@{user}>")
         finish(job, change, State.CANCELLED, now, f"aborted by <@{user}>")
-    elif step is Step.DISABLE_LOGINS or install_pending:
+    elif rule is OnAbort.ENABLE_GATE:
         _close_open_gate(job, change, user, now)
         if not job.logins_disabled and rec.status is not StepStatus.PENDING:
             # The disable step started: it may have gone through. Assume it did.
             job.logins_disabled = True
             job.logins_disabled_at = now
-        job.outputs["aborted_by"] = user
+        job.outputs.aborted_by = user
         mark_step(job, step, StepStatus.SKIPPED, now, f"aborted by <@{user}>")
         offer_enable(job, change, now, State.AWAITING_APPROVAL, f"aborted by <@{user}>")
     else:
-        raise AbortRefused(job.id, _refusal(job))
+        raise AbortRefused(job.id, _refusal(job, rule))
     sync_timers(job, change, now, settings)
     return change
 

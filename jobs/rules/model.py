@@ -1,7 +1,7 @@
-"""The job model: states, the KB12940 step list as data, gates, and the job record.
+"""The job model: states, step kinds, gates, and the job record.
 
-This is the one place that names the steps and states. The Redis hash `job:{id}` is the
-serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
+The step tables (order, titles, gates, side effects) are in `jobs.procedures`. The Redis
+hash `job:{id}` is the serialised form of `Job` (`Job.to_hash` / `Job.from_hash`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from jobs.rules.outputs import Outputs
 
 
 class State(StrEnum):
@@ -32,7 +34,8 @@ ACTIVE_STATES: frozenset[State] = frozenset(State) - TERMINAL_STATES
 
 
 class Step(StrEnum):
-    """The 11 steps of the procedure, in order."""
+    """The step kinds. Which ones a job runs, in which order and with which rules, is the
+    table of its procedure (`jobs.procedures`)."""
 
     PREFLIGHT = "preflight"
     BACKUP = "backup"
@@ -45,48 +48,6 @@ class Step(StrEnum):
     GATE_ENABLE = "gate_enable"
     ENABLE_LOGINS = "enable_logins"
     VERIFY = "verify"
-
-
-STEPS: tuple[Step, ...] = tuple(Step)
-
-STEP_TITLES: dict[Step, str] = {
-    Step.PREFLIGHT: "Preflight checks",
-    Step.BACKUP: "Back up system and user configuration",
-    Step.RECORD: "Record builds and active sessions",
-    Step.GATE_DISABLE: "Approval: disable all user logins",
-    Step.DISABLE_LOGINS: "Disable all user logins",
-    Step.INSTALL: "Install firmware",
-    Step.WATCH_REBOOT: "Watch reboots until every node rejoins",
-    Step.SETTLE: "Settle wait after the last rejoin",
-    Step.GATE_ENABLE: "Approval: enable all user logins",
-    Step.ENABLE_LOGINS: "Enable all user logins",
-    Step.VERIFY: "Verify target build and cluster health",
-}
-
-GATE_STEPS: frozenset[Step] = frozenset({Step.GATE_DISABLE, Step.GATE_ENABLE})
-
-# Steps whose appliance write may fall back to operator-assisted mode, by inventory name.
-MANUAL_STEP_NAMES: dict[Step, str] = {
-    Step.DISABLE_LOGINS: "logins",
-    Step.ENABLE_LOGINS: "logins",
-    Step.INSTALL: "install",
-}
-
-# Steps with an appliance side effect that must happen at most once per job.
-SIDE_EFFECT_STEPS: frozenset[Step] = frozenset(
-    {Step.DISABLE_LOGINS, Step.INSTALL, Step.ENABLE_LOGINS}
-)
-
-
-def step_index(step: Step) -> int:
-    """1-based position of a step (DESIGN §1 numbering)."""
-    return STEPS.index(step) + 1
-
-
-def next_step(step: Step) -> Step | None:
-    """The step after `step`, or None after the last one."""
-    i = STEPS.index(step)
-    return STEPS[i + 1] if i + 1 < len(STEPS) else None
 
 
 class StepStatus(StrEnum):
@@ -164,7 +125,7 @@ class StepRecord:
 
 
 # Fields of `Job` stored as JSON inside the hash.
-_JSON_FIELDS = ("steps", "gates", "outputs", "approvals", "manual")
+_JSON_FIELDS = ("steps", "gates", "approvals", "manual")
 _FLOAT_FIELDS = (
     "wake_at",
     "created_at",
@@ -190,6 +151,7 @@ class Job:
     target: str
     requester: str
     channel: str = ""
+    procedure: str = "upgrade"  # the table in `jobs.procedures` (absent in old hashes)
     state: State = State.QUEUED
     step: Step = Step.PREFLIGHT
     fence: int = 0
@@ -212,8 +174,8 @@ class Job:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     # gate id -> Gate as dict (all gates ever opened, so stale clicks can be explained)
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # free-form step outputs: builds before/after, sessions, backups, plan, watch progress
-    outputs: dict[str, Any] = field(default_factory=dict)
+    # what the steps found and did, typed per step (`jobs.rules.outputs`)
+    outputs: Outputs = field(default_factory=Outputs)
     # audit-friendly list of {"gate", "step", "decision", "user", "at"}
     approvals: list[dict[str, Any]] = field(default_factory=list)
     # step name -> reason the step runs operator-assisted
@@ -222,6 +184,10 @@ class Job:
     wake_at: float | None = None  # when the current poll/settle/start timer is due
     wake_timer: str = ""
     reminder_timer: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.outputs, dict):  # a plain mapping (old callers, tests): validate it
+            self.outputs = Outputs.model_validate(self.outputs)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -296,6 +262,9 @@ class Job:
         """Flatten to a Redis hash mapping (all values strings)."""
         out: dict[str, str] = {}
         for k, v in asdict(self).items():
+            if k == "outputs":
+                out[k] = json.dumps(self.outputs.dump(), separators=(",", ":"), sort_keys=True)
+                continue
             if k == "gates":
                 for gid, g in v.items():
                     if g.get("message_ts"):
@@ -325,7 +294,9 @@ class Job:
             if name not in d:
                 continue
             raw = d[name]
-            if name in _JSON_FIELDS:
+            if name == "outputs":
+                kw[name] = Outputs.model_validate(json.loads(raw) if raw else {})
+            elif name in _JSON_FIELDS:
                 kw[name] = json.loads(raw) if raw else ({} if name != "approvals" else [])
             elif name in _BOOL_FIELDS:
                 kw[name] = raw == "1"

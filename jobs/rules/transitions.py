@@ -14,12 +14,11 @@ import time
 from typing import Any
 
 from jobs.config.settings import Settings
+from jobs.procedures import Logins, procedure_for
 from jobs.rules import timer_names as timers
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import (
-    STEP_TITLES,
-    STEPS,
     Decision,
     Gate,
     GateKind,
@@ -27,14 +26,9 @@ from jobs.rules.model import (
     State,
     Step,
     StepStatus,
-    next_step,
 )
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll, StepResult
 
-# Steps during which user logins may already be off: a failure keeps the enable gate offered.
-LOGINS_AT_RISK: frozenset[Step] = frozenset(
-    {Step.DISABLE_LOGINS, Step.INSTALL, Step.WATCH_REBOOT, Step.SETTLE}
-)
 _QUIET = frozenset({State.QUEUED, State.RUNNING})  # step events already tell these apart
 
 
@@ -73,7 +67,7 @@ def open_gate(
 ) -> Gate:
     """Open a gate (at most one is open at a time) and announce it."""
     gate = job.add_gate(kind, step, now)
-    job.outputs.setdefault("evidence", {})[gate.id] = evidence
+    job.outputs.add_evidence(gate.id, evidence)
     if kind is GateKind.APPROVAL:
         change.event(
             EventKind.GATE_OPENED,
@@ -135,8 +129,9 @@ def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> Non
 
 def summary(job: Job, now: float) -> dict[str, Any]:
     """The FINISHED summary: per-step durations, logins-off time, builds, backups."""
+    steps = procedure_for(job).steps
     durations = {
-        s.value: round(d, 3) for s in STEPS if (d := job.step_record(s).duration) is not None
+        s.value: round(d, 3) for s in steps if (d := job.step_record(s).duration) is not None
     }
     off: float | None = None
     if job.logins_disabled_at is not None:
@@ -146,11 +141,11 @@ def summary(job: Job, now: float) -> dict[str, Any]:
         "durations": durations,
         "total_seconds": round(now - job.created_at, 3),
         "logins_disabled_seconds": off,
-        "builds_before": job.outputs.get("builds_before"),
-        "builds_after": job.outputs.get("builds_after"),
-        "backups": job.outputs.get("backups"),
+        "builds_before": job.outputs.builds_before,
+        "builds_after": job.outputs.builds_after,
+        "backups": job.outputs.backups,
         "error": job.error or None,
-        "aborted_by": job.outputs.get("aborted_by"),
+        "aborted_by": job.outputs.aborted_by,
     }
 
 
@@ -181,12 +176,12 @@ def offer_enable(
 ) -> Gate:
     """Go to the enable gate and offer it: failure, abort or reject with logins (maybe) off."""
     clear_wake(job, change)
-    job.step = Step.GATE_ENABLE
-    mark_step(job, Step.GATE_ENABLE, StepStatus.WAITING, now)
+    job.step = procedure_for(job).enable_gate
+    mark_step(job, job.step, StepStatus.WAITING, now)
     set_state(job, change, state, why)
     ev = dict(evidence or {})
     ev.setdefault("reason", why)
-    gate = open_gate(job, change, GateKind.APPROVAL, Step.GATE_ENABLE, now, ev)
+    gate = open_gate(job, change, GateKind.APPROVAL, job.step, now, ev)
     if job.logins_disabled:
         change.event(
             EventKind.LOGINS_DISABLED_ALERT, text=f"{why}: {logins_text(job)}.", reason=why
@@ -196,14 +191,14 @@ def offer_enable(
 
 def fail(job: Job, change: Change, now: float, error: str) -> None:
     """A step failed: end the job, or, with logins (maybe) off, keep the enable gate offered."""
-    step = job.step
+    spec = procedure_for(job).spec(job.step)
     job.error = error
-    if job.logins_disabled or step in LOGINS_AT_RISK:
+    if job.logins_disabled or spec.logins_at_risk:
         if not job.logins_disabled:
             # The disable may have gone through before the failure: assume it did.
             job.logins_disabled = True
             job.logins_disabled_at = now
-        offer_enable(job, change, now, State.FAILED, f"{STEP_TITLES[step]} failed: {error}")
+        offer_enable(job, change, now, State.FAILED, f"{spec.title} failed: {error}")
     else:
         finish(job, change, State.FAILED, now, error)
 
@@ -217,36 +212,38 @@ def start_step(job: Job, change: Change, now: float) -> None:
     if first:
         change.event(EventKind.STEP_STARTED, step=job.step.value)
     if not job.terminal:  # a failed job re-enabling logins stays `failed`
-        set_state(job, change, State.RUNNING, f"{STEP_TITLES[job.step]} started")
+        title = procedure_for(job).title_of(job.step)
+        set_state(job, change, State.RUNNING, f"{title} started")
 
 
 def _advance(job: Job, change: Change, result: Advance, now: float) -> None:
+    procedure = procedure_for(job)
     step = job.step
+    spec = procedure.spec(step)
     rec = job.step_record(step)
     change.event(EventKind.STEP_DONE, step=step.value, detail=result.detail, duration=rec.duration)
     job.attempts = 0
-    if step is Step.DISABLE_LOGINS:
+    if spec.logins is Logins.DISABLED:
         job.logins_disabled = True
         job.logins_disabled_at = now
-    elif step is Step.ENABLE_LOGINS:
+    elif spec.logins is Logins.ENABLED:
         job.logins_disabled = False
         job.logins_enabled_at = now
-    if step is Step.PREFLIGHT and job.dry_run:
-        plan = {"preflight": job.outputs.get("preflight"), "plan": job.outputs.get("plan")}
+    nxt = procedure.next(step)
+    if spec.ends_dry_run and job.dry_run:
+        plan = {"preflight": job.outputs.preflight, "plan": job.outputs.plan}
         change.event(EventKind.PLAN, **plan)
         finish(job, change, State.SUCCEEDED, now, "dry run: preflight passed, nothing changed")
-    elif step is Step.VERIFY:
-        finish(job, change, State.SUCCEEDED, now, "every node runs the target build")
-    elif step is Step.ENABLE_LOGINS and job.state is State.FAILED:
+    elif nxt is None:
+        finish(job, change, State.SUCCEEDED, now, procedure.done)
+    elif spec.logins is Logins.ENABLED and job.state is State.FAILED:
         finish(job, change, State.FAILED, now, "user logins re-enabled after the failure")
-    elif step is Step.ENABLE_LOGINS and job.outputs.get("aborted_by"):
-        who = job.outputs["aborted_by"]
+    elif spec.logins is Logins.ENABLED and job.outputs.aborted_by:
+        who = job.outputs.aborted_by
         finish(job, change, State.CANCELLED, now, f"aborted by <@{who}>; user logins re-enabled")
     else:
-        nxt = next_step(step)
-        assert nxt is not None  # VERIFY, the last step, is handled above
         job.step = nxt
-        set_state(job, change, State.QUEUED, f"{STEP_TITLES[step]} done")
+        set_state(job, change, State.QUEUED, f"{spec.title} done")
         change.enqueue(job.id)
 
 
@@ -267,16 +264,17 @@ def _ask(job: Job, change: Change, result: AskApproval | AskOperator, now: float
             data["saw"] = result.saw
         change.event(EventKind.MANUAL, **data)
     if job.state not in (State.HELD, State.FAILED):
-        set_state(job, change, State.AWAITING_APPROVAL, STEP_TITLES[step])
+        set_state(job, change, State.AWAITING_APPROVAL, procedure_for(job).title_of(step))
 
 
 def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -> Change:
     """Apply a step's result to `job` (mutated) and return what commits with it."""
     change = Change()
     step = job.step
-    job.outputs.update(result.outputs)
-    if result.outputs.get("acting_node"):
-        job.acting_node = str(result.outputs["acting_node"])
+    if result.outputs is not None:
+        job.outputs.merge(result.outputs)
+    if job.outputs.acting_node:
+        job.acting_node = job.outputs.acting_node
     if not isinstance(result, Poll):
         clear_wake(job, change)
     if isinstance(result, Advance):
@@ -284,10 +282,10 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
         _advance(job, change, result, now)
     elif isinstance(result, Poll):
         mark_step(job, step, StepStatus.WAITING, now)
-        kind = timers.SETTLE if step is Step.SETTLE else timers.POLL
-        set_wake(job, change, kind, now + result.after)
+        spec = procedure_for(job).spec(step)
+        set_wake(job, change, spec.wait, now + result.after)
         if not job.terminal:
-            set_state(job, change, State.WAITING, STEP_TITLES[step])
+            set_state(job, change, State.WAITING, spec.title)
         if result.progress:
             change.event(EventKind.PROGRESS, step=step.value, text=result.progress)
     elif isinstance(result, AskApproval | AskOperator):

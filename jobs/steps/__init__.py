@@ -1,23 +1,34 @@
-"""The 11 steps of KB12940 as step functions (`STEP_IMPLS`), one module per concern."""
+"""The step kinds: each module holds one kind's `run(ctx) -> StepResult` (checks the
+appliance, acts at most once, verifies), plus what the steps share.
 
-from __future__ import annotations
+- `base`: the step contract (`StepContext`, the results `Advance`, `Poll`, `AskApproval`,
+  `AskOperator`, `Fail`).
+- `preflight`, `backup`, `record`, `gates`, `logins`, `install`, `watch`, `settle`, `verify`:
+  the kinds; which a procedure runs, in which order, is its table in `jobs.procedures`.
+- `common`: the acting node, login targets, reads that never raise.
+- `reboot_observer`: the reboot watch's decisions over successive polls (pure).
+- `backup_files`: the backup folder on disk (files, manifest).
+- `plan`: the plan preflight shows and the wording it uses.
+"""
 
-from jobs.rules.model import Step
-from jobs.steps import backup, gates, install, logins, preflight, record, settle, verify, watch
-from jobs.steps.base import StepFn
+from jobs.steps.base import (
+    Advance,
+    AskApproval,
+    AskOperator,
+    Fail,
+    Poll,
+    StepContext,
+    StepFn,
+    StepResult,
+)
 
-STEP_IMPLS: dict[Step, StepFn] = {
-    Step.PREFLIGHT: preflight.run,
-    Step.BACKUP: backup.run,
-    Step.RECORD: record.run,
-    Step.GATE_DISABLE: gates.gate_disable,
-    Step.DISABLE_LOGINS: logins.disable_logins,
-    Step.INSTALL: install.run,
-    Step.WATCH_REBOOT: watch.run,
-    Step.SETTLE: settle.run,
-    Step.GATE_ENABLE: gates.gate_enable,
-    Step.ENABLE_LOGINS: logins.enable_logins,
-    Step.VERIFY: verify.run,
-}
-
-__all__ = ["STEP_IMPLS"]
+__all__ = [
+    "Advance",
+    "AskApproval",
+    "AskOperator",
+    "Fail",
+    "Poll",
+    "StepContext",
+    "StepFn",
+    "StepResult",
+]

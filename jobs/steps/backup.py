@@ -6,6 +6,7 @@ Check first: a complete manifest whose files match means the backup is already d
 from __future__ import annotations
 
 from jobs.appliance.protocol import ExportKind
+from jobs.rules.outputs import BackupOut
 from jobs.steps.backup_files import backup_dir, read_backup, write_backup
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt
@@ -19,7 +20,7 @@ async def run(ctx: StepContext) -> StepResult:
     done = read_backup(folder)
     if done is not None:
         return Advance(
-            outputs={"backups": done, "backup_dir": str(folder)},
+            outputs=BackupOut(backups=done, backup_dir=str(folder)),
             detail=f"backup already in {folder}",
         )
     node = acting_node(ctx)
@@ -31,14 +32,14 @@ async def run(ctx: StepContext) -> StepResult:
         if not data:
             return Fail(f"Backup: {kind} configuration export from {node} is empty; refusing it")
         exports[kind] = data
-    build = str(ctx.job.outputs.get("builds_before", {}).get(node, ""))
+    build = (ctx.job.outputs.builds_before or {}).get(node, "")
     try:
         files = write_backup(folder, exports, node, build, ctx.clock.now())
     except OSError as exc:
         return Fail(f"Backup: cannot write to {folder}: {exc.strerror or exc}")
     sizes = ", ".join(f"{f['file']} {_size(f['size'])}" for f in files)
     return Advance(
-        outputs={"backups": files, "backup_dir": str(folder)},
+        outputs=BackupOut(backups=files, backup_dir=str(folder)),
         detail=f"{sizes} from {node}",
     )
 

@@ -36,7 +36,7 @@ async def attempt(call: Awaitable[T]) -> T | Failed:
 
 def acting_node(ctx: StepContext) -> str:
     """The node chosen by preflight (first listed until then)."""
-    chosen = ctx.job.outputs.get("acting_node") or ctx.job.acting_node
+    chosen = ctx.job.outputs.acting_node or ctx.job.acting_node
     return str(chosen) if chosen else ctx.cluster.nodes[0].name
 
 
@@ -115,7 +115,9 @@ def reboot_deadline(job: Job, settings: Settings) -> float | None:
     """When the nodes must be back (DESIGN §4.11): `PPS_REBOOT_TIMEOUT_SECONDS` after the
     install was accepted, or sent when no answer came; None before any install."""
     out = job.outputs
-    start = out.get("install_accepted_at", out.get("install_sent_at"))
-    if start is None and isinstance(out.get("watch"), dict):
-        start = out["watch"].get("started_at")
+    start = out.install_accepted_at
+    if start is None:
+        start = out.install_sent_at
+    if start is None and out.watch is not None:
+        start = out.watch.get("started_at")
     return None if start is None else float(start) + settings.PPS_REBOOT_TIMEOUT_SECONDS

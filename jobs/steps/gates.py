@@ -29,7 +29,7 @@ async def gate_disable(ctx: StepContext) -> StepResult:
     logins = await read_logins(ctx)
     sessions: int | None
     if isinstance(logins, Failed):
-        sessions = job.outputs.get("record", {}).get("sessions")
+        sessions = (job.outputs.record or {}).get("sessions")
     else:
         sessions = logins.users.sessions
     fw = firmware(ctx)
@@ -71,7 +71,8 @@ async def gate_enable(ctx: StepContext) -> StepResult:
     members = {
         n: ("standalone" if standalone else status_words(views, n)) for n in ctx.cluster.node_names
     }
-    since = job.logins_disabled_at or job.outputs.get("disable_logins", {}).get("at")
+    record = job.outputs.disable_logins
+    since = job.logins_disabled_at or (record.at if record else None)
     off_for = fmt_duration(ctx.clock.now() - since) if since else None
     lines = [f"{n}: {builds[n]} ({members[n]})" for n in ctx.cluster.node_names]
     if off_for:

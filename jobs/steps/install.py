@@ -25,13 +25,13 @@ from jobs.appliance.protocol import (
 )
 from jobs.appliance.versions import matches
 from jobs.config.inventory import Firmware
-from jobs.rules.model import MANUAL_STEP_NAMES, Decision, Gate, GateKind, Job, Step
+from jobs.rules.model import Decision, Gate, GateKind, Job, Step
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, firmware, resolve_active
 from jobs.steps.install_check import Verdict, judge, read_node
 from jobs.steps.plan import fmt_duration, fmt_time
 
-MANUAL = MANUAL_STEP_NAMES[Step.INSTALL]
 UNTOUCHED_READS = 3  # reads, a poll apart, that must all find the node untouched
 REFUSED, UNSUPPORTED, UNCLEAR, UNTOUCHED = "rejected", "unsupported", "unclear", "untouched"
 
@@ -53,44 +53,55 @@ class Sent:
 
 def sent(job: Job) -> Sent:
     out = job.outputs
-    at = out.get("install_sent_at")
     return Sent(
-        at=float(at) if at is not None else None,
-        node=str(out.get("install_node") or ""),
-        outcome=str(out.get("install_outcome") or ""),
-        error=str(out.get("install_error") or ""),
-        unclear=str(out.get("install_unclear") or ""),
-        seen=str(out.get("install_seen") or ""),
-        untouched_reads=int(out.get("install_untouched_reads") or 0),
-        confirm_used=str(out.get("install_confirm_used") or ""),
+        at=out.install_sent_at,
+        node=out.install_node or "",
+        outcome=out.install_outcome or "",
+        error=out.install_error or "",
+        unclear=out.install_unclear or "",
+        seen=out.install_seen or "",
+        untouched_reads=out.install_untouched_reads or 0,
+        confirm_used=out.install_confirm_used or "",
     )
 
 
-def intent(at: float, node: str, confirm: Gate | None = None) -> dict[str, Any]:
+def intent(at: float, node: str, confirm: Gate | None = None) -> InstallOut:
     """The checkpoint before an upload (a second one names the confirm that allowed it)."""
     if confirm is None:
-        return {"install_sent_at": at, "install_node": node}
-    return {
-        "install_sent_at": at,
-        "install_node": node,
-        "install_confirm_used": confirm.id,
-        "install_outcome": "",
-        "install_unclear": "",
-        "install_untouched_reads": 0,
-    }
+        return InstallOut(install_sent_at=at, install_node=node)
+    return InstallOut(
+        install_sent_at=at,
+        install_node=node,
+        install_confirm_used=confirm.id,
+        install_outcome=None,
+        install_unclear=None,
+        install_untouched_reads=0,
+    )
 
 
-def accepted(at: float, node: str, **more: Any) -> dict[str, Any]:
+def accepted(at: float, node: str, seen: str | None = None) -> InstallOut:
     """The install is under way (or done): the reboot watch takes over from `at`."""
-    return {"install_accepted_at": at, "install_node": node, **more}
+    if seen is None:
+        return InstallOut(install_accepted_at=at, install_node=node)
+    return InstallOut(install_accepted_at=at, install_node=node, install_seen=seen)
 
 
-def outcome(what: str, **more: Any) -> dict[str, Any]:
-    return {"install_outcome": what, **{f"install_{k}": v for k, v in more.items()}}
+def refused(error: str) -> InstallOut:
+    return InstallOut(install_outcome=REFUSED, install_error=error)
 
 
-def reading(seen: str, untouched_reads: int) -> dict[str, Any]:
-    return {"install_seen": seen, "install_untouched_reads": untouched_reads}
+def unclear(why: str) -> InstallOut:
+    return InstallOut(
+        install_outcome=UNCLEAR, install_unclear=why, install_seen="", install_untouched_reads=0
+    )
+
+
+def untouched(seen: str, reads: int) -> InstallOut:
+    return InstallOut(install_outcome=UNTOUCHED, install_seen=seen, install_untouched_reads=reads)
+
+
+def reading(seen: str, untouched_reads: int) -> InstallOut:
+    return InstallOut(install_seen=seen, install_untouched_reads=untouched_reads)
 
 
 # -- the step ------------------------------------------------------------------------------
@@ -138,9 +149,10 @@ async def run(ctx: StepContext) -> StepResult:
             outputs=accepted(ctx.clock.now(), node),
             detail=f"{node} already runs {info.build}; nothing sent",
         )
-    if MANUAL in ctx.cluster.manual:
+    manual = ctx.spec.manual
+    if manual and manual in ctx.cluster.manual:
         return AskOperator(
-            instructions(ctx, fw, node), reason=f"the inventory lists '{MANUAL}' as manual"
+            instructions(ctx, fw, node), reason=f"the inventory lists '{manual}' as manual"
         )
     await ctx.checkpoint(intent(ctx.clock.now(), node))
     return await _send(ctx, fw, node)
@@ -161,7 +173,7 @@ async def _send(ctx: StepContext, fw: Firmware, node: str, again: bool = False) 
     try:
         await ctx.appliance.install(node, fw.file)
     except Unsupported as exc:
-        await ctx.checkpoint(outcome(UNSUPPORTED))
+        await ctx.checkpoint(InstallOut(install_outcome=UNSUPPORTED))
         return AskOperator(
             instructions(ctx, fw, node), reason=f"{node} does not support this call ({exc.message})"
         )
@@ -174,12 +186,12 @@ async def _send(ctx: StepContext, fw: Firmware, node: str, again: bool = False) 
             )
             return Poll(
                 after=ctx.settings.PPS_POLL_SECONDS,
-                outputs={**outcome(UNCLEAR, unclear=exc.message), **reading("", 0)},
+                outputs=unclear(exc.message),
                 progress=text,
                 detail=text,
             )
         error = f"{node} refused the install: {exc.message}"
-        await ctx.checkpoint(outcome(REFUSED, error=error))
+        await ctx.checkpoint(refused(error))
         return Fail(error)
     return Advance(
         outputs=accepted(ctx.clock.now(), node), detail=f"{fw.file.name} accepted by {node}"
@@ -189,7 +201,7 @@ async def _send(ctx: StepContext, fw: Firmware, node: str, again: bool = False) 
 async def _look(ctx: StepContext, node: str, since: float) -> tuple[Verdict, str]:
     """Read `node` and judge whether an install sent at `since` reached it."""
     seen = await read_node(ctx, node)
-    record: dict[str, Any] = ctx.job.outputs.get("record", {}).get("nodes", {})
+    record: dict[str, Any] = (ctx.job.outputs.record or {}).get("nodes", {})
     return judge(
         seen,
         target=ctx.job.target,
@@ -224,7 +236,7 @@ async def _reconcile(ctx: StepContext, fw: Firmware, st: Sent) -> StepResult:
             reason=f"no clear answer to the install from {node} ({why}), and {node} shows no "
             "sign of it; it is never sent twice without a human",
             saw=what,
-            outputs={**outcome(UNTOUCHED), **reading(what, reads)},
+            outputs=untouched(what, reads),
             detail=f"{what}; send the install again? (confirm in the thread)",
         )
     return Poll(
@@ -295,7 +307,7 @@ async def _node(ctx: StepContext) -> str | Failed:
 
 async def _verify_manual(ctx: StepContext, fw: Firmware, confirm: Gate) -> StepResult:
     """After the operator's confirm: any node rebooting, rebooted or on the target?"""
-    record: dict[str, Any] = ctx.job.outputs.get("record", {}).get("nodes", {})
+    record: dict[str, Any] = (ctx.job.outputs.record or {}).get("nodes", {})
     seen: list[str] = []
     for name in ctx.cluster.node_names:
         info = await attempt(ctx.appliance.system_info(name))
@@ -332,6 +344,6 @@ def _seen(name: str, info: SystemInfo, ov: Overview) -> str:
 def _accepted(ctx: StepContext, confirm: Gate, node: str, what: str) -> Advance:
     at = confirm.decided_at or ctx.clock.now()
     return Advance(
-        outputs={"install_accepted_at": at, "install_node": node, "install_by": "operator"},
+        outputs=InstallOut(install_accepted_at=at, install_node=node, install_by="operator"),
         detail=f"install confirmed: {what}",
     )

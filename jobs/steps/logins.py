@@ -10,8 +10,11 @@ apply it with a delay) before a human is asked.
 
 from __future__ import annotations
 
+from typing import Any
+
 from jobs.appliance.protocol import VIP, ApplianceError, Unsupported
-from jobs.rules.model import MANUAL_STEP_NAMES, Decision, GateKind, Step
+from jobs.rules.model import Decision, GateKind, Job, Step
+from jobs.rules.outputs import LoginRecord, LoginsOut
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.steps.common import Failed, LoginRead, acting_node, label, read_logins
 from jobs.steps.plan import fmt_time
@@ -39,25 +42,32 @@ def instructions(ctx: StepContext, enabled: bool, target: str) -> str:
 
 def make_step(step: Step, enabled: bool) -> StepFn:
     """The step function for DISABLE_LOGINS (enabled=False) or ENABLE_LOGINS (True)."""
+    # This step's fields of `LoginsOut`: `<step>_sent_at`, `<step>_verify_polls`, ...
     sent_key = f"{step.value}_sent_at"
     polls_key = f"{step.value}_verify_polls"
-    manual_name = MANUAL_STEP_NAMES[step]
+
+    def out(**fields: Any) -> LoginsOut:
+        return LoginsOut.model_validate(fields)
+
+    def sent_at(job: Job) -> float | None:
+        value: float | None = getattr(job.outputs, sent_key)
+        return value
 
     def read_again(ctx: StepContext, saw: str) -> Poll | None:
         """Poll once more while the written permission may still be on its way."""
-        polls = int(ctx.job.outputs.get(polls_key, 0))
+        polls = int(getattr(ctx.job.outputs, polls_key) or 0)
         if polls >= VERIFY_POLLS:
             return None
         return Poll(
             after=ctx.settings.PPS_POLL_SECONDS,
-            outputs={polls_key: polls + 1},
+            outputs=out(**{polls_key: polls + 1}),
             progress=f"{saw}; reading again" if polls == 0 else None,
         )
 
     def done(ctx: StepContext, read: LoginRead, by: str) -> Advance:
-        record = {"enabled": enabled, "via": label(read.target), "by": by, "at": ctx.clock.now()}
+        record = LoginRecord(enabled=enabled, via=label(read.target), by=by, at=ctx.clock.now())
         return Advance(
-            outputs={step.value: record},
+            outputs=out(**{step.value: record}),
             detail=f"user logins {_word(enabled)} (read via {label(read.target)})",
         )
 
@@ -74,7 +84,7 @@ def make_step(step: Step, enabled: bool) -> StepFn:
         confirm = job.latest_gate(step, GateKind.CONFIRM)
         confirmed = confirm is not None and confirm.decision == Decision.CONFIRMED
         if read.users.login_permission == enabled:
-            by = "operator" if confirmed else ("api" if sent_key in job.outputs else "already")
+            by = "operator" if confirmed else ("api" if sent_at(job) is not None else "already")
             return done(ctx, read, by)
         now_word = _word(read.users.login_permission)
         if confirmed:
@@ -84,11 +94,13 @@ def make_step(step: Step, enabled: bool) -> StepFn:
                 job.manual.get(step.value, "operator-assisted"),
                 saw=f"login permission still {now_word} on {label(read.target)}",
             )
-        if manual_name in ctx.cluster.manual:
-            return ask(ctx, read.target, f"the inventory lists '{manual_name}' as manual")
-        if sent_key in job.outputs:
+        manual = ctx.spec.manual
+        if manual and manual in ctx.cluster.manual:
+            return ask(ctx, read.target, f"the inventory lists '{manual}' as manual")
+        sent = sent_at(job)
+        if sent is not None:
             # The request went out before (then a crash or an error): never send it twice.
-            at = fmt_time(float(job.outputs[sent_key]))
+            at = fmt_time(sent)
             again = read_again(ctx, f"login permission still {now_word}")
             if again is not None:
                 return again
@@ -99,7 +111,7 @@ def make_step(step: Step, enabled: bool) -> StepFn:
                 saw=f"request sent at {at}, login permission still {now_word}",
             )
         target = read.target
-        await ctx.checkpoint({sent_key: ctx.clock.now(), f"{step.value}_target": target})
+        await ctx.checkpoint(out(**{sent_key: ctx.clock.now(), f"{step.value}_target": target}))
         try:
             await ctx.appliance.set_login_permission(target, enabled)
         except Unsupported as exc:

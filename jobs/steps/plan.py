@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.config.inventory import Cluster, Firmware
-from jobs.rules.model import GATE_STEPS, MANUAL_STEP_NAMES, STEP_TITLES, STEPS, Step
+
+if TYPE_CHECKING:
+    from jobs.procedures.spec import Procedure
 
 DOWNTIME = "20-30 min"
 CLIENT_REMINDER = (
@@ -32,7 +35,45 @@ def fmt_time(epoch: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(epoch))
 
 
+@dataclass(frozen=True)
+class PlanFacts:
+    """What the plan's step notes are written from."""
+
+    cluster: Cluster
+    node: str  # the acting node, "?" when unknown
+    package: Firmware | None
+    backup_folder: Path
+    settle_seconds: float
+
+
+def backup_note(f: PlanFacts) -> str:
+    return f"from {f.node} to {f.backup_folder}"
+
+
+def logins_note(f: PlanFacts) -> str:
+    return "through the VIP" if f.cluster.vip else f"on {f.node}"
+
+
+def install_note(f: PlanFacts) -> str:
+    return f"{f.package.file.name} on {f.node}" if f.package else "no package"
+
+
+def settle_note(f: PlanFacts) -> str:
+    return f"{fmt_duration(f.settle_seconds)} after the last node rejoined"
+
+
+def reboot_note(f: PlanFacts) -> str:
+    cluster, node = f.cluster, f.node
+    if cluster.mode == "active-passive":
+        other = next((n for n in cluster.node_names if n != node), "?")
+        return f"{node} reboots first (VIP moves to {other} and back), then {other}"
+    if cluster.mode == "active-active":
+        return f"{node} first, then the other {len(cluster.nodes) - 1} one after the other"
+    return "one reboot"
+
+
 def make_plan(
+    procedure: Procedure,
     cluster: Cluster,
     target: str,
     package: Firmware | None,
@@ -42,19 +83,15 @@ def make_plan(
     sessions: int | None,
 ) -> dict[str, Any]:
     """A JSON-able plan of the whole procedure for this cluster."""
-    node = acting_node or "?"
-    notes: dict[Step, str] = {
-        Step.BACKUP: f"from {node} to {backup_folder}",
-        Step.DISABLE_LOGINS: "through the VIP" if cluster.vip else f"on {node}",
-        Step.INSTALL: f"{package.file.name} on {node}" if package else "no package",
-        Step.WATCH_REBOOT: _reboot_note(cluster, node),
-        Step.SETTLE: f"{fmt_duration(settle_seconds)} after the last node rejoined",
-        Step.ENABLE_LOGINS: "through the VIP" if cluster.vip else f"on {node}",
-    }
+    facts = PlanFacts(cluster, acting_node or "?", package, backup_folder, settle_seconds)
     steps = []
-    for s in STEPS:
-        row: dict[str, Any] = {"step": s.value, "title": STEP_TITLES[s], "note": notes.get(s, "")}
-        if MANUAL_STEP_NAMES.get(s) in cluster.manual:
+    for spec in procedure.rows:
+        row: dict[str, Any] = {
+            "step": spec.step.value,
+            "title": spec.title,
+            "note": spec.note(facts) if spec.note else "",
+        }
+        if spec.manual in cluster.manual:
             row["note"] = (row["note"] + "; operator-assisted").lstrip("; ")
         steps.append(row)
     return {
@@ -66,19 +103,10 @@ def make_plan(
         ),
         "acting_node": acting_node,
         "backup_dir": str(backup_folder),
-        "gates": [STEP_TITLES[s] for s in STEPS if s in GATE_STEPS],
+        "gates": [spec.title for spec in procedure.rows if spec.gate],
         "downtime": DOWNTIME,
         "sessions": sessions,
         "manual": sorted(cluster.manual),
         "window": cluster.window.text if cluster.window else None,
         "steps": steps,
     }
-
-
-def _reboot_note(cluster: Cluster, node: str) -> str:
-    if cluster.mode == "active-passive":
-        other = next((n for n in cluster.node_names if n != node), "?")
-        return f"{node} reboots first (VIP moves to {other} and back), then {other}"
-    if cluster.mode == "active-active":
-        return f"{node} first, then the other {len(cluster.nodes) - 1} one after the other"
-    return "one reboot"

@@ -11,6 +11,7 @@ from typing import Any
 from jobs.appliance.protocol import Overview, SystemInfo
 from jobs.appliance.versions import VersionError, compare_target, matches
 from jobs.config.inventory import Firmware, sha256_file
+from jobs.rules.outputs import PreflightOut
 from jobs.steps.backup_files import backup_dir
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import (
@@ -77,6 +78,7 @@ async def run(ctx: StepContext) -> StepResult:
     logins = await read_logins(ctx)
     sessions = None if isinstance(logins, Failed) else logins.users.sessions
     plan = make_plan(
+        ctx.procedure,
         cluster,
         job.target,
         package,
@@ -85,16 +87,18 @@ async def run(ctx: StepContext) -> StepResult:
         ctx.settings.PPS_SETTLE_SECONDS,
         sessions,
     )
-    outputs: dict[str, Any] = {"preflight": checks.rows, "plan": plan}
     if checks.failed:
         return Fail(
             error="Preflight failed: " + "; ".join(r["detail"] for r in checks.failed),
-            outputs=outputs,
+            outputs=PreflightOut(preflight=checks.rows, plan=plan),
         )
-    outputs["acting_node"] = acting_name
-    outputs["builds_before"] = {n: i.build for n, i in infos.items()}
     return Advance(
-        outputs=outputs,
+        outputs=PreflightOut(
+            preflight=checks.rows,
+            plan=plan,
+            acting_node=acting_name,
+            builds_before={n: i.build for n, i in infos.items()},
+        ),
         detail=f"{len(checks.rows)} checks passed; acting node {acting_name}",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.appliance.protocol import Overview
+from jobs.rules.outputs import RecordOut
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt, label, read_logins
 
@@ -41,4 +42,4 @@ async def run(ctx: StepContext) -> StepResult:
     detail = f"{len(nodes)} node(s) on {', '.join(builds)}; {logins.users.sessions} sessions"
     if no_rollback:
         detail += f"; no rollback partition on {', '.join(no_rollback)}"
-    return Advance(outputs={"record": record}, detail=detail)
+    return Advance(outputs=RecordOut(record=record), detail=detail)

@@ -6,7 +6,7 @@ from typing import Any
 
 from jobs.appliance.protocol import Overview
 from jobs.appliance.versions import matches
-from jobs.rules.model import STEPS
+from jobs.rules.outputs import VerifyOut
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt
 from jobs.steps.plan import fmt_duration
@@ -35,10 +35,10 @@ async def run(ctx: StepContext) -> StepResult:
             if not in_cluster(views, name):
                 problems.append(f"{name} is not in the cluster ({status_words(views, name)})")
     if problems:
-        return Fail("Verify: " + "; ".join(problems), outputs={"builds_after": builds})
+        return Fail("Verify: " + "; ".join(problems), outputs=VerifyOut(builds_after=builds))
     summary = _summary(ctx, builds)
     return Advance(
-        outputs={"builds_after": builds, "summary": summary},
+        outputs=VerifyOut(builds_after=builds, summary=summary),
         detail=f"{len(builds)} node(s) on {ctx.job.target}, cluster healthy",
     )
 
@@ -46,17 +46,18 @@ async def run(ctx: StepContext) -> StepResult:
 def _summary(ctx: StepContext, builds: dict[str, str]) -> dict[str, Any]:
     job = ctx.job
     durations: dict[str, float] = {}
-    for step in STEPS:
+    for step in ctx.procedure.steps:
         d = job.step_record(step).duration
         if d is not None:
             durations[step.value] = d
-    off = job.logins_disabled_at or job.outputs.get("disable_logins", {}).get("at")
-    on = job.logins_enabled_at or job.outputs.get("enable_logins", {}).get("at")
-    disabled_for = float(on) - float(off) if off and on else None
+    off_rec, on_rec = job.outputs.disable_logins, job.outputs.enable_logins
+    off = job.logins_disabled_at or (off_rec.at if off_rec else None)
+    on = job.logins_enabled_at or (on_rec.at if on_rec else None)
+    disabled_for = on - off if off and on else None
     return {
         "cluster": ctx.cluster.name,
         "target": job.target,
-        "builds_before": job.outputs.get("builds_before", {}),
+        "builds_before": job.outputs.builds_before or {},
         "builds_after": builds,
         "durations": durations,
         "logins_disabled_seconds": disabled_for,

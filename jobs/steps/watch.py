@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.appliance.protocol import VIP, Overview, SystemInfo
+from jobs.rules.outputs import WatchOut
 from jobs.steps.base import Advance, Fail, Poll, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt, node_for_host
 from jobs.steps.plan import fmt_duration
@@ -20,23 +21,25 @@ from jobs.steps.reboot_observer import Reading, last_report, observe, start
 def initial_state(ctx: StepContext, started_at: float) -> dict[str, Any]:
     """Seed the watch from preflight's builds and record's uptimes."""
     out = ctx.job.outputs
-    recorded: dict[str, Any] = out.get("record", {}).get("nodes", {})
+    recorded: dict[str, Any] = (out.record or {}).get("nodes", {})
     uptimes = {n: recorded.get(n, {}).get("uptime") for n in ctx.cluster.node_names}
-    builds = dict(out.get("builds_before") or {})
+    builds: dict[str, Any] = dict(out.builds_before or {})
     for n in ctx.cluster.node_names:
         builds.setdefault(n, recorded.get(n, {}).get("build"))
     vip_home = None
     if ctx.cluster.vip:
-        vip_home = str(out.get("install_node") or acting_node(ctx))
+        vip_home = out.install_node or acting_node(ctx)
     return start(ctx.cluster.node_names, builds, uptimes, started_at, vip_home)
 
 
 async def run(ctx: StepContext) -> StepResult:
     """One poll: read, fold, then advance, poll again, or fail at the deadline."""
     out, now = ctx.job.outputs, ctx.clock.now()
-    accepted = out.get("install_accepted_at", out.get("install_sent_at"))
-    state = out.get("watch") or initial_state(ctx, float(accepted) if accepted else now)
-    since = float(accepted) if accepted is not None else float(state["started_at"])
+    accepted = out.install_accepted_at
+    if accepted is None:
+        accepted = out.install_sent_at
+    state = out.watch or initial_state(ctx, accepted if accepted else now)
+    since = accepted if accepted is not None else float(state["started_at"])
     readings: dict[str, Reading] = {}
     views: dict[str, Overview] = {}
     for name in ctx.cluster.node_names:
@@ -68,7 +71,7 @@ async def run(ctx: StepContext) -> StepResult:
         builds = {n: d["build"] for n, d in obs.state["nodes"].items()}
         lines = [*obs.lines[:-1], f"{obs.lines[-1]} after {fmt_duration(now - since)}"]
         return Advance(
-            outputs={"watch": obs.state, "rejoined_at": now, "builds_after": builds},
+            outputs=WatchOut(watch=obs.state, rejoined_at=now, builds_after=builds),
             detail="; ".join(lines),
         )
     timeout = ctx.settings.PPS_REBOOT_TIMEOUT_SECONDS
@@ -76,10 +79,10 @@ async def run(ctx: StepContext) -> StepResult:
         return Fail(
             error=f"Nodes did not all come back on {ctx.job.target} within "
             f"{fmt_duration(timeout)} of the install. Last seen: {last_report(obs.state)}",
-            outputs={"watch": obs.state},
+            outputs=WatchOut(watch=obs.state),
         )
     return Poll(
         after=ctx.settings.PPS_POLL_SECONDS,
-        outputs={"watch": obs.state},
+        outputs=WatchOut(watch=obs.state),
         progress="\n".join(obs.lines) or None,
     )

@@ -10,7 +10,8 @@ reboot deadline: cut off before it, it becomes one more poll; at it, the step fa
 from __future__ import annotations
 
 from jobs.config.settings import Settings
-from jobs.rules.model import STEP_TITLES, Job, Step
+from jobs.procedures import procedure_for
+from jobs.rules.model import Job, Step
 from jobs.steps.base import Fail, Poll, StepResult
 from jobs.steps.common import reboot_deadline
 from jobs.steps.plan import fmt_duration
@@ -44,7 +45,8 @@ def attempt_budget(job: Job, settings: Settings, now: float) -> float:
 def over_budget(job: Job, settings: Settings, now: float, budget: float) -> StepResult:
     """The result of an attempt cut off after `budget` seconds (`job` as the step left it:
     an install intent it checkpointed counts)."""
-    title = STEP_TITLES[job.step]
+    procedure = procedure_for(job)
+    title = procedure.spec(job.step).title if job.step in procedure else job.step.value
     took = _took(budget)
     deadline = _deadline(job, settings)
     if deadline is None:

@@ -32,15 +32,18 @@ from jobs.config.clock import Clock, SystemClock, ms
 from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory
 from jobs.config.log import ChangeLog, configure_logging
 from jobs.config.settings import Settings, get_settings
+from jobs.rules import timer_names
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.store.dataloss import DataLossGuard
+from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
+from jobs.store.lease import RedisLeases
 from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
-from jobs.worker.step_runner import AfterCommit, Runner
+from jobs.worker.step_runner import REMINDED, AfterCommit, Runner
 
 log = structlog.get_logger("jobs.worker.process")
 
@@ -87,9 +90,11 @@ class Worker:
         self._appliances: dict[str, Appliance] = {}
         self.queue = WorkQueue(redis, self.keys, self.name)
         self.timers = Timers(redis, self.keys)
+        self.store = JobStore(redis, self.keys, self.clock, audit_keep=settings.PPS_AUDIT_KEEP)
         self.runner = Runner(
-            redis,
-            self.keys,
+            self.store,
+            self.timers,
+            RedisLeases(redis, self.keys),
             settings,
             inventory,
             self.clock,
@@ -100,7 +105,14 @@ class Worker:
         # Reminders posted by a scheduler tick while the loop is busy with one step: their
         # own runner, so its lease never mixes with the step's (which the heartbeat renews).
         self.reminders = Runner(
-            redis, self.keys, settings, inventory, self.clock, self._appliance, steps=steps
+            self.store,
+            self.timers,
+            RedisLeases(redis, self.keys),
+            settings,
+            inventory,
+            self.clock,
+            self._appliance,
+            steps=steps,
         )
         lease_ms = ms(settings.PPS_LEASE_SECONDS)
         self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
@@ -302,9 +314,26 @@ class Worker:
         if item is None or busy < 2 * tick_seconds(self.settings) or self._redis_up is False:
             return
         with contextlib.suppress(*REDIS_DOWN):
-            posted = await self.reminders.remind_due(self.clock.now(), skip=item.job_id)
+            posted = await self.remind_due(self.clock.now(), skip=item.job_id)
             if posted:
                 log.info("reminders posted behind a long step", count=posted, job_id=item.job_id)
+
+    async def remind_due(self, now: float, skip: str = "") -> int:
+        """Post every reminder that is due now, found from the jobs rather than the work
+        stream (where it may wait behind a long step); returns how many. A reminder handled
+        both ways posts once: each commit expects the job's `reminder_timer`."""
+        posted = 0
+        for job_id in await self.store.active_ids():
+            job = None if job_id == skip else await self.store.get(job_id)
+            if job is None or not job.reminder_timer or not job.needs_reminder:
+                continue
+            due = await self.timers.due(job.reminder_timer)
+            if due is not None and due > now:
+                continue  # not due (None: released into the stream, so it is)
+            _, kind, token = timer_names.parse_member(job.reminder_timer)
+            outcome = await self.reminders.handle(WorkItem("", job_id, kind, token))
+            posted += outcome == REMINDED
+        return posted
 
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""

@@ -13,26 +13,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from jobs.appliance.protocol import Appliance, ApplianceError
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.procedures import procedure_for
+from jobs.rules import timer_names
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
-from jobs.rules.model import STEP_TITLES, Job, State, Step
+from jobs.rules.model import Job, State, Step
+from jobs.rules.outputs import StepOut
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import AskOperator, Fail, Poll, StepContext, StepFn, StepResult
-from jobs.store import timers
-from jobs.store.job_store import FENCED, JobStore, Snapshot
-from jobs.store.keys import Keys
-from jobs.store.lease import Lease, LeaseLost
-from jobs.store.work_queue import WorkItem
+from jobs.store.ports import (
+    FENCED,
+    JobCommits,
+    JobLease,
+    LeaseLost,
+    Leases,
+    Snapshot,
+    TimerSchedule,
+    WorkItem,
+)
 from jobs.worker.budget import attempt_budget, over_budget
 
 ApplianceFactory = Callable[[Cluster], Appliance]
@@ -53,12 +58,17 @@ REMINDED = "reminded"
 
 
 class Runner:
-    """Runs steps for one worker. Not concurrent: one item at a time."""
+    """Runs steps for one worker. Not concurrent: one item at a time.
+
+    Talks to the store through `jobs.store.ports` (the process wiring passes the Redis
+    implementations in).
+    """
 
     def __init__(
         self,
-        redis: aioredis.Redis,
-        keys: Keys,
+        store: JobCommits,
+        timers: TimerSchedule,
+        leases: Leases,
         settings: Settings,
         inventory: Inventory,
         clock: Clock,
@@ -66,25 +76,24 @@ class Runner:
         steps: Mapping[Step, StepFn] | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.store = store
+        self.timers = timers
+        self.leases = leases
         self.settings = settings
         self.inventory = inventory
         self.clock = clock
         self.appliances = appliances
         self._steps = steps
         self.after_commit = after_commit
-        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
-        self.timers = timers.Timers(redis, keys)
-        self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
+        self.lease: JobLease | None = None  # held while handling an item (heartbeat renews it)
 
-    @property
-    def steps(self) -> Mapping[Step, StepFn]:
-        if self._steps is None:
-            from jobs.steps import STEP_IMPLS  # lazy: the step package imports the world
-
-            self._steps = STEP_IMPLS
-        return self._steps
+    def implementation(self, job: Job) -> StepFn | None:
+        """The function of the job's current step: from its procedure's table, unless the
+        runner was given its own mapping (tests wrap steps that way)."""
+        if self._steps is not None:
+            return self._steps.get(job.step)
+        procedure = procedure_for(job)
+        return procedure.spec(job.step).run if job.step in procedure else None
 
     async def heartbeat(self) -> bool:
         """Extend (or take back) the current lease; False only when another worker has it.
@@ -98,7 +107,7 @@ class Runner:
 
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""
-        lease = Lease(self.redis, self.keys, item.job_id, self.settings.PPS_LEASE_SECONDS)
+        lease = self.leases.lease(item.job_id, self.settings.PPS_LEASE_SECONDS)
         if not await self._acquire(lease):
             await self._retry_later(item)
             return BUSY
@@ -110,7 +119,7 @@ class Runner:
             with structlog.contextvars.bound_contextvars(
                 job_id=snap.job.id, cluster=snap.job.cluster, step=snap.job.step.value
             ):
-                if item.kind == timers.REMINDER:
+                if item.kind == timer_names.REMINDER:
                     return await self._remind(snap, item)
                 why = self.not_runnable(snap.job, item)
                 if why:
@@ -121,7 +130,7 @@ class Runner:
             self.lease = None
             await lease.release()
 
-    async def _acquire(self, lease: Lease) -> bool:
+    async def _acquire(self, lease: JobLease) -> bool:
         # The usual holder is the worker that just committed the previous step and enqueued
         # this item: it lets go within milliseconds. Ask again briefly before parking the
         # item on a timer, which the timer tick would release only up to a second later.
@@ -147,7 +156,8 @@ class Runner:
     async def _retry_later(self, item: WorkItem) -> None:
         # Someone else holds the lease. Put the item back on a short timer rather than drop
         # it: the holder may have read the job before the change this item announces.
-        m = item.member if item.kind != "step" else timers.member(item.job_id, timers.RETRY)
+        retry = timer_names.member(item.job_id, timer_names.RETRY)
+        m = item.member if item.kind != "step" else retry
         delay = min(1.0, self.settings.PPS_LEASE_SECONDS / 2)
         await self.timers.schedule(m, self.clock.now() + delay)
 
@@ -156,26 +166,10 @@ class Runner:
         if job.reminder_timer != item.member:
             return SKIPPED  # superseded, or reminders stopped
         new, change = clone(job), Change()
-        change.remove_timer(item.member)  # still scheduled when handled by `remind_due`
+        change.remove_timer(item.member)  # still scheduled when a worker tick handles it
         remind(new, change, self.clock.now(), self.settings)
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
-
-    async def remind_due(self, now: float, skip: str = "") -> int:
-        """Post every reminder that is due now, straight from the jobs rather than from the
-        work stream (where they may wait behind a long step); returns how many. A reminder
-        handled both ways posts once: each commit expects the job's `reminder_timer`."""
-        posted = 0
-        for job_id in await self.store.active_ids():
-            job = None if job_id == skip else await self.store.get(job_id)
-            if job is None or not job.reminder_timer or not job.needs_reminder:
-                continue
-            due = await self.timers.due(job.reminder_timer)
-            if due is not None and due > now:
-                continue  # not due (None: released into the stream, so it is)
-            _, kind, token = timers.parse_member(job.reminder_timer)
-            posted += await self.handle(WorkItem("", job_id, kind, token)) == REMINDED
-        return posted
 
     async def _commit(self, snap: Snapshot, new: Job, change: Change) -> None:
         if not await self.store.commit(snap, new, change):
@@ -211,7 +205,7 @@ class Runner:
     async def _call_step(self, snap: Snapshot) -> StepResult:
         job = snap.job
         cluster = self.inventory.cluster(job.cluster)
-        impl = self.steps.get(job.step)
+        impl = self.implementation(job)
         if cluster is None:
             return Fail(f"cluster {job.cluster} is no longer in the inventory")
         if impl is None:
@@ -225,13 +219,16 @@ class Runner:
             clock=self.clock,
             checkpoint=lambda outputs: self._checkpoint(snap, ctx, outputs),
             progress=lambda text: self._progress(snap, text),
+            procedure=procedure_for(job),
         )
         budget = attempt_budget(job, self.settings, self.clock.now())
         cut = asyncio.timeout(budget)
         try:
             async with cut:
                 return await impl(ctx)
-        except (LeaseLost, RedisError):
+        except LeaseLost:
+            raise
+        except self.store.outage_errors:
             raise
         except ApplianceError as exc:
             return Fail(str(exc))
@@ -242,13 +239,14 @@ class Runner:
                 return over_budget(ctx.job, self.settings, self.clock.now(), budget)
             # A bug must not leave logins silently disabled: fail loudly, keep the gate offered.
             log.exception("step crashed")
-            return Fail(f"internal error in {STEP_TITLES[job.step]}: {type(exc).__name__}")
+            title = ctx.spec.title
+            return Fail(f"internal error in {title}: {type(exc).__name__}")
 
-    async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: dict[str, Any]) -> None:
+    async def _checkpoint(self, snap: Snapshot, ctx: StepContext, outputs: StepOut) -> None:
         new = clone(snap.job)
-        new.outputs.update(outputs)
+        new.outputs.merge(outputs)
         await self._commit(snap, new, Change())
-        ctx.job.outputs.update(outputs)
+        ctx.job.outputs.merge(outputs)
         await self._after(new, None)
 
     async def _progress(self, snap: Snapshot, text: str) -> None:

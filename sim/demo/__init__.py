@@ -7,6 +7,4 @@
 Like the rest of `sim`, it imports nothing of the product: it runs `ppsbot` as processes.
 """
 
-from sim.demo.main import main
-
-__all__ = ["main"]
+__all__: list[str] = []  # run it as `ppsbot demo`; the modules above are its parts

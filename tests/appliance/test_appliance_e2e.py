@@ -58,7 +58,7 @@ async def test_active_passive_upgrade_vip_flips_and_returns(e2e: Start) -> None:
     assert vip_moves == ["vip: east-a -> east-b", "vip: east-b -> east-a"]
     progress = [p["text"] for p in await run.events(done.id, EventKind.PROGRESS)]
     assert any("VIP" in t and "east-b" in t for t in progress), progress
-    assert done.outputs["install_node"] == "east-a"
+    assert done.outputs.install_node == "east-a"
 
 
 async def test_active_active_three_nodes(e2e: Start) -> None:

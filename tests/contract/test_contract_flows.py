@@ -59,8 +59,8 @@ async def test_standalone(contract: Start) -> None:
     reads = user_reads(calls)
     assert reads and all(port == "solo" for port, _ in reads)
     assert [q for _, q in reads[:3]] == PAGES_412  # then the next read starts over
-    assert done.outputs["record"]["sessions"] == 412
-    assert done.outputs["builds_before"] == {"solo": RUNNING}
+    assert done.outputs.record["sessions"] == 412
+    assert done.outputs.builds_before == {"solo": RUNNING}
     _backups_match(run, done, "solo")
     assert run.fake.timeline == ["solo: installing", "solo: down", "solo: rejoining", "solo: up"]
 
@@ -72,7 +72,7 @@ async def test_active_passive_with_vip_acts_on_the_node_behind_it(contract: Star
     _succeeded(run, done)
     calls = run.fake.calls
     assert installs(calls) == [("ap-b", 202)]
-    assert done.outputs["install_node"] == "ap-b"
+    assert done.outputs.install_node == "ap-b"
     # Login permission read and changed through the VIP only (§4.7).
     assert permission_writes(calls) == [(VIP, OFF, 200), (VIP, ON, 200)]
     assert {port for port, _ in user_reads(calls)} == {VIP}
@@ -116,5 +116,5 @@ async def test_active_active_three_nodes(contract: Start) -> None:
         "aa-3: down",
     ]
     # Every node was watched through its reboot to the end.
-    watch = done.outputs["watch"]["nodes"]
+    watch = done.outputs.watch["nodes"]
     assert all(w["rebooted"] and w["on_target"] and w["in_cluster"] for w in watch.values())

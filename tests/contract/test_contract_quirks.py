@@ -22,5 +22,5 @@ async def test_quirk_does_not_stop_the_upgrade(contract: Start, quirk: str) -> N
     assert installs(run.fake.calls) == [("qk-b", 202)]
     assert [p for p, _, _ in permission_writes(run.fake.calls)] == [VIP, VIP]
     assert all(n.build == TARGET for n in run.fake.nodes.values())
-    flips = [(f["from"], f["to"]) for f in done.outputs["watch"]["vip"]["flips"]]
+    flips = [(f["from"], f["to"]) for f in done.outputs.watch["vip"]["flips"]]
     assert flips == [("qk-b", "qk-a"), ("qk-a", "qk-b")]  # node names, as in the inventory

@@ -78,8 +78,8 @@ async def test_optional_fields_missing_install_200_crlf_exports(contract: Start)
         {"number": "200", "start": "201"},
         {"number": "200", "start": "1"},
     ]
-    assert done.outputs["record"]["sessions"] == 400
-    assert all(n["rollback_build"] is None for n in done.outputs["record"]["nodes"].values())
+    assert done.outputs.record["sessions"] == 400
+    assert all(n["rollback_build"] is None for n in done.outputs.record["nodes"].values())
     folder = Path(run.service.settings.PPS_BACKUP_DIR) / "ct" / done.id  # \r\n exports decoded
     assert (folder / "system.cfg").read_bytes() == export_bytes("om-a", "system_config")
     assert (folder / "user.cfg").read_bytes() == export_bytes("om-a", "user_config")
@@ -152,7 +152,7 @@ async def test_reboot_resets_connections_instead_of_refusing(contract: Start) ->
     done = await run.happy()
     _ok(run, done)
     assert installs(run.fake.calls) == [("rs-1", 202)]
-    watch = done.outputs["watch"]["nodes"]
+    watch = done.outputs.watch["nodes"]
     assert all(w["seen_down"] for w in watch.values()), watch
 
 
@@ -162,7 +162,7 @@ async def test_reboot_hangs_connections_until_timeout(contract: Start) -> None:
     run = await contract("standalone", ["hg-1"], knobs=knobs, read_timeout=0.3)
     done = await run.happy()
     _ok(run, done)
-    assert done.outputs["watch"]["nodes"]["hg-1"]["seen_down"]
+    assert done.outputs.watch["nodes"]["hg-1"]["seen_down"]
 
 
 async def test_one_admin_session_per_node(contract: Start) -> None:

@@ -117,7 +117,7 @@ def kill_hook(kill_at: str | None) -> Callable[[Job, StepResult | None], Awaitab
     async def hook(job: Job, result: StepResult | None) -> None:
         if result is None:
             running["step"] = job.step  # a start (or checkpoint) commit of this step
-            if kill_at == "intent:install" and "install_sent_at" in job.outputs:
+            if kill_at == "intent:install" and job.outputs.install_sent_at is not None:
                 os.kill(os.getpid(), signal.SIGKILL)  # the intent is saved, nothing sent
             return
         step = running["step"]

@@ -21,6 +21,14 @@ from jobs.config.settings import Settings
 from jobs.rules.errors import StaleGate
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import GateKind, Job, Step
+from jobs.rules.outputs import (
+    BackupOut,
+    InstallOut,
+    LoginsOut,
+    PreflightOut,
+    VerifyOut,
+    WatchOut,
+)
 from jobs.service import JobService, UpgradeRequest
 from jobs.steps.base import (
     Advance,
@@ -34,8 +42,9 @@ from jobs.steps.base import (
 )
 from jobs.store.keys import Keys
 from jobs.store.timers import Timers
+from jobs.store.wiring import redis_runner, redis_service
 from jobs.store.work_queue import WorkQueue
-from jobs.worker.step_runner import AfterCommit, Runner
+from jobs.worker.step_runner import AfterCommit
 from tests.fakes.appliance import FakeCluster
 from tests.fakes.clock import FakeClock
 
@@ -148,37 +157,39 @@ class Stubs:
         match step:
             case Step.PREFLIGHT:
                 return Advance(
-                    outputs={
-                        "acting_node": ctx.cluster.node_names[0],
-                        "builds_before": {n: "9.1R17 (build 1)" for n in ctx.cluster.node_names},
-                        "preflight": [{"check": "auth", "ok": True}],
-                        "plan": {"target": ctx.job.target},
-                    },
+                    outputs=PreflightOut(
+                        acting_node=ctx.cluster.node_names[0],
+                        builds_before={n: "9.1R17 (build 1)" for n in ctx.cluster.node_names},
+                        preflight=[{"check": "auth", "ok": True}],
+                        plan={"target": ctx.job.target},
+                    ),
                     detail="all checks passed",
                 )
             case Step.BACKUP:
-                return Advance(outputs={"backups": [{"file": "system.cfg", "size": 10}]})
+                return Advance(outputs=BackupOut(backups=[{"file": "system.cfg", "size": 10}]))
             case Step.GATE_DISABLE | Step.GATE_ENABLE:
                 return AskApproval(evidence={"summary": [f"{step.value} evidence"]})
             case Step.DISABLE_LOGINS | Step.INSTALL | Step.ENABLE_LOGINS:
-                key = f"{step.value}_sent"
-                if key not in out:  # check first: never twice
-                    await ctx.checkpoint({key: now})
+                key = "install_sent_at" if step is Step.INSTALL else f"{step.value}_sent_at"
+                if getattr(out, key) is None:  # check first: never twice
+                    part = InstallOut if step is Step.INSTALL else LoginsOut
+                    await ctx.checkpoint(part.model_validate({key: now}))
                     self.effect(step.value)
                 return Advance(detail=f"{step.value} done")
             case Step.WATCH_REBOOT:
-                seen = int(out.get("polls", 0))
+                seen = int((out.watch or {}).get("polls", 0))
                 if seen < self.polls:
                     text = "node rebooted" if seen == 0 else None
-                    return Poll(self.settings.PPS_POLL_SECONDS, {"polls": seen + 1}, text)
-                return Advance(outputs={"rejoined_at": now})
+                    polls = WatchOut(watch={"polls": seen + 1})
+                    return Poll(self.settings.PPS_POLL_SECONDS, polls, text)
+                return Advance(outputs=WatchOut(rejoined_at=now))
             case Step.SETTLE:
-                until = float(out["rejoined_at"]) + self.settings.PPS_SETTLE_SECONDS
+                until = float(out.rejoined_at or 0) + self.settings.PPS_SETTLE_SECONDS
                 if now < until:
                     return Poll(until - now)
                 return Advance()
             case Step.VERIFY:
-                return Advance(outputs={"builds_after": {"solo-1": "9.1R18 (build 2)"}})
+                return Advance(outputs=VerifyOut(builds_after={"solo-1": "9.1R18 (build 2)"}))
             case _:
                 return Advance()
 
@@ -200,10 +211,12 @@ class Engine:
         consumer: str = "test-worker",
     ) -> None:
         self.redis, self.keys, self.clock, self.settings = redis, keys, clock, settings
-        self.service = JobService(redis, settings, inventory, clock, keys)
+        self.service = redis_service(redis, settings, inventory, clock, keys)
         self.fakes: dict[str, FakeCluster] = {}
         factory = appliances or self._fake_for
-        self.runner = Runner(redis, keys, settings, inventory, clock, factory, steps, after_commit)
+        self.runner = redis_runner(
+            redis, keys, settings, inventory, clock, factory, steps, after_commit
+        )
         self.queue = WorkQueue(redis, keys, consumer)
         self.timers = Timers(redis, keys)
         self.outcomes: list[str] = []

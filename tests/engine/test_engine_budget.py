@@ -16,9 +16,11 @@ from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
 from jobs.rules.model import GateKind, Job, State, Step
+from jobs.rules.outputs import InstallOut
 from jobs.service import JobService, UpgradeRequest
 from jobs.steps.base import Advance, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.budget import attempt_budget, over_budget
 from jobs.worker.process import Worker
 
@@ -34,10 +36,10 @@ def test_budget_adds_transfers_and_stops_at_the_reboot_deadline(settings: Settin
     assert attempt_budget(job, s, now) == 300.0 + 2 * 900.0  # two exports
     job.step = Step.INSTALL
     assert attempt_budget(job, s, now) == 300.0 + 900.0  # one upload, nothing sent yet
-    job.outputs["install_sent_at"] = now - 1700  # 100 s left of the 1800 s deadline
+    job.outputs.install_sent_at = now - 1700  # 100 s left of the 1800 s deadline
     assert attempt_budget(job, s, now) == 100.0
     job.step = Step.WATCH_REBOOT
-    job.outputs["install_accepted_at"] = now - 1799.5
+    job.outputs.install_accepted_at = now - 1799.5
     assert attempt_budget(job, s, now) == 1.0  # at the deadline: one last quick look
     assert attempt_budget(job, s, now + 3600) == 1.0
 
@@ -50,7 +52,7 @@ def test_a_cut_off_attempt_polls_before_the_deadline_and_fails_at_it(
     assert isinstance(cut, Fail)
     assert cut.error.endswith("did not finish within 5 min: the appliance did not answer in time")
     job.step = Step.WATCH_REBOOT
-    job.outputs["install_accepted_at"] = 10_000.0
+    job.outputs.install_accepted_at = 10_000.0
     again = over_budget(job, settings, 10_000.0 + 60, 60.0)
     assert isinstance(again, Poll) and again.after == settings.PPS_POLL_SECONDS
     assert again.progress and "did not answer within 1 min" in again.progress
@@ -72,7 +74,7 @@ async def test_hung_watch_fails_at_the_reboot_deadline_with_logins_flagged(
 
     async def install(ctx: StepContext) -> StepResult:
         accepted.append(time.time())
-        return Advance({"install_accepted_at": accepted[-1]}, "accepted")
+        return Advance(InstallOut(install_accepted_at=accepted[-1]), "accepted")
 
     async def hung_watch(ctx: StepContext) -> StepResult:
         try:
@@ -87,7 +89,7 @@ async def test_hung_watch_fails_at_the_reboot_deadline_with_logins_flagged(
     worker = Worker(redis, settings, inventory, steps=steps, name="w", keys=keys)
     task = asyncio.create_task(worker.run())
     try:
-        svc = JobService(redis, settings, inventory, SystemClock(), keys)
+        svc = redis_service(redis, settings, inventory, SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
         failed = await approve_until(svc, job.id, lambda j: j.state is State.FAILED, 15)
         took = time.time() - accepted[0]
@@ -130,7 +132,7 @@ async def test_reminders_keep_coming_while_another_jobs_step_hangs(
         keys=keys,
     )
     task = asyncio.create_task(worker.run())
-    svc = JobService(redis, settings, inventory, SystemClock(), keys)
+    svc = redis_service(redis, settings, inventory, SystemClock(), keys)
     try:
         a, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
 

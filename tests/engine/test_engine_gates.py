@@ -19,8 +19,9 @@ from jobs.rules.errors import (
 )
 from jobs.rules.events import EventKind
 from jobs.rules.model import Decision, Job, State, Step
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 
 
 async def at_disable_gate(engine: Engine, cluster: str = "solo") -> tuple[Job, str]:
@@ -53,7 +54,7 @@ async def test_two_person_rule_off_lets_the_requester_approve(
 ) -> None:
     job, gate = await at_disable_gate(engine)
     relaxed = engine.settings.model_copy(update={"PPS_TWO_PERSON_RULE": False})
-    svc = JobService(redis, relaxed, engine.service.inventory, engine.clock, keys)
+    svc = redis_service(redis, relaxed, engine.service.inventory, engine.clock, keys)
     assert (await svc.approve(job.id, gate, REQUESTER)).state is State.QUEUED
 
 
@@ -158,7 +159,7 @@ async def test_abort_before_disable_cancels_cleanly(engine: Engine, stubs: Stubs
         assert before.step is step_to_reach
         done = await engine.service.abort(job.id, OTHER)
         assert done.state is State.CANCELLED and done.settled
-        assert done.outputs["aborted_by"] == OTHER
+        assert done.outputs.aborted_by == OTHER
         assert done.open_gate() is None
         await engine.drain()  # the queued item finds nothing to do
         assert (await engine.job(job.id)).state is State.CANCELLED
@@ -178,7 +179,7 @@ async def test_abort_between_disable_and_install_goes_to_the_enable_gate(
     assert (mid.step, mid.state, mid.logins_disabled) == (Step.INSTALL, State.QUEUED, True)
     aborted = await engine.service.abort(job.id, OTHER)
     assert aborted.step is Step.GATE_ENABLE and aborted.state is State.AWAITING_APPROVAL
-    assert aborted.outputs["aborted_by"] == OTHER
+    assert aborted.outputs.aborted_by == OTHER
     await engine.drain()  # the queued install item must not install
     assert "install" not in stubs.effects
     with pytest.raises(AbortRefused):

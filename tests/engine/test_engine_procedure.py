@@ -1,4 +1,4 @@
-"""The whole KB12940 procedure with the real steps (jobs.steps.STEP_IMPLS) on FakeCluster:
+"""The whole KB12940 procedure with the real steps (jobs.steps.UPGRADE.impls) on FakeCluster:
 standalone, active/passive (with a VIP flip), active/active. FakeClock, no sleeps."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from engine_support import APPROVER, OTHER, RUNNING, TARGET_BUILD, Engine, new_f
 from jobs.appliance.protocol import Appliance
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
+from jobs.procedures import UPGRADE
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
-from jobs.steps import STEP_IMPLS
 from jobs.store.keys import Keys
 from tests.fakes.appliance import FakeCluster
 from tests.fakes.clock import FakeClock
@@ -56,7 +56,7 @@ async def test_full_procedure_with_the_real_steps(
 ) -> None:
     fakes: dict[str, FakeCluster] = {}
     engine = await Engine(
-        redis, keys, settings, inventory, clock, STEP_IMPLS, fake_factory(clock, fakes)
+        redis, keys, settings, inventory, clock, UPGRADE.impls, fake_factory(clock, fakes)
     ).start()
     job = await engine.create(cluster)
     await engine.drain()

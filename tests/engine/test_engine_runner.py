@@ -13,6 +13,7 @@ from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step, StepStatus
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, StepContext, StepResult
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
@@ -260,19 +261,19 @@ async def test_checkpoint_merges_outputs_without_moving_the_job(
     seen: list[tuple[State, Step, dict[str, object]]] = []
 
     async def backup(ctx: StepContext) -> StepResult:
-        await ctx.checkpoint({"intent": 1})
+        await ctx.checkpoint(InstallOut(install_sent_at=1.0))
         job = await engine.job(ctx.job.id)
-        seen.append((job.state, job.step, dict(job.outputs)))
+        seen.append((job.state, job.step, job.outputs.dump()))
         await ctx.progress("halfway")
-        return Advance(outputs={"done": 2})
+        return Advance(outputs=InstallOut(install_accepted_at=2.0))
 
     engine.runner._steps = {**stubs.registry(), Step.BACKUP: backup}
     job = await engine.create()
     await engine.drain()
     state, step, outputs = seen[0]
-    assert (state, step) == (State.RUNNING, Step.BACKUP) and outputs["intent"] == 1
+    assert (state, step) == (State.RUNNING, Step.BACKUP) and outputs["install_sent_at"] == 1.0
     after = await engine.job(job.id)
-    assert after.outputs["intent"] == 1 and after.outputs["done"] == 2
+    assert after.outputs.install_sent_at == 1.0 and after.outputs.install_accepted_at == 2.0
     texts = [e.data["text"] for e in await engine.events(job.id, EventKind.PROGRESS)]
     assert texts == ["halfway"]
 

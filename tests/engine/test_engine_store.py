@@ -19,6 +19,7 @@ from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from jobs.store.wiring import redis_service
 from tests.fakes.clock import FakeClock
 
 
@@ -115,11 +116,11 @@ async def test_commit_writes_only_changed_fields(service: JobService) -> None:
     assert snap is not None
     await service.set_card(job.id, "C9", "1700000000.000100")
     new = clone(snap.job)
-    new.outputs["x"] = 1
+    new.outputs.aborted_by = "U1"
     assert await service.store.commit(snap, new, Change(), expect=("state", "step"))
     after = await service.get(job.id)
     assert after.card_ts == "1700000000.000100" and after.channel == "C9"
-    assert after.outputs == {"x": 1}
+    assert after.outputs.dump() == {"aborted_by": "U1"}
 
 
 async def test_set_gate_message_is_kept_across_engine_writes(engine: Engine) -> None:
@@ -156,7 +157,7 @@ async def test_audit_is_trimmed_but_never_below_pps_audit_keep(
 ) -> None:
     """PPS_AUDIT_KEEP is the audit stream's floor: trimmed approximately, never below it."""
     small = settings.model_copy(update={"PPS_AUDIT_KEEP": 1000})
-    service = JobService(redis, small, inventory, clock, keys)
+    service = redis_service(redis, small, inventory, clock, keys)
     job, _ = await service.create_job(req())
     snap = await service.store.load(job.id)
     assert snap is not None

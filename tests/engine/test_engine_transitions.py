@@ -9,11 +9,13 @@ import pytest
 from engine_support import OTHER, REQUESTER, make_settings
 
 from jobs.config.settings import Settings
+from jobs.procedures import UPGRADE
 from jobs.rules import decisions
 from jobs.rules.change import Change
 from jobs.rules.errors import AbortRefused, JobFinished
 from jobs.rules.events import EventKind
-from jobs.rules.model import STEPS, GateKind, Job, State, Step, StepStatus
+from jobs.rules.model import GateKind, Job, State, Step, StepStatus
+from jobs.rules.outputs import Outputs, VerifyOut
 from jobs.rules.transitions import apply_result, set_state, start_step
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
 from tests.fakes.clock import FakeClock
@@ -70,8 +72,8 @@ def test_advance_sets_and_clears_the_logins_flag(cfg: Settings) -> None:
 def test_verify_advance_finishes_with_a_summary(cfg: Settings) -> None:
     job = job_at(Step.VERIFY, created_at=NOW - 600)
     job.logins_disabled_at, job.logins_enabled_at = NOW - 400, NOW - 100
-    job.outputs = {"builds_before": {"n": "a"}, "backups": [{"file": "system.cfg"}]}
-    change = apply_result(job, Advance(outputs={"builds_after": {"n": "b"}}), NOW, cfg)
+    job.outputs = Outputs(builds_before={"n": "a"}, backups=[{"file": "system.cfg"}])
+    change = apply_result(job, Advance(outputs=VerifyOut(builds_after={"n": "b"})), NOW, cfg)
     assert job.state is State.SUCCEEDED and job.finished_at == NOW and job.settled
     fin = dict(change.events)[EventKind.FINISHED]
     assert fin["state"] == "succeeded"
@@ -130,7 +132,7 @@ def test_ask_operator_opens_a_confirm_gate(cfg: Settings) -> None:
     }
 
 
-@pytest.mark.parametrize("step", list(STEPS))
+@pytest.mark.parametrize("step", list(UPGRADE.steps))
 def test_fail_at_each_step(cfg: Settings, step: Step) -> None:
     logins_off = step in (Step.GATE_ENABLE, Step.ENABLE_LOGINS)  # already disabled then
     job = job_at(step, logins_disabled=logins_off)
@@ -172,7 +174,7 @@ ABORT = {
 
 @pytest.mark.parametrize(("step", "outcome"), list(ABORT.items()))
 def test_abort_table(cfg: Settings, step: Step, outcome: str) -> None:
-    after_disable = STEPS.index(step) > STEPS.index(Step.DISABLE_LOGINS)
+    after_disable = UPGRADE.steps.index(step) > UPGRADE.steps.index(Step.DISABLE_LOGINS)
     logins_off = after_disable and step is not Step.VERIFY
     job = job_at(step, State.QUEUED, logins_disabled=logins_off)
     if outcome == "refused":
@@ -180,7 +182,7 @@ def test_abort_table(cfg: Settings, step: Step, outcome: str) -> None:
             decisions.abort(job, OTHER, NOW, cfg)
         return
     decisions.abort(job, OTHER, NOW, cfg)
-    assert job.outputs["aborted_by"] == OTHER
+    assert job.outputs.aborted_by == OTHER
     if outcome == "cancel":
         assert job.state is State.CANCELLED and job.settled
     else:

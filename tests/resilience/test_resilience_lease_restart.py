@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from resilience_support import Recorder, Rig
 
+from jobs.procedures import UPGRADE
 from jobs.rules.model import State, Step
-from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store.lease import Lease
 from jobs.worker import step_runner as runner_mod
@@ -43,7 +43,7 @@ async def test_resilience_lease_expires_while_redis_is_down(
         overlapped = max(overlapped, inside)
         try:
             installs.append((ctx.job.fence, time.monotonic()))
-            result = await STEP_IMPLS[Step.INSTALL](ctx)
+            result = await UPGRADE.impls[Step.INSTALL](ctx)
             if len(installs) == 1:  # the first run: Redis dies before its commit
                 r = holder["rig"]
                 lease = r.settings.PPS_LEASE_SECONDS
@@ -58,7 +58,7 @@ async def test_resilience_lease_expires_while_redis_is_down(
         finally:
             inside -= 1
 
-    steps: dict[Step, StepFn] = {**STEP_IMPLS, Step.INSTALL: install}
+    steps: dict[Step, StepFn] = {**UPGRADE.impls, Step.INSTALL: install}
     r = await rig(workers=2, steps=steps)
     holder["rig"] = r
     job = await r.create("east")

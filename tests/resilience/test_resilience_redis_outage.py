@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from resilience_support import SOCKET_TIMEOUT, Recorder, Rig
 
+from jobs.procedures import UPGRADE
 from jobs.rules.change import Change
 from jobs.rules.model import Job, State, Step
-from jobs.steps import STEP_IMPLS
 from jobs.steps.base import StepContext, StepFn, StepResult
 from jobs.store import job_store as store_mod
 from jobs.store.job_store import Snapshot
@@ -46,7 +46,7 @@ def counting(runs: dict[Step, int]) -> dict[Step, StepFn]:
 
         return run
 
-    return {s: wrap(s, impl) for s, impl in STEP_IMPLS.items()}
+    return {s: wrap(s, impl) for s, impl in UPGRADE.impls.items()}
 
 
 @pytest.mark.slow

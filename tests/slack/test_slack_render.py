@@ -36,17 +36,10 @@ from handlers.replies import (
     Usage,
 )
 from jobs.config.inventory import Cluster, Node
+from jobs.procedures import UPGRADE
 from jobs.rules.events import Event, EventKind
-from jobs.rules.model import (
-    STEPS,
-    Decision,
-    GateKind,
-    Job,
-    State,
-    Step,
-    StepRecord,
-    StepStatus,
-)
+from jobs.rules.model import Decision, GateKind, Job, State, Step, StepRecord, StepStatus
+from jobs.rules.outputs import Outputs
 from sim.slack.blocks import check_message
 
 EVIL = "<!channel> & <@U0EVIL> <https://evil.example|click>"
@@ -70,7 +63,7 @@ def long_job(nodes: int = 40) -> Job:
               updated_at=T0 + 9000, card_ts="1.000001", logins_disabled=True,
               logins_disabled_at=T0 + 600, acting_node="node-00",
               error="Verify failed: " + EVIL * 80, held_reason="rejected by <@U_APP> " + EVIL)
-    for i, step in enumerate(STEPS):
+    for i, step in enumerate(UPGRADE.steps):
         job.set_step_record(step, StepRecord(StepStatus.DONE if i < 8 else StepStatus.WAITING,
                                              T0 + i * 100, T0 + i * 100 + 42 if i < 8 else None,
                                              detail=("detail " + EVIL) * 20))
@@ -80,7 +73,7 @@ def long_job(nodes: int = 40) -> Job:
         job.approvals.append({"gate": g.id, "step": "gate_enable", "decision": "rejected",
                               "user": "U_APP", "at": T0 + i})
     job.manual = {"install": "the inventory lists 'install' as manual " + EVIL}
-    job.outputs = {
+    job.outputs = Outputs.model_validate({
         "builds_before": {n: "9.1R17 (build 27583)" for n in names},
         "builds_after": {n: "9.1R18 (build 28000) " + EVIL for n in names},
         "backups": [{"file": f"system-{i}.cfg", "sha256": "ab" * 32, "size": 12345}
@@ -88,22 +81,22 @@ def long_job(nodes: int = 40) -> Job:
         "backup_dir": "backups/cluster-east/J-0042",
         "preflight": [{"check": f"auth node-{i}", "ok": i % 3 != 0, "detail": "answers " + EVIL}
                       for i in range(nodes)],
-    }
+    })
     return job
 
 
 def summary_data(job: Job) -> dict[str, Any]:
     return {"state": "failed", "summary": {
-        "durations": {s.value: 3725.0 for s in STEPS}, "total_seconds": 99999,
-        "logins_disabled_seconds": 5400, "builds_before": job.outputs["builds_before"],
-        "builds_after": job.outputs["builds_after"], "backups": job.outputs["backups"],
+        "durations": {s.value: 3725.0 for s in UPGRADE.steps}, "total_seconds": 99999,
+        "logins_disabled_seconds": 5400, "builds_before": job.outputs.builds_before,
+        "builds_after": job.outputs.builds_after, "backups": job.outputs.backups,
         "error": job.error, "aborted_by": "U_ABORT"}}
 
 
 def plan_data(nodes: int = 40) -> dict[str, Any]:
     return {"preflight": [{"check": "x", "ok": True, "detail": "fine " + EVIL}] * nodes,
             "plan": {"steps": [{"step": s.value, "title": "t", "note": "note " + EVIL * 5}
-                               for s in STEPS],
+                               for s in UPGRADE.steps],
                      "acting_node": "node-00", "package": {"file": "pps.pkg"},
                      "backup_dir": "b", "gates": ["a", "b"], "downtime": "20-30 min",
                      "sessions": 120, "window": "Sat 01:00-05:00 Europe/Berlin",

@@ -44,7 +44,7 @@ async def test_backup_writes_private_files_and_a_manifest(make_harness: MakeHarn
     assert by_file["user.cfg"]["node"] == "east-a"
     assert by_file["user.cfg"]["build"] == RUNNING
     assert by_file["user.cfg"]["time"] == h.clock.now()
-    assert result.outputs["backups"] == read_backup(d)
+    assert result.outputs.backups == read_backup(d)
     assert h.fake.count("export_config", "east-a") == 2
 
 
@@ -54,7 +54,7 @@ async def test_backup_reentry_does_not_export_again(make_harness: MakeHarness) -
     first = await h.run()
     second = await h.run()
     assert isinstance(first, Advance) and isinstance(second, Advance)
-    assert second.outputs["backups"] == first.outputs["backups"]
+    assert second.outputs.backups == first.outputs.backups
     assert "already" in second.detail
     assert h.fake.count("export_config") == 2
 
@@ -68,7 +68,7 @@ async def test_backup_redone_when_a_file_no_longer_matches(make_harness: MakeHar
     result = await h.run()
     assert isinstance(result, Advance)
     assert h.fake.count("export_config") == 4
-    assert read_backup(folder(h)) == result.outputs["backups"]
+    assert read_backup(folder(h)) == result.outputs.backups
 
 
 async def test_backup_refuses_empty_exports_and_unreachable_node(
@@ -104,7 +104,7 @@ async def test_record_reads_builds_rollbacks_uptimes_and_sessions(
     await ready(h)
     result = await h.run(Step.RECORD)
     assert isinstance(result, Advance), result
-    rec = result.outputs["record"]
+    rec = result.outputs.record
     assert rec["nodes"]["east-b"]["build"] == RUNNING
     assert rec["nodes"]["east-b"]["rollback_build"] == "9.1R16 (build 26213)"
     assert rec["nodes"]["east-a"]["uptime"] == 30 * 86400

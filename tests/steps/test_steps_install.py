@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from jobs.rules.model import Decision, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import Decision, State, Step
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail, Poll
 from tests.fakes.harness import TARGET_BUILD, Harness
 
@@ -17,7 +19,7 @@ MakeHarness = Callable[..., Harness]
 async def at_install(h: Harness) -> Harness:
     """Preflight and record have run; logins are disabled; the job is at INSTALL."""
     h.apply(await h.run(Step.PREFLIGHT))
-    h.job.outputs.update((await h.run(Step.RECORD)).outputs)
+    h.job.outputs.merge((await h.run(Step.RECORD)).outputs)
     h.job.step = Step.INSTALL
     return h
 
@@ -30,7 +32,7 @@ async def test_checkpoint_then_one_upload_to_the_active_node(make_harness: MakeH
     assert isinstance(result, Advance), result
     assert installs_at_checkpoint == [0]
     assert h.checkpoints[0] == {"install_sent_at": h.clock.now(), "install_node": "east-a"}
-    assert result.outputs["install_accepted_at"] == h.clock.now()
+    assert result.outputs.install_accepted_at == h.clock.now()
     assert [(c["node"], c["arg"]) for c in h.fake.calls if c["method"] == "install"] == [
         ("east-a", "pps-9.1R18-package.pkg")
     ]
@@ -40,7 +42,7 @@ async def test_reentry_after_checkpoint_never_uploads_again(make_harness: MakeHa
     """The worker died between the checkpoint and the answer: read the node, never resend
     on its own (tests/steps/test_steps_install_reconcile.py has the rest)."""
     h = await at_install(make_harness("standalone"))
-    h.job.outputs.update({"install_sent_at": h.clock.now() - 12, "install_node": "solo"})
+    h.job.outputs.merge(InstallOut(install_sent_at=h.clock.now() - 12, install_node="solo"))
     reads = h.fake.count("system_info", "solo"), h.fake.count("overview", "solo")
     result = await h.run()
     assert isinstance(result, Poll), result
@@ -59,7 +61,7 @@ async def test_active_moved_since_preflight_installs_on_the_vip_host(
     h.fake.active = "east-b"  # a failover happened while waiting for approval
     result = await h.run()
     assert isinstance(result, Advance)
-    assert result.outputs["install_node"] == "east-b"
+    assert result.outputs.install_node == "east-b"
 
 
 async def test_refused_422_fails_with_the_appliance_message_and_stays_refused(
@@ -75,6 +77,13 @@ async def test_refused_422_fails_with_the_appliance_message_and_stays_refused(
     again = await h.run()  # re-entry: the recorded outcome, not a second upload
     assert isinstance(again, Fail) and again.error == result.error
     assert h.fake.count("install") == 1
+    # Applied: the job fails, logins flagged disabled (the disable may have gone through)
+    # and the enable gate stays open.
+    h.apply(again)
+    assert h.job.state is State.FAILED and h.job.logins_disabled
+    gate = h.job.open_gate()
+    assert gate is not None and gate.step is Step.GATE_ENABLE
+    assert h.events(EventKind.LOGINS_DISABLED_ALERT)
 
 
 async def test_unsupported_asks_the_operator_with_package_and_sha(
@@ -114,7 +123,7 @@ async def test_forced_manual_verifies_and_asks_again_until_it_sees_the_install(
     done = await h.run()
     assert isinstance(done, Advance), done
     assert "aa-1 is not answering" in done.detail
-    assert done.outputs["install_by"] == "operator"
+    assert done.outputs.install_by == "operator"
     assert h.fake.count("install") == 0  # the operator's click is no API call
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from jobs.rules.model import Decision, Step
+from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail, Poll, StepResult
 from jobs.steps.install_check import NodeSeen, Verdict, judge
 from tests.fakes.harness import Harness
@@ -21,7 +22,7 @@ RUNNING = "9.1R17 (build 27583)"
 async def at_install(h: Harness) -> Harness:
     """Preflight and record have run; logins are disabled; the job is at INSTALL."""
     h.apply(await h.run(Step.PREFLIGHT))
-    h.job.outputs.update((await h.run(Step.RECORD)).outputs)
+    h.job.outputs.merge((await h.run(Step.RECORD)).outputs)
     h.job.step = Step.INSTALL
     h.job.logins_disabled = True
     return h
@@ -30,7 +31,7 @@ async def at_install(h: Harness) -> Harness:
 def intent_only(h: Harness, node: str) -> float:
     """The intent was checkpointed, then the worker died: nothing reached the node."""
     at = h.clock.now()
-    h.job.outputs.update({"install_sent_at": at, "install_node": node})
+    h.job.outputs.merge(InstallOut(install_sent_at=at, install_node=node))
     h.clock.advance(30)  # another worker takes the item over
     return at
 
@@ -43,6 +44,7 @@ async def until_not_poll(h: Harness, limit: int = 500) -> tuple[StepResult, list
             return result, polls
         polls.append(result)
         h.apply(result)
+        h.wait()
     raise AssertionError("still polling")
 
 
@@ -64,13 +66,13 @@ async def test_crash_after_the_intent_asks_before_the_only_send(make_harness: Ma
     assert "send it again" in ask.instructions and "pps-9.1R18-package.pkg" in ask.instructions
     assert ask.detail and "send the install again?" in ask.detail  # the card's install line
     h.apply(ask)
-    assert h.job.outputs["install_outcome"] == "untouched"
+    assert h.job.outputs.install_outcome == "untouched"
     h.decide_open(Decision.CONFIRMED, "UOPERATOR")
     confirmed_at = h.clock.now()
     done = await h.run()
     assert isinstance(done, Advance), done
     assert installs(h) == [confirmed_at]  # one install, after the confirm
-    assert done.outputs["install_accepted_at"] >= sent_at
+    assert done.outputs.install_accepted_at >= sent_at
     h.apply(done)
     assert h.job.step is Step.WATCH_REBOOT
     again = [c for c in h.checkpoints if "install_confirm_used" in c]
@@ -84,14 +86,14 @@ async def test_crash_after_the_upload_finds_the_install_under_way(
     fw = h.inventory.firmware_for("9.1R18")
     assert fw is not None
     sent_at = h.clock.now()
-    h.job.outputs.update({"install_sent_at": sent_at, "install_node": "aa-1"})
+    h.job.outputs.merge(InstallOut(install_sent_at=sent_at, install_node="aa-1"))
     await h.fake.install("aa-1", fw.file)  # it arrived; the worker died before the answer
     h.clock.advance(5)
     result = await h.run()
     assert isinstance(result, Advance), result
     assert "aa-1 runs 9.1R17" in result.detail and "Enabled, Transitioning" in result.detail
     assert result.detail.endswith("installing: watching")
-    assert result.outputs["install_accepted_at"] == sent_at
+    assert result.outputs.install_accepted_at == sent_at
     assert len(installs(h)) == 1
 
 
@@ -106,7 +108,8 @@ async def test_lost_answer_while_the_upgrade_starts_is_read_not_resent(
     assert first.progress and first.progress.startswith("No clear answer to the install")
     assert "not sent again" in first.progress
     h.apply(first)
-    assert h.job.outputs["install_outcome"] == "unclear"
+    assert h.job.outputs.install_outcome == "unclear"
+    h.wait()
     result, _ = await until_not_poll(h)
     assert isinstance(result, Advance), result
     assert "installing" in result.detail or "went through" in result.detail
@@ -195,6 +198,7 @@ async def test_second_send_answered_422_keeps_reading(make_harness: MakeHarness)
     result = await h.run()
     assert isinstance(result, Poll), result
     h.apply(result)
+    h.wait()
     result = await h.run()  # the confirm was used: reading, not a third send
     assert isinstance(result, Poll | AskOperator), result
     assert len(installs(h)) == 1

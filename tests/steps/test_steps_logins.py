@@ -22,7 +22,7 @@ def writes(h: Harness) -> list[dict[str, Any]]:
 
 def at_disable(h: Harness, acting: str | None = None) -> Harness:
     h.job.step = Step.DISABLE_LOGINS
-    h.job.outputs["acting_node"] = acting or h.cluster.node_names[0]
+    h.job.outputs.acting_node = acting or h.cluster.node_names[0]
     return h
 
 
@@ -30,7 +30,7 @@ async def test_already_disabled_advances_without_writing(make_harness: MakeHarne
     h = at_disable(make_harness("standalone", fake_kw={"login_permission": False}))
     result = await h.run()
     assert isinstance(result, Advance)
-    assert result.outputs["disable_logins"]["by"] == "already"
+    assert result.outputs.disable_logins.by == "already"
     assert writes(h) == [] and h.checkpoints == []
 
 
@@ -46,7 +46,7 @@ async def test_checkpoint_before_the_single_write_then_read_back(
     assert h.checkpoints[0]["disable_logins_target"] == VIP
     assert [(c["node"], c["arg"]) for c in writes(h)] == [(VIP, "enabled=False")]
     assert h.fake.login_permission is False
-    assert result.outputs["disable_logins"]["by"] == "api"
+    assert result.outputs.disable_logins.by == "api"
     # Re-entry (a duplicate delivery after the commit was lost): check sees it done.
     again = await h.run()
     assert isinstance(again, Advance) and len(writes(h)) == 1
@@ -55,12 +55,12 @@ async def test_checkpoint_before_the_single_write_then_read_back(
 async def test_reentry_after_checkpoint_never_writes_again(make_harness: MakeHarness) -> None:
     h = at_disable(make_harness("standalone"))
     # A worker checkpointed the intent and died; whether its request arrived is unknown.
-    h.job.outputs["disable_logins_sent_at"] = h.clock.now() - 30
+    h.job.outputs.disable_logins_sent_at = h.clock.now() - 30
     # It may still be on its way: read again on the next polls, never write.
     for n in range(1, VERIFY_POLLS + 1):
         poll = await h.run()
         assert isinstance(poll, Poll), poll
-        assert poll.outputs == {"disable_logins_verify_polls": n}
+        assert poll.outputs.model_dump(exclude_unset=True) == {"disable_logins_verify_polls": n}
         h.apply(poll)
     result = await h.run()
     assert isinstance(result, AskOperator)
@@ -71,7 +71,7 @@ async def test_reentry_after_checkpoint_never_writes_again(make_harness: MakeHar
 
 async def test_a_write_that_shows_late_is_found_on_a_later_poll(make_harness: MakeHarness) -> None:
     h = at_disable(make_harness("standalone"))
-    h.job.outputs["disable_logins_sent_at"] = h.clock.now() - 1
+    h.job.outputs.disable_logins_sent_at = h.clock.now() - 1
     poll = await h.run()
     assert isinstance(poll, Poll) and poll.progress and "reading again" in poll.progress
     h.apply(poll)
@@ -102,7 +102,7 @@ async def test_unsupported_write_asks_an_operator_and_verifies_after_confirm(
     h.fake.console_set_login_permission(False)  # the operator clicks Disable All Users
     h.decide_open(Decision.CONFIRMED, "UOP")
     done = await h.run()
-    assert isinstance(done, Advance) and done.outputs["disable_logins"]["by"] == "operator"
+    assert isinstance(done, Advance) and done.outputs.disable_logins.by == "operator"
     assert len(writes(h)) == 1  # only the refused attempt
 
 
@@ -133,7 +133,7 @@ async def test_acting_node_down_goes_through_another_member(make_harness: MakeHa
     result = await h.run()
     assert isinstance(result, Advance)
     assert [c["node"] for c in writes(h)] == ["aa-2"]
-    assert result.outputs["disable_logins"]["via"] == "aa-2"
+    assert result.outputs.disable_logins.via == "aa-2"
 
 
 class IgnoringWrites(FakeCluster):
@@ -176,7 +176,7 @@ async def test_a_500_on_the_write_is_not_retried(make_harness: MakeHarness) -> N
 async def test_enable_logins_mirrors_disable(make_harness: MakeHarness) -> None:
     h = make_harness("active-passive", vip=True, fake_kw={"login_permission": False})
     h.job.step = Step.ENABLE_LOGINS
-    h.job.outputs["acting_node"] = "east-a"
+    h.job.outputs.acting_node = "east-a"
     h.fake.unsupported.add("set_login_permission")
     ask = await h.run()
     assert isinstance(ask, AskOperator) and "Enable All Users" in ask.instructions
@@ -184,7 +184,7 @@ async def test_enable_logins_mirrors_disable(make_harness: MakeHarness) -> None:
     h.fake.console_set_login_permission(True)
     h.decide_open(Decision.CONFIRMED, "UOP")
     done = await h.run()
-    assert isinstance(done, Advance) and done.outputs["enable_logins"]["enabled"] is True
+    assert isinstance(done, Advance) and done.outputs.enable_logins.enabled is True
 
 
 async def test_nothing_answers_fails_without_writing(make_harness: MakeHarness) -> None:

@@ -13,7 +13,7 @@ MakeHarness = Callable[..., Harness]
 
 
 def failed_checks(result: Fail) -> dict[str, str]:
-    return {r["check"]: r["detail"] for r in result.outputs["preflight"] if not r["ok"]}
+    return {r["check"]: r["detail"] for r in result.outputs.preflight if not r["ok"]}
 
 
 async def test_all_good_advances_with_plan_acting_node_and_builds(
@@ -23,14 +23,14 @@ async def test_all_good_advances_with_plan_acting_node_and_builds(
     result = await h.run(Step.PREFLIGHT)
     assert isinstance(result, Advance), result
     out = result.outputs
-    assert all(r["ok"] for r in out["preflight"])
-    assert {r["check"] for r in out["preflight"]} >= {
+    assert all(r["ok"] for r in out.preflight)
+    assert {r["check"] for r in out.preflight} >= {
         "window", "auth east-a", "auth east-b", "member east-a", "member east-b",
         "target package", "rollback package", "version", "acting node",
     }  # fmt: skip
-    assert out["acting_node"] == "east-a"
-    assert out["builds_before"] == {"east-a": RUNNING, "east-b": RUNNING}
-    plan = out["plan"]
+    assert out.acting_node == "east-a"
+    assert out.builds_before == {"east-a": RUNNING, "east-b": RUNNING}
+    plan = out.plan
     assert plan["acting_node"] == "east-a"
     assert plan["downtime"] == "20-30 min"
     assert plan["sessions"] == 412
@@ -45,7 +45,7 @@ async def test_active_passive_acting_node_is_the_vip_host(make_harness: MakeHarn
     h = make_harness("active-passive", vip=True, fake_kw={"active": "east-b"})
     result = await h.run(Step.PREFLIGHT)
     assert isinstance(result, Advance)
-    assert result.outputs["acting_node"] == "east-b"
+    assert result.outputs.acting_node == "east-b"
     assert h.fake.count("system_info", VIP) >= 1
 
 
@@ -55,7 +55,7 @@ async def test_active_passive_without_vip_acts_on_the_first_node(
     h = make_harness("active-passive", vip=False, fake_kw={"active": "east-b"})
     result = await h.run(Step.PREFLIGHT)
     assert isinstance(result, Advance)
-    assert result.outputs["acting_node"] == "east-a"
+    assert result.outputs.acting_node == "east-a"
 
 
 async def test_wrong_sha256_fails_naming_it(make_harness: MakeHarness) -> None:
@@ -88,7 +88,7 @@ async def test_downgrade_needs_the_flag(make_harness: MakeHarness) -> None:
     h2 = make_harness("standalone", job_kw={"target": "9.1R16", "allow_downgrade": True})
     result2 = await h2.run(Step.PREFLIGHT)
     assert isinstance(result2, Advance), result2
-    assert any("downgrade" in r["detail"] for r in result2.outputs["preflight"])
+    assert any("downgrade" in r["detail"] for r in result2.outputs.preflight)
 
 
 async def test_outside_the_window_fails(make_harness: MakeHarness) -> None:
@@ -114,7 +114,7 @@ async def test_every_failure_is_listed_at_once(make_harness: MakeHarness) -> Non
     assert "Disabled" in failed["member aa-3"]
     for detail in failed.values():
         assert detail in result.error
-    assert "acting_node" not in result.outputs  # nothing decided on a failed preflight
+    assert result.outputs.acting_node is None  # nothing decided on a failed preflight
 
 
 async def test_unknown_target_and_missing_file(make_harness: MakeHarness) -> None:
@@ -135,7 +135,7 @@ async def test_plan_marks_operator_assisted_steps(make_harness: MakeHarness) -> 
     h = make_harness("active-active", manual=["install"])
     result = await h.run(Step.PREFLIGHT)
     assert isinstance(result, Advance)
-    notes = {s["step"]: s["note"] for s in result.outputs["plan"]["steps"]}
+    notes = {s["step"]: s["note"] for s in result.outputs.plan["steps"]}
     assert notes["install"] == "pps-9.1R18-package.pkg on aa-1; operator-assisted"
     assert "operator-assisted" not in notes["disable_logins"]
-    assert result.outputs["plan"]["manual"] == ["install"]
+    assert result.outputs.plan["manual"] == ["install"]

@@ -27,7 +27,7 @@ async def test_each_poll_keeps_per_node_progress_and_polls_at_the_setting(
     h = await installed(make_harness("active-active", settings_kw={"PPS_POLL_SECONDS": 7.5}))
     first = await h.run()
     assert isinstance(first, Poll) and first.after == 7.5
-    node = first.outputs["watch"]["nodes"]["aa-1"]
+    node = first.outputs.watch["nodes"]["aa-1"]
     assert set(node) >= {"seen_down", "uptime_dropped", "build", "in_cluster", "last_seen"}
     assert node["in_cluster"] is False and "Enabled, Transitioning" in node["last_seen"]
     assert first.progress == "aa-1: Enabled, Transitioning"
@@ -35,7 +35,7 @@ async def test_each_poll_keeps_per_node_progress_and_polls_at_the_setting(
     h.clock.advance(60)  # aa-1 now rebooting
     second = await h.run()
     assert isinstance(second, Poll)
-    assert second.outputs["watch"]["nodes"]["aa-1"]["seen_down"] is True
+    assert second.outputs.watch["nodes"]["aa-1"]["seen_down"] is True
     assert second.progress == "aa-1 stopped answering (rebooting)"
     h.apply(second)
     quiet = await h.run()  # nothing changed since: no thread line
@@ -50,11 +50,11 @@ async def test_a_500_during_the_watch_is_not_progress_and_not_fatal(
     h.fake.fail_next("system_info", 500)
     result = await h.run()
     assert isinstance(result, Poll)
-    assert result.outputs["watch"]["nodes"]["solo"]["last_seen"].startswith(
+    assert result.outputs.watch["nodes"]["solo"]["last_seen"].startswith(
         "answers with an error (HTTP 500"
     )
     h.apply(result)
     done = await h.run()
     assert isinstance(done, Advance)
-    assert done.outputs["builds_after"] == {"solo": TARGET_BUILD}
-    assert done.outputs["rejoined_at"] == h.clock.now()
+    assert done.outputs.builds_after == {"solo": TARGET_BUILD}
+    assert done.outputs.rejoined_at == h.clock.now()
