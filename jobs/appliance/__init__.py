@@ -4,8 +4,10 @@
   `Overview`, `ActiveUsers`), the errors (`Unreachable`, `AuthFailed`, `Unsupported`,
   `Rejected`) and the cluster status words.
 - `client`: `PpsClient`, the `Appliance` over HTTP for one cluster (the calls of PPS-API.md).
-- `transport`: sessions, authentication, retries and error mapping under the client.
-- `policy`: retry, timeout and TLS policy as plain values.
+- `transport`: sessions, authentication, retries, call deadlines and error mapping under
+  the client.
+- `reply`: answers read streamed with a size cap.
+- `policy`: retry, timeout, answer-size and TLS policy as plain values.
 - `parse`: checks and parses every answer (everything from outside is hostile).
 - `versions`: firmware version strings (`9.1R18`, `9.1R17.1 (build 27583)`) and comparisons.
 

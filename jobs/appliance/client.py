@@ -25,7 +25,7 @@ from jobs.appliance.parse import (
     parse_overview,
     parse_system_info,
 )
-from jobs.appliance.policy import RetryPolicy, Timeouts, log
+from jobs.appliance.policy import Limits, MiB, RetryPolicy, Timeouts, log
 from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, Rejected, SystemInfo
 from jobs.appliance.transport import PpsSession
 from jobs.config.clock import Clock
@@ -48,6 +48,7 @@ class PpsClient:
         password: str,
         *,
         timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -60,6 +61,7 @@ class PpsClient:
             username,
             password,
             timeouts=timeouts,
+            limits=limits,
             retry=retry,
             clock=clock,
             transport=transport,
@@ -161,15 +163,19 @@ class PpsClient:
         """`POST system/binary-configuration?export=…`: base64 text, decoded; empty refused."""
         export = EXPORT_NAMES[kind]
         log().info("pps.write", cluster=self.cluster.name, node=node, call="export", kind=kind)
-        resp = await self.session.call(
+        session = self.session
+        resp = await session.call(
             node,
             "POST",
             "system/binary-configuration",
             params={"export": export},
             idempotent=False,
+            http_timeout=session.timeouts.for_transfer(),
+            deadline=session.timeouts.transfer,
+            max_bytes=session.limits.export,
         )
         try:
-            return decode_export(resp.text)
+            return decode_export(resp.body)
         except AnswerError as exc:
             raise Rejected(node, resp.status_code, f"{export}: {exc}") from None
 
@@ -181,8 +187,6 @@ class PpsClient:
         path = Path(package)
         if not await asyncio.to_thread(path.is_file):
             raise Rejected(node, 0, f"package file {path.name} not found")
-        # A fresh key first: a key expiring mid-upload would cost a second upload.
-        await self.session.api_key(node, fresh=True)
 
         def files(stack: contextlib.ExitStack) -> Mapping[str, Any]:
             handle = stack.enter_context(path.open("rb"))
@@ -198,7 +202,10 @@ class PpsClient:
             files=files,
             idempotent=False,
             assumed=True,
-            http_timeout=self.session.timeouts.for_upload(),
+            http_timeout=self.session.timeouts.for_transfer(),
+            deadline=self.session.timeouts.transfer,
+            # A fresh key first: a key expiring mid-upload would cost a second upload.
+            fresh_key=True,
         )
 
     async def rollback(self, node: str) -> None:
@@ -228,10 +235,12 @@ def make_appliance(
     Retry backoff and the connect/read timeouts are scaled to the polling interval, so that
     a node that hangs instead of refusing connections while it reboots (DESIGN §4.11) costs
     a few polls, not minutes. At the default 10 s poll they stay at 5 s connect / 20 s read.
+    The whole-call deadlines and the export size cap come from the settings.
     """
     username, password = cluster.credentials(env)
     retry = RetryPolicy()
     timeouts = Timeouts()
+    limits = Limits()
     if settings is not None:
         poll = settings.PPS_POLL_SECONDS
         base = min(RetryPolicy.base, poll / 10)
@@ -239,5 +248,16 @@ def make_appliance(
         timeouts = Timeouts(
             connect=min(Timeouts.connect, max(1.0, poll)),
             read=min(Timeouts.read, max(2.0, 2 * poll)),
+            total=settings.PPS_CALL_TIMEOUT_SECONDS,
+            transfer=settings.PPS_TRANSFER_TIMEOUT_SECONDS,
         )
-    return PpsClient(cluster, username, password, timeouts=timeouts, retry=retry, clock=clock)
+        limits = Limits(export=settings.PPS_EXPORT_MAX_MB * MiB)
+    return PpsClient(
+        cluster,
+        username,
+        password,
+        timeouts=timeouts,
+        limits=limits,
+        retry=retry,
+        clock=clock,
+    )

@@ -173,9 +173,17 @@ def parse_active_users_page(data: Any) -> UsersPage:
     )
 
 
-def decode_export(text: str) -> bytes:
-    """Base64 export text (line breaks allowed) → bytes; empty or not base64 is refused."""
-    compact = "".join(text.split())
+_WHITESPACE = b" \t\r\n\v\f"
+
+
+def decode_export(text: bytes | str) -> bytes:
+    """Base64 export text (line breaks allowed) → bytes; empty or not base64 is refused.
+
+    Works on the bytes as read (one copy without the line breaks, then the decoded data):
+    an export may be tens of MiB.
+    """
+    raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    compact = raw.translate(None, _WHITESPACE)
     if not compact:
         raise AnswerError("empty configuration export")
     try:

@@ -1,4 +1,5 @@
-"""Transport policy for the PPS client: retries, timeouts, TLS, secrets, failure reasons.
+"""Transport policy for the PPS client: retries, timeouts, answer sizes, TLS, secrets,
+failure reasons.
 
 Plain values and functions, tested alone; `jobs/appliance/transport.py` applies them.
 """
@@ -38,17 +39,44 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds. `upload` bounds sending a firmware package and waiting for its answer."""
+    """Seconds. httpx's `connect` and `read` bound one connection attempt and one read (a
+    node that sends a byte now and then never trips `read`); `total` bounds a whole call:
+    login, retries and every byte of the answer; `transfer` bounds a whole package upload
+    or configuration export, and is also the read timeout while one runs."""
 
     connect: float = 5.0
     read: float = 20.0
-    upload: float = 900.0
+    total: float = 30.0
+    transfer: float = 900.0
 
     def default(self) -> httpx.Timeout:
         return httpx.Timeout(self.read, connect=self.connect)
 
-    def for_upload(self) -> httpx.Timeout:
-        return httpx.Timeout(self.upload, connect=self.connect)
+    def for_transfer(self) -> httpx.Timeout:
+        return httpx.Timeout(self.transfer, connect=self.connect)
+
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bytes: the largest answer read. `json` for the JSON answers (an active-users page of
+    200 sessions is about 100 kB), `export` for a configuration export (base64 text, the
+    biggest answer of all), `error` for the body of an error answer (cut there, since only
+    its first words are shown)."""
+
+    json: int = 8 * MiB
+    export: int = 64 * MiB
+    error: int = 64 * 1024
+
+
+def fmt_bytes(n: int) -> str:
+    """`8388608` -> `8 MiB`, `65536` -> `64 KiB`."""
+    for unit, size in (("MiB", MiB), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} bytes"
 
 
 class Secret:

@@ -4,7 +4,9 @@
 name or `VIP`) with `realm_auth` (falling back to the legacy `auth` on 404), sends every
 call with the api key as Basic user and an empty password, re-authenticates once on 401,
 retries idempotent calls with jittered backoff on connect errors and 5xx, never retries a
-write blindly, and maps failures to the `jobs.appliance.protocol` errors. Secrets (admin password,
+write blindly, and maps failures to the `jobs.appliance.protocol` errors. Every call has
+an overall deadline (login, retries and the last byte of the answer included) and every
+answer a size cap: answers are streamed, never buffered whole. Secrets (admin password,
 api keys) never reach logs, exception messages or reprs.
 """
 
@@ -13,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
 
 from jobs.appliance.parse import AnswerError, parse_api_key
 from jobs.appliance.policy import (
+    Limits,
     RetryPolicy,
     Secret,
     Timeouts,
     describe_transport_error,
+    fmt_bytes,
     log,
     tls_verify,
 )
@@ -35,6 +39,7 @@ from jobs.appliance.protocol import (
     Unreachable,
     Unsupported,
 )
+from jobs.appliance.reply import Reply, TooLarge, send_capped
 from jobs.config.clock import Clock, SystemClock
 from jobs.config.inventory import Cluster
 
@@ -51,6 +56,11 @@ _RETRYABLE_TRANSPORT = (
 FilesFactory = Callable[[contextlib.ExitStack], Mapping[str, Any]]
 
 
+def _retryable(status: int) -> bool:
+    """A 5xx worth another try of an idempotent call (501: the call is not implemented)."""
+    return status >= 500 and status != 501
+
+
 class PpsSession:
     """Authenticated HTTP access to the nodes (and VIP) of one cluster."""
 
@@ -61,6 +71,7 @@ class PpsSession:
         password: str,
         *,
         timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         rng: Callable[[], float] = random.random,
@@ -70,6 +81,7 @@ class PpsSession:
         self._username = username
         self._password = Secret(password)
         self.timeouts = timeouts or Timeouts()
+        self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self._rng = rng
@@ -80,6 +92,8 @@ class PpsSession:
             timeout=self.timeouts.default(),
             transport=transport,
             follow_redirects=False,
+            # Uncompressed answers: the size cap then counts what is really held.
+            headers={"Accept-Encoding": "identity"},
         )
 
     def __repr__(self) -> str:
@@ -166,51 +180,84 @@ class PpsSession:
         idempotent: bool,
         assumed: bool = False,
         http_timeout: httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        """Send an authenticated API call; return the 2xx response or raise a mapped error.
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        fresh_key: bool = False,
+    ) -> Reply:
+        """Send an authenticated API call; return the 2xx answer or raise a mapped error.
 
         `idempotent` calls are retried on connect errors and 5xx; others are sent once
         (plus one resend after a 401, which the appliance refused before acting).
-        `assumed` marks the [assumed] writes: 404/405/501 become `Unsupported`.
+        `assumed` marks the [assumed] writes: 404/405/501 become `Unsupported`. The whole
+        call ends within `deadline` seconds (default `timeouts.total`), else `Unreachable`;
+        an answer over `max_bytes` (default `limits.json`) is `Rejected` unread.
+        `fresh_key` logs in anew first (an upload must not outlive its key).
         """
+        limit = self.timeouts.total if deadline is None else deadline
         reauthed = False
-        while True:
-            key = await self.api_key(target)
-            resp = await self._send_with_retry(
-                target,
-                method,
-                path,
-                auth=(key, ""),
-                params=params,
-                json_body=json_body,
-                files=files,
-                retry=idempotent,
-                http_timeout=http_timeout,
-            )
-            if resp.status_code == 401:
+        async with self._deadline(limit, target, method, path):
+            while True:
+                key = await self.api_key(target, fresh=fresh_key and not reauthed)
+                resp = await self._send_with_retry(
+                    target,
+                    method,
+                    path,
+                    auth=(key, ""),
+                    params=params,
+                    json_body=json_body,
+                    files=files,
+                    retry=idempotent,
+                    http_timeout=http_timeout,
+                    max_bytes=max_bytes,
+                )
+                if resp.status_code != 401:
+                    break
                 if reauthed:
                     raise AuthFailed(target, "api key refused right after a fresh login")
                 log().info("pps.reauth", cluster=self.cluster.name, node=target, path=path)
                 if self._keys.get(target) is not None and self._keys[target].get() == key:
                     self.forget_key(target)
                 reauthed = True
-                continue
-            if 200 <= resp.status_code < 300:
-                return resp
-            if assumed and resp.status_code in UNSUPPORTED_STATUSES:
-                raise Unsupported(
-                    target, f"{method} {path} answered HTTP {resp.status_code}: not supported"
-                )
-            raise self._rejected(target, resp)
+        if 200 <= resp.status_code < 300:
+            return resp
+        if assumed and resp.status_code in UNSUPPORTED_STATUSES:
+            raise Unsupported(
+                target, f"{method} {path} answered HTTP {resp.status_code}: not supported"
+            )
+        raise self._rejected(target, resp)
 
     async def get_text(self, target: str, url_path: str, params: Mapping[str, str]) -> str:
         """Unauthenticated GET of a non-API path (the health check), retried like a read."""
-        resp = await self._send_with_retry(
-            target, "GET", url_path, params=params, retry=True, api=False
-        )
+        async with self._deadline(self.timeouts.total, target, "GET", url_path):
+            resp = await self._send_with_retry(
+                target, "GET", url_path, params=params, retry=True, api=False
+            )
         if not 200 <= resp.status_code < 300:
             raise self._rejected(target, resp)
         return resp.text
+
+    @contextlib.asynccontextmanager
+    async def _deadline(
+        self, limit: float, target: str, method: str, path: str
+    ) -> AsyncIterator[None]:
+        """End the work inside after `limit` seconds with `Unreachable` (a whole call)."""
+        cm = asyncio.timeout(limit)
+        try:
+            async with cm:
+                yield
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            reason = f"no complete answer within {limit:g} s (call deadline)"
+            log().info(
+                "pps.unreachable",
+                cluster=self.cluster.name,
+                node=target,
+                method=method,
+                path=path,
+                reason=reason,
+            )
+            raise Unreachable(target, reason) from None
 
     async def _send_with_retry(
         self,
@@ -225,21 +272,31 @@ class PpsSession:
         retry: bool = True,
         http_timeout: httpx.Timeout | None = None,
         api: bool = True,
-    ) -> httpx.Response:
+        max_bytes: int | None = None,
+    ) -> Reply:
         url = self.base_url(target) + (API + path if api else path)
         attempt = 0
         while True:
             last = not retry or attempt + 1 >= self.retry.attempts
+            # A 5xx that will be retried: its body is not worth reading.
+            skip = (lambda _s: False) if last else _retryable
             try:
                 with contextlib.ExitStack() as stack:
-                    resp = await self._http.request(
+                    request = self._http.build_request(
                         method,
                         url,
-                        auth=auth,
                         params=params,
                         json=json_body,
                         files=files(stack) if files else None,
                         timeout=http_timeout or self._http.timeout,
+                    )
+                    resp = await send_capped(
+                        self._http,
+                        request,
+                        auth=auth,
+                        limits=self.limits,
+                        max_bytes=max_bytes,
+                        skip_body=skip,
                     )
             except httpx.TransportError as exc:
                 reason = describe_transport_error(exc, self.timeouts)
@@ -256,7 +313,19 @@ class PpsSession:
                 await self._backoff(target, method, path, attempt, reason)
                 attempt += 1
                 continue
-            if resp.status_code >= 500 and resp.status_code != 501 and not last:
+            except TooLarge as exc:
+                log().warning(
+                    "pps.answer_too_large",
+                    cluster=self.cluster.name,
+                    node=target,
+                    method=method,
+                    path=path,
+                    limit=exc.limit,
+                )
+                raise Rejected(
+                    target, exc.status, f"answer larger than {fmt_bytes(exc.limit)}; not read"
+                ) from None
+            if _retryable(resp.status_code) and not last:
                 await self._backoff(target, method, path, attempt, f"HTTP {resp.status_code}")
                 attempt += 1
                 continue
@@ -267,6 +336,7 @@ class PpsSession:
                 method=method,
                 path=path,
                 status=resp.status_code,
+                bytes=len(resp.body),
             )
             return resp
 
@@ -288,7 +358,7 @@ class PpsSession:
 
     # -- answers --------------------------------------------------------------------
 
-    def _json(self, target: str, resp: httpx.Response) -> Any:
+    def _json(self, target: str, resp: Reply) -> Any:
         try:
             return resp.json()
         except ValueError:
@@ -302,20 +372,5 @@ class PpsSession:
                 text = text.replace(value, "***")
         return text
 
-    def _rejected(self, target: str, resp: httpx.Response) -> Rejected:
-        return Rejected(target, resp.status_code, self.scrub(short_message(resp)))
-
-
-def short_message(resp: httpx.Response, limit: int = 160) -> str:
-    """The appliance's own words for an error, shortened (no schema is documented)."""
-    text = ""
-    with contextlib.suppress(ValueError):
-        data = resp.json()
-        if isinstance(data, dict):
-            for k in ("message", "error", "errors", "detail", "status"):
-                if data.get(k):
-                    text = str(data[k])
-                    break
-    if not text:
-        text = " ".join(resp.text.split()) or resp.reason_phrase or "error"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    def _rejected(self, target: str, resp: Reply) -> Rejected:
+        return Rejected(target, resp.status_code, self.scrub(resp.short_message()))

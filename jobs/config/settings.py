@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     PPS_GATE_TIMEOUT_SECONDS: float = Field(14400.0, gt=0)  # unanswered disable gate: cancel
     PPS_ALLOWED_CHANNELS: str = ""  # channel ids where commands and clicks count; "" = any
     PPS_FLEET_POLL_SECONDS: float = Field(300.0, gt=0)  # read-only poll of idle clusters
+    # One appliance call as a whole (login, retries, the last byte of the answer) ...
+    PPS_CALL_TIMEOUT_SECONDS: float = Field(30.0, gt=0)
+    # ... a package upload or a configuration export as a whole ...
+    PPS_TRANSFER_TIMEOUT_SECONDS: float = Field(900.0, gt=0)
+    # ... one attempt of a step, plus the transfers it makes (jobs/worker/budget.py).
+    PPS_STEP_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
+    PPS_EXPORT_MAX_MB: int = Field(64, ge=1)  # largest configuration export read (MiB)
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 

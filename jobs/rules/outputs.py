@@ -58,10 +58,16 @@ class LoginsOut(StepOut):
 class InstallOut(StepOut):
     install_sent_at: float | None = None  # the intent, checkpointed before the call
     install_node: str | None = None
-    install_outcome: str | None = None  # "unsupported" | "rejected" when it did not start
+    # "unsupported" | "rejected" when it did not start; "unclear" when no clear answer came
+    # back; "untouched" when the node showed no sign of it and an operator was asked
+    install_outcome: str | None = None
     install_error: str | None = None
     install_accepted_at: float | None = None
     install_by: str | None = None  # "operator" when confirmed by a human
+    install_unclear: str | None = None  # why the answer was not clear (reset, HTTP 502, ...)
+    install_seen: str | None = None  # the last reading of the node, in words
+    install_untouched_reads: int | None = None  # readings in a row that found it untouched
+    install_confirm_used: str | None = None  # the confirm gate that allowed a second send
 
 
 class WatchOut(StepOut):

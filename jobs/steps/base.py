@@ -40,6 +40,7 @@ class Poll:
     after: float
     outputs: StepOut | None = None
     progress: str | None = None  # a thread line worth posting (node rebooted, VIP flipped)
+    detail: str | None = None  # the step's line on the card while it waits (what was seen)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AskOperator:
     reason: str
     saw: str | None = None  # what verification saw last time, when asking again
     outputs: StepOut | None = None
+    detail: str | None = None  # the step's line on the card while it waits (what was seen)
 
 
 @dataclass(frozen=True)

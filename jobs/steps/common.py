@@ -1,4 +1,5 @@
-"""Helpers shared by the steps: the acting node, the login target, reads that never raise."""
+"""Helpers shared by the steps: the acting node, the login target, reads that never raise,
+the reboot deadline."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import TypeVar
 
 from jobs.appliance.protocol import VIP, ActiveUsers, ApplianceError, SystemInfo, Unreachable
 from jobs.config.inventory import Cluster, Firmware
+from jobs.config.settings import Settings
+from jobs.rules.model import Job
 from jobs.steps.base import StepContext
 
 T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Failed:
@@ -105,3 +109,15 @@ async def resolve_active(ctx: StepContext) -> str | Failed:
         if isinstance(got, SystemInfo):
             return name
     return Failed("no node answers", unreachable=True)
+
+
+def reboot_deadline(job: Job, settings: Settings) -> float | None:
+    """When the nodes must be back (DESIGN §4.11): `PPS_REBOOT_TIMEOUT_SECONDS` after the
+    install was accepted, or sent when no answer came; None before any install."""
+    out = job.outputs
+    start = out.install_accepted_at
+    if start is None:
+        start = out.install_sent_at
+    if start is None and out.watch is not None:
+        start = out.watch.get("started_at")
+    return None if start is None else float(start) + settings.PPS_REBOOT_TIMEOUT_SECONDS

@@ -5,9 +5,10 @@ items a dead worker left pending), at-most-once appliance side effects (lease + 
 on every job write + steps that check before they act). Any number of workers may run at once.
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
-`XAUTOCLAIM` reclaim, the lease heartbeat and the fleet poll (`jobs.fleet.poller`, read-only,
-each tick its own task so a slow appliance never holds up the job work). Durable state lives
-in Redis, never here.
+`XAUTOCLAIM` reclaim, the lease heartbeat, the fleet poll (`jobs.fleet.poller`, read-only,
+each tick its own task so a slow appliance never holds up the job work), and reminders while
+a long step keeps the loop busy (they must not wait behind a hung appliance call). Durable
+state lives in Redis, never here.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from jobs.config.log import ChangeLog, configure_logging
 from jobs.config.settings import Settings, get_settings
 from jobs.fleet.poller import FleetPoller
 from jobs.fleet.poller import tick_seconds as fleet_tick_seconds
+from jobs.rules import timer_names
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.store.dataloss import DataLossGuard
@@ -45,7 +47,7 @@ from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
-from jobs.worker.step_runner import AfterCommit, Runner
+from jobs.worker.step_runner import REMINDED, AfterCommit, Runner
 
 log = structlog.get_logger("jobs.worker.process")
 
@@ -93,14 +95,15 @@ class Worker:
         self._fleet_appliances: dict[str, Appliance] = {}  # the poll's own, apart from jobs'
         self.queue = WorkQueue(redis, self.keys, self.name)
         self.timers = Timers(redis, self.keys)
+        self.store = JobStore(
+            redis,
+            self.keys,
+            self.clock,
+            audit_keep=settings.PPS_AUDIT_KEEP,
+            retention=settings.retention_seconds,
+        )
         self.runner = Runner(
-            JobStore(
-                redis,
-                self.keys,
-                self.clock,
-                audit_keep=settings.PPS_AUDIT_KEEP,
-                retention=settings.retention_seconds,
-            ),
+            self.store,
             self.timers,
             RedisLeases(redis, self.keys),
             settings,
@@ -110,12 +113,25 @@ class Worker:
             steps=steps,
             after_commit=after_commit,
         )
+        # Reminders posted by a scheduler tick while the loop is busy with one step: their
+        # own runner, so its lease never mixes with the step's (which the heartbeat renews).
+        self.reminders = Runner(
+            self.store,
+            self.timers,
+            RedisLeases(redis, self.keys),
+            settings,
+            inventory,
+            self.clock,
+            self._appliance,
+            steps=steps,
+        )
         lease_ms = ms(settings.PPS_LEASE_SECONDS)
         self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
         self.reclaim_idle_ms = 2 * lease_ms
         self._stop = asyncio.Event()
         self._reclaimed: list[WorkItem] = []
         self._current: WorkItem | None = None
+        self._current_since = 0.0  # monotonic time the current item was taken
         self._redis_up: bool | None = None
         self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
         self._loop_fault: str | None = None  # the stage that failed, until it works again
@@ -160,6 +176,7 @@ class Worker:
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
             (self.poll_fleet, fleet_tick_seconds(self.settings.PPS_FLEET_POLL_SECONDS)),
+            (self.remind_behind_step, tick_seconds(self.settings)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -237,7 +254,7 @@ class Worker:
             log.info("work items run again", worker=self.name)
 
     async def _handle(self, item: WorkItem) -> None:
-        self._current = item
+        self._current, self._current_since = item, self.clock.monotonic()
         try:
             outcome = await self.runner.handle(item)
             await self.queue.ack(item)
@@ -314,6 +331,35 @@ class Worker:
             return
         with contextlib.suppress(*REDIS_DOWN):
             await self.fleet.poll_due()
+
+    async def remind_behind_step(self) -> None:
+        """Scheduler tick: while one item has kept the loop busy for over two ticks (a slow
+        or hung step), post the reminders that are due; they would wait behind it."""
+        item = self._current
+        busy = self.clock.monotonic() - self._current_since
+        if item is None or busy < 2 * tick_seconds(self.settings) or self._redis_up is False:
+            return
+        with contextlib.suppress(*REDIS_DOWN):
+            posted = await self.remind_due(self.clock.now(), skip=item.job_id)
+            if posted:
+                log.info("reminders posted behind a long step", count=posted, job_id=item.job_id)
+
+    async def remind_due(self, now: float, skip: str = "") -> int:
+        """Post every reminder that is due now, found from the jobs rather than the work
+        stream (where it may wait behind a long step); returns how many. A reminder handled
+        both ways posts once: each commit expects the job's `reminder_timer`."""
+        posted = 0
+        for job_id in await self.store.active_ids():
+            job = None if job_id == skip else await self.store.get(job_id)
+            if job is None or not job.reminder_timer or not job.needs_reminder:
+                continue
+            due = await self.timers.due(job.reminder_timer)
+            if due is not None and due > now:
+                continue  # not due (None: released into the stream, so it is)
+            _, kind, token = timer_names.parse_member(job.reminder_timer)
+            outcome = await self.reminders.handle(WorkItem("", job_id, kind, token))
+            posted += outcome == REMINDED
+        return posted
 
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""

@@ -5,11 +5,13 @@ appliance side effects happen at most once. The runner takes the job's lease (a 
 token), re-reads the job and runs its current step only if the job is runnable now; every
 write (start, checkpoint, progress, result) is a compare-and-set on (state, step, fence), so
 a worker that lost its lease or a job that moved on (abort) makes the write a refused no-op,
-and the steps check the appliance before they act.
+and the steps check the appliance before they act. Each attempt of a step runs within a
+time budget (jobs/worker/budget.py): a hung appliance call cannot hold a job for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
@@ -25,7 +27,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
 from jobs.rules.outputs import StepOut
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
-from jobs.steps.base import Fail, StepContext, StepFn, StepResult
+from jobs.steps.base import AskOperator, Fail, Poll, StepContext, StepFn, StepResult
 from jobs.store.ports import (
     FENCED,
     JobCommits,
@@ -36,6 +38,7 @@ from jobs.store.ports import (
     TimerSchedule,
     WorkItem,
 )
+from jobs.worker.budget import attempt_budget, over_budget
 
 ApplianceFactory = Callable[[Cluster], Appliance]
 # Called after each committed write of a step run: with the step's result, or None for the
@@ -166,6 +169,7 @@ class Runner:
         if job.reminder_timer != item.member:
             return SKIPPED  # superseded, or reminders stopped
         new, change = clone(job), Change()
+        change.remove_timer(item.member)  # still scheduled when a worker tick handles it
         remind(new, change, self.clock.now(), self.settings, self.approvers(job.cluster))
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
@@ -210,6 +214,10 @@ class Runner:
             return REFUSED
         new = clone(snap.job)
         change = apply_result(new, result, self.clock.now(), self.settings)
+        if isinstance(result, Poll | AskOperator) and result.detail:
+            rec = new.step_record(snap.job.step)  # a waiting step: the card says what it saw
+            rec.detail = result.detail
+            new.set_step_record(snap.job.step, rec)
         if not await self.store.commit(snap, new, change):
             log.info("result refused: fenced out or job moved", result=type(result).__name__)
             return REFUSED
@@ -236,8 +244,11 @@ class Runner:
             progress=lambda text: self._progress(snap, text),
             procedure=procedure_for(job),
         )
+        budget = attempt_budget(job, self.settings, self.clock.now())
+        cut = asyncio.timeout(budget)
         try:
-            return await impl(ctx)
+            async with cut:
+                return await impl(ctx)
         except LeaseLost:
             raise
         except self.store.outage_errors:
@@ -245,6 +256,10 @@ class Runner:
         except ApplianceError as exc:
             return Fail(str(exc))
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and cut.expired():
+                # A hung attempt must not hold the job (and its lease) past its budget.
+                log.warning("step attempt cut off", budget_s=round(budget, 3))
+                return over_budget(ctx.job, self.settings, self.clock.now(), budget)
             # A bug must not leave logins silently disabled: fail loudly, keep the gate offered.
             log.exception("step crashed")
             title = ctx.spec.title

@@ -2,7 +2,9 @@
 
 Each listener gets its own Starlette app whose `resolve()` names the node answering: the
 node itself, or whichever node holds the VIP. Faults apply here: slow answers, flapping
-503s, 404 on the [assumed] writes, refused installs, empty exports, expired keys.
+503s, 404 on the [assumed] writes, refused installs, empty exports, expired keys, answers
+drip-fed a byte at a time, huge answers to reads, an install lost in transit (connection
+reset, nothing starts), and a proxy's 502/504 to an install that did start.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from sim.pps.listener import ResetConnection, reset_connection
 from sim.pps.packages import build_string, read_package_header
 from sim.pps.state import SimCluster, SimNode
 
@@ -80,16 +83,24 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
             if f.slow_seconds > 0 and (not f.slow_nodes or node.name in f.slow_nodes):
                 await asyncio.sleep(f.slow_seconds)
             response: Response
-            if f.flap_503 > 0 and (node.requests - 1) % (f.flap_503 + 1) < f.flap_503:
-                response = _error(503, "REST service unavailable")
-            elif auth == "key" and not _key_ok(request, cluster, node):
-                response = _error(401, "Invalid or expired API key")
-            else:
-                response = await handler(request, cluster, node)
+            try:
+                if f.flap_503 > 0 and (node.requests - 1) % (f.flap_503 + 1) < f.flap_503:
+                    response = _error(503, "REST service unavailable")
+                elif auth == "key" and not _key_ok(request, cluster, node):
+                    response = _error(401, "Invalid or expired API key")
+                else:
+                    response = await handler(request, cluster, node)
+            except ResetConnection:
+                if write is not None:  # status 0: the caller got no answer at all
+                    cluster.record_write(node.name, write, _detail(request), 0, via_vip)
+                reset_connection(request.scope)
+                await asyncio.sleep(0)  # the connection is gone before an answer could go
+                return _error(500, "connection reset")  # never delivered
             if write is not None:
-                detail = request.state.detail if hasattr(request.state, "detail") else ""
-                cluster.record_write(node.name, write, detail, response.status_code, via_vip)
-            return response
+                cluster.record_write(
+                    node.name, write, _detail(request), response.status_code, via_vip
+                )
+            return _shaped(request, response, cluster, node)
 
         return endpoint
 
@@ -196,14 +207,22 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
             return _error(422, "not a valid package")
         target = build_string(*header)
         request.state.detail = target
-        if cluster.faults.install_status is not None:
-            return _error(cluster.faults.install_status, "package installation refused")
+        f = cluster.faults
+        if f.install_lost > 0:  # the upload arrived whole, the appliance never acted on it
+            f.install_lost -= 1
+            cluster.event(f"{node.name}: install of {target} lost in transit")
+            raise ResetConnection
+        if f.install_status is not None:
+            return _error(f.install_status, "package installation refused")
         refusal = cluster.install_refusal(node)
         if refusal is not None:
             return _error(422, refusal)
         cluster.upgrading = True
         cluster.upgrade_target = target
         start(cluster, node, target)
+        if f.install_proxy_status is not None:  # a proxy gave up waiting; the node goes on
+            status = f.install_proxy_status
+            return PlainTextResponse(f"{status} Bad Gateway (proxy)", status_code=status)
         return JSONResponse({"status": "installing"}, status_code=202)
 
     async def maintenance(request: Request, cluster: SimCluster, node: SimNode) -> Response:
@@ -266,6 +285,65 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes)
+
+
+def _detail(request: Request) -> str:
+    return str(request.state.detail) if hasattr(request.state, "detail") else ""
+
+
+def _shaped(request: Request, response: Response, cluster: SimCluster, node: SimNode) -> Response:
+    """Apply the answer-shaping faults: a huge JSON answer to a read, or a drip-fed one."""
+    f = cluster.faults
+    media = response.headers.get("content-type", "")
+    if (
+        f.huge_reply_bytes > 0
+        and request.method == "GET"
+        and response.status_code == 200
+        and media.startswith("application/json")
+    ):
+        return huge_answer(bytes(response.body), f.huge_reply_bytes)
+    if f.drip_seconds > 0 and (not f.drip_nodes or node.name in f.drip_nodes):
+        return drip_answer(response, f.drip_seconds)
+    return response
+
+
+HUGE_CHUNK = 1 << 20
+
+
+def huge_answer(body: bytes, size: int) -> Response:
+    """`body` (a JSON object) padded with a `"padding"` string to about `size` bytes,
+    streamed in 1 MiB chunks without a Content-Length (the whole never sits in memory)."""
+    head = b'{"padding":"'
+    tail = b'",' + body[1:] if len(body) > 2 else b'"}'
+    pad = max(0, size - len(head) - len(tail))
+    block = b"x" * HUGE_CHUNK
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield head
+        left = pad
+        while left > 0:
+            n = min(left, HUGE_CHUNK)
+            yield block if n == HUGE_CHUNK else block[:n]
+            left -= n
+        yield tail
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+def drip_answer(response: Response, seconds: float) -> Response:
+    """The same answer, its body sent one byte every `seconds` (headers at once)."""
+    body = bytes(response.body)
+
+    async def one_byte_at_a_time() -> AsyncIterator[bytes]:
+        for i in range(len(body)):
+            yield body[i : i + 1]
+            await asyncio.sleep(seconds)
+
+    headers = {"content-length": str(len(body))}
+    media = response.headers.get("content-type")
+    return StreamingResponse(
+        one_byte_at_a_time(), status_code=response.status_code, headers=headers, media_type=media
+    )
 
 
 def _key_ok(request: Request, cluster: SimCluster, node: SimNode) -> bool:

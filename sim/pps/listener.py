@@ -6,6 +6,7 @@ transports are aborted, in-flight requests cancelled). When the node comes back,
 socket is bound to the same port. uvicorn serves the Starlette app on that socket; we
 drive `Server.startup` ourselves instead of `Server.serve`, because `serve` installs
 signal handlers and runs a main loop per server, and we need many servers per process.
+An app may also drop one request's connection with a reset (`reset_connection`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,26 @@ import struct
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+RESET_KEY = "sim.reset_connection"  # in the scope: drops the request's connection
 
-def cut_quietly(app: ASGIApp) -> ASGIApp:
-    """End a request quietly when its listener is closed under it.
 
-    Closing a listener cancels the requests in flight (the peer already saw a reset);
-    without this, uvicorn would log each one as an application error with a traceback.
-    """
+class ResetConnection(Exception):
+    """A handler's way to say "drop this request's connection, answer nothing" (a request
+    lost in transit); the app calls `reset_connection(scope)` when it catches it."""
 
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await app(scope, receive, send)
-        except asyncio.CancelledError:
-            return
 
-    return wrapped
+def reset_connection(scope: Scope) -> None:
+    """Reset the connection that carries the request of `scope` (a listener's request)."""
+    scope[RESET_KEY]()
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    raw = transport.get_extra_info("socket")
+    if raw is not None:
+        # Linger 0: closing sends RST, so the peer sees "connection reset".
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class Listener:
@@ -46,7 +52,7 @@ class Listener:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
     ) -> None:
-        self.app = cut_quietly(app)
+        self.app = app
         self.host = host
         self.port = port  # 0 until the first open picks a free port
         self.ssl_certfile = ssl_certfile
@@ -84,7 +90,8 @@ class Listener:
             raise
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app,
+            self._serve,
+            interface="asgi3",
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -98,6 +105,23 @@ class Listener:
         await server.startup(sockets=[sock])
         self._server, self._sock = server, sock
 
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, ending quietly when the listener is closed under a request (closing
+        cancels the requests in flight; uvicorn would log each with a traceback)."""
+        scope[RESET_KEY] = lambda: self._reset_request(scope)
+        try:
+            await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            return
+
+    def _reset_request(self, scope: Scope) -> None:
+        server = self._server
+        for conn in list(server.server_state.connections) if server else []:
+            cycle = getattr(conn, "cycle", None)
+            transport = getattr(conn, "transport", None)
+            if cycle is not None and cycle.scope is scope and transport is not None:
+                _reset(transport)
+
     async def close(self) -> None:
         """Stop listening (new connections are refused) and reset open connections."""
         server, sock = self._server, self._sock
@@ -110,14 +134,8 @@ class Listener:
             sock.close()
         for conn in list(server.server_state.connections):
             transport = getattr(conn, "transport", None)
-            if transport is None:
-                continue
-            raw = transport.get_extra_info("socket")
-            if raw is not None:
-                # Linger 0: closing sends RST, so the peer sees "connection reset".
-                with contextlib.suppress(OSError):
-                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            transport.abort()
+            if transport is not None:
+                _reset(transport)
         for task in list(server.server_state.tasks):
             task.cancel()
         await asyncio.sleep(0)

@@ -65,6 +65,11 @@ class Faults:
     slow_nodes: list[str] = field(default_factory=list)  # empty: all nodes are slow
     assumed_404: bool = False  # the [assumed] writes answer 404
     empty_export: bool = False  # config exports answer an empty body
+    drip_seconds: float = 0.0  # send every answer one byte at a time, this far apart...
+    drip_nodes: list[str] = field(default_factory=list)  # ...on these nodes (empty: all)
+    huge_reply_bytes: int = 0  # pad every JSON answer to a read (GET) to this many bytes
+    install_lost: int = 0  # the next N installs are lost: connection reset, nothing starts
+    install_proxy_status: int | None = None  # the install starts, but a proxy answers this
 
 
 def update_dataclass(obj: Any, changes: dict[str, Any], what: str) -> None:

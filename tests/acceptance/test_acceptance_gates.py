@@ -127,7 +127,7 @@ def test_acceptance_abort_during_install_is_refused_with_reason(stack: Stack) ->
 
 
 def test_acceptance_install_refused_keeps_logins_alarm_until_enabled(stack: Stack) -> None:
-    stack.configure("lab14", {"faults": {"install_status": 500}})
+    stack.configure("lab14", {"faults": {"install_status": 422}})  # a clear refusal
     jid = stack.upgrade(REQ, "upgrade lab14")
     stack.click(A1, stack.open_gate(jid, 1), "pps_approve")
     enable = stack.open_gate(jid, 2)

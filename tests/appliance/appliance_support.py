@@ -53,7 +53,7 @@ def client_of(
         c.username,
         c.password if password is None else password,
         retry=RetryPolicy(attempts=attempts, base=0.05, cap=0.2),
-        timeouts=Timeouts(connect=2.0, read=read, upload=10.0),
+        timeouts=Timeouts(connect=2.0, read=read, transfer=10.0),
         clock=clock or FakeClock(),
     )
 

@@ -7,119 +7,20 @@ run asserts the write calls every node received, from the simulator's own log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import pytest
-import redis.asyncio as aioredis
-
-from jobs.appliance.client import make_appliance
-from jobs.appliance.protocol import Appliance
-from jobs.config.clock import SystemClock
-from jobs.config.inventory import Cluster, Inventory, parse_inventory
-from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
-from jobs.rules.model import GateKind, Job, State, Step
-from jobs.service import JobService, UpgradeRequest
-from jobs.store.keys import Keys
-from jobs.store.wiring import redis_service
-from jobs.worker.process import Worker
-from sim.pps.simulator import Simulator
-from tests.fakes import E2E_TIMINGS, JobDriver, make_settings, run_worker, sim_firmware
+from jobs.rules.model import GateKind, State, Step
+from tests.appliance.appliance_e2e import (
+    APPROVER,
+    REQUESTER,
+    RUNNING,
+    TARGET,
+    Start,
+    builds,
+    e2e,
+    happy,
+)
 
-REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
-RUNNING, TARGET = "9.1R17 (build 27583)", "9.1R18 (build 29865)"
-FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
-
-
-@dataclass
-class Run(JobDriver):
-    """One end-to-end set-up: simulator, inventory, service, a running worker."""
-
-    approver = APPROVER
-
-    sim: Simulator
-    inventory: Inventory
-    settings: Settings
-    service: JobService
-
-    async def create(self, cluster: str) -> Job:
-        job, created = await self.service.create_job(
-            UpgradeRequest(cluster=cluster, requester=REQUESTER, channel="C0E2E")
-        )
-        assert created
-        return job
-
-    async def events(self, job_id: str, kind: EventKind) -> list[dict[str, Any]]:
-        return [e.data for e in await self.service.store.events(job_id) if e.kind is kind]
-
-    def writes(self, cluster: str) -> dict[str, list[str]]:
-        """Per node: every API write received, as `call=detail:status`."""
-        c = self.sim.cluster(cluster)
-        out: dict[str, list[str]] = {n.name: [] for n in c.nodes}
-        for e in c.log:
-            out[e.node].append(f"{e.call}={e.detail}:{e.status}")
-        return out
-
-
-Start = Callable[..., Awaitable[Run]]
-
-
-@pytest.fixture
-async def e2e(
-    redis: aioredis.Redis, prefix: str, keys: Keys, tmp_path: Path
-) -> AsyncIterator[Start]:
-    """`await e2e({"c": {...sim cluster...}}, manual=..., **settings)` → a running `Run`."""
-    async with AsyncExitStack() as stack:
-
-        async def start(
-            clusters: dict[str, Any], inventory_edit: dict[str, Any] | None = None, **kw: Any
-        ) -> Run:
-            sim = Simulator(_sim_config(clusters))
-            await sim.start()
-            stack.push_async_callback(sim.stop)
-            data = sim.inventory(sim_firmware(tmp_path))
-            for name, extra in (inventory_edit or {}).items():
-                data["clusters"][name].update(extra)
-            env = sim.credentials_env()
-            inventory = parse_inventory(data, tmp_path, env=env)
-            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
-
-            def appliance(cluster: Cluster) -> Appliance:
-                return make_appliance(cluster, env=env, settings=settings)
-
-            worker = Worker(
-                redis, settings, inventory, appliance_factory=appliance, name="e2e", keys=keys
-            )
-            run_worker(stack, worker)
-            service = redis_service(redis, settings, inventory, SystemClock(), keys)
-            return Run(sim, inventory, settings, service)
-
-        yield start
-
-
-def _sim_config(clusters: dict[str, Any]) -> Any:
-    from sim.pps.config import parse_config
-
-    merged = {
-        name: {"sessions": 412, **c, "knobs": {**FAST, **c.get("knobs", {})}}
-        for name, c in clusters.items()
-    }
-    return parse_config({"clusters": merged}, Path("."))
-
-
-def _builds(run: Run, cluster: str) -> list[str]:
-    return [n.build for n in run.sim.cluster(cluster).nodes]
-
-
-async def _happy(run: Run, cluster: str) -> Job:
-    job = await run.create(cluster)
-    await run.approve_at(job.id, Step.GATE_DISABLE)
-    await run.approve_at(job.id, Step.GATE_ENABLE)
-    return await run.until(job.id, lambda j: j.terminal)
+__all__ = ["e2e"]  # the fixture, imported from the harness
 
 
 # -- the three topologies -----------------------------------------------------------------
@@ -127,9 +28,9 @@ async def _happy(run: Run, cluster: str) -> Job:
 
 async def test_standalone_upgrade(e2e: Start) -> None:
     run = await e2e({"lab": {"mode": "standalone", "nodes": ["lab-1"]}})
-    done = await _happy(run, "lab")
+    done = await happy(run, "lab")
     assert done.state is State.SUCCEEDED and done.settled, done.error
-    assert _builds(run, "lab") == [TARGET]
+    assert builds(run, "lab") == [TARGET]
     assert run.sim.cluster("lab").login_permission is True
     assert run.writes("lab") == {
         "lab-1": [
@@ -146,9 +47,9 @@ async def test_standalone_upgrade(e2e: Start) -> None:
 
 async def test_active_passive_upgrade_vip_flips_and_returns(e2e: Start) -> None:
     run = await e2e({"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"]}})
-    done = await _happy(run, "east")
+    done = await happy(run, "east")
     assert done.state is State.SUCCEEDED and done.settled, done.error
-    assert _builds(run, "east") == [TARGET, TARGET]
+    assert builds(run, "east") == [TARGET, TARGET]
     writes = run.writes("east")
     # Install went to the active node; logins were switched through the VIP (east-a then).
     assert writes == {
@@ -170,9 +71,9 @@ async def test_active_passive_upgrade_vip_flips_and_returns(e2e: Start) -> None:
 
 async def test_active_active_three_nodes(e2e: Start) -> None:
     run = await e2e({"mesh": {"mode": "active-active", "nodes": ["m-1", "m-2", "m-3"]}})
-    done = await _happy(run, "mesh")
+    done = await happy(run, "mesh")
     assert done.state is State.SUCCEEDED and done.settled, done.error
-    assert _builds(run, "mesh") == [TARGET] * 3
+    assert builds(run, "mesh") == [TARGET] * 3
     writes = run.writes("mesh")
     assert writes["m-1"] == [
         "export=system_config:200",
@@ -224,24 +125,25 @@ async def test_node_never_returns_fails_at_deadline_and_enable_still_works(e2e: 
 
 
 async def test_install_refused_fails_with_enable_gate(e2e: Start) -> None:
+    # 422 is a clear refusal; a 5xx is not (tests/appliance/test_appliance_e2e_install.py).
     run = await e2e(
-        {"lab": {"mode": "standalone", "nodes": ["lab-1"], "faults": {"install_status": 500}}}
+        {"lab": {"mode": "standalone", "nodes": ["lab-1"], "faults": {"install_status": 422}}}
     )
     job = await run.create("lab")
     await run.approve_at(job.id, Step.GATE_DISABLE)
     failed = await run.until(job.id, lambda j: j.state is State.FAILED)
-    assert "refused the install" in failed.error and "500" in failed.error
+    assert "refused the install" in failed.error and "422" in failed.error
     assert failed.logins_disabled
     await run.approve_at(job.id, Step.GATE_ENABLE)
     done = await run.until(job.id, lambda j: j.settled)
     assert done.state is State.FAILED
-    assert _builds(run, "lab") == [RUNNING]
+    assert builds(run, "lab") == [RUNNING]
     assert run.writes("lab") == {
         "lab-1": [
             "export=system_config:200",
             "export=user_config:200",
             "login_permission=false:200",
-            f"install={TARGET}:500",
+            f"install={TARGET}:422",
             "login_permission=true:200",
         ]
     }
@@ -279,7 +181,7 @@ async def test_assumed_writes_404_go_operator_assisted(e2e: Start) -> None:
     await run.service.confirm(job.id, gate, APPROVER)
     done = await run.until(job.id, lambda j: j.terminal)
     assert done.state is State.SUCCEEDED and done.settled, done.error
-    assert _builds(run, "east") == [TARGET, TARGET]
+    assert builds(run, "east") == [TARGET, TARGET]
     assert run.writes("east") == {
         "east-a": [
             "export=system_config:200",
@@ -337,7 +239,7 @@ async def test_api_key_expires_mid_run(e2e: Start) -> None:
     await run.approve_at(job.id, Step.GATE_ENABLE)
     done = await run.until(job.id, lambda j: j.terminal)
     assert done.state is State.SUCCEEDED and done.settled, done.error
-    assert _builds(run, "east") == [TARGET, TARGET]
+    assert builds(run, "east") == [TARGET, TARGET]
     ok = {n: [w for w in ws if not w.endswith(":401")] for n, ws in run.writes("east").items()}
     assert ok == {
         "east-a": [

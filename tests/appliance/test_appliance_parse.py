@@ -114,7 +114,10 @@ def test_decode_export() -> None:
     assert "\n" in text.strip()
     assert decode_export(text) == raw
     assert decode_export(text.replace("\n", "\r\n")) == raw
-    for bad, why in (("", "empty"), (" \n ", "empty"), ("!!!notbase64", "not base64")):
+    assert decode_export(text.encode()) == raw  # the bytes as read off the wire
+    assert decode_export(b"aGVs\r\nbG8=\t\n") == b"hello"
+    for bad, why in (("", "empty"), (" \n ", "empty"), ("!!!notbase64", "not base64"),
+                     ("aGVs\u00e9bG8=", "not base64")):
         with pytest.raises(AnswerError, match=why):
             decode_export(bad)
 

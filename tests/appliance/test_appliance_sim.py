@@ -237,3 +237,50 @@ async def test_request_in_flight_is_reset_when_the_node_goes_down(
             await pending
         assert time.monotonic() - t0 < 1.0  # cut at once, not after the slow answer
     assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+
+
+async def test_install_lost_in_transit_resets_and_starts_nothing(
+    start_sim: Any, kit: Any, tmp_path: Path
+) -> None:
+    sim = await start_sim(
+        {"c": {"mode": "standalone", "nodes": ["solo"], "faults": {"install_lost": 1}}}
+    )
+    pkg = tmp_path / "p.pkg"
+    write_package(pkg, "9.1R18", 29865)
+    async with kit.client_of(sim, "c", attempts=1) as client:
+        with pytest.raises(Unreachable, match="reset or closed"):
+            await client.install("solo", pkg)
+        await asyncio.sleep(0.2)
+        assert (await client.system_info("solo")).build == "9.1R17 (build 27583)"
+        await client.install("solo", pkg)  # the next one arrives
+    c = sim.cluster("c")
+    assert [(e.call, e.detail, e.status) for e in c.log] == [
+        ("install", TARGET, 0),
+        ("install", TARGET, 202),
+    ]
+    assert c.faults.install_lost == 0
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_proxy_5xx_while_the_install_starts(
+    start_sim: Any, kit: Any, tmp_path: Path, status: int
+) -> None:
+    sim = await start_sim(
+        {
+            "c": {
+                "mode": "standalone",
+                "nodes": ["solo"],
+                "knobs": kit.FAST,
+                "faults": {"install_proxy_status": status},
+            }
+        }
+    )
+    pkg = tmp_path / "p.pkg"
+    write_package(pkg, "9.1R18", 29865)
+    async with kit.client_of(sim, "c", attempts=1) as client:
+        with pytest.raises(ApplianceError) as err:
+            await client.install("solo", pkg)
+    assert f"HTTP {status}" in str(err.value)
+    c = sim.cluster("c")
+    await kit.wait_for(lambda: c.node("solo").build == TARGET)  # it did install
+    assert [(e.call, e.status) for e in c.log] == [("install", status)]

@@ -6,7 +6,8 @@ call, saved after, under a small lock), so a second worker process sees what the
 did. With `--kill-at`, an `after_commit` hook SIGKILLs this process right after the chosen
 commit: `<step>` = after the commit of that step's result, `poll:<n>` = after the n-th Poll
 of the reboot watch; or right after an appliance side effect, before the step commits:
-`sent:disable`, `sent:install`, `sent:enable`. SIGTERM stops it cleanly (exit 0).
+`sent:disable`, `sent:install`, `sent:enable`; or `intent:install`, right after the install
+intent's checkpoint, before the upload. SIGTERM stops it cleanly (exit 0).
 
     crash_worker.py --prefix P --redis-url URL --inventory-dir D --cluster east [--kill-at S]
 """
@@ -114,6 +115,8 @@ def kill_hook(kill_at: str | None) -> Callable[[Job, StepResult | None], Awaitab
     async def hook(job: Job, result: StepResult | None) -> None:
         if result is None:
             running["step"] = job.step  # a start (or checkpoint) commit of this step
+            if kill_at == "intent:install" and job.outputs.install_sent_at is not None:
+                os.kill(os.getpid(), signal.SIGKILL)  # the intent is saved, nothing sent
             return
         step = running["step"]
         if isinstance(result, Poll) and step is Step.WATCH_REBOOT:

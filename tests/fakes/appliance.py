@@ -104,6 +104,7 @@ class FakeCluster:
         self.empty_export = False
         self.vip_down = False  # fault: the VIP answers nothing while the nodes are fine
         self.faults: list[Fault] = []
+        self.lost_answers: list[Fault] = []  # the call acts, then its answer is lost
         self.counters: dict[str, int] = {}  # "method@node" -> calls received
         self.calls: list[dict[str, Any]] = []  # side-effect calls, in order
 
@@ -118,6 +119,11 @@ class FakeCluster:
     ) -> None:
         """The next `count` calls of `method` answer HTTP `status` (Rejected)."""
         self.faults.append(Fault(method, status, count, node))
+
+    def lose_answer(self, method: str, status: int = 0, count: int = 1) -> None:
+        """The next `count` calls of `method` act, then their answer is lost: HTTP `status`
+        (a proxy's 502/504 while the upgrade starts) or, with 0, a reset connection."""
+        self.lost_answers.append(Fault(method, status, count))
 
     def set_down(self, node: str, down: bool = True) -> None:
         """Force a node unreachable (or reachable again)."""
@@ -211,6 +217,7 @@ class FakeCluster:
         if new_build is None:
             self._refuse(node, 422, f"{package.name} is not a firmware package")
         self._schedule(n.name, new_build, now)
+        self._lose_answer("install", node)
 
     async def aclose(self) -> None:
         return None
@@ -232,6 +239,7 @@ class FakeCluster:
             "empty_export": self.empty_export,
             "vip_down": self.vip_down,
             "faults": [asdict(f) for f in self.faults],
+            "lost_answers": [asdict(f) for f in self.lost_answers],
             "counters": dict(self.counters),
             "calls": [dict(c) for c in self.calls],
         }
@@ -257,6 +265,7 @@ class FakeCluster:
         fc.empty_export = bool(d["empty_export"])
         fc.vip_down = bool(d.get("vip_down", False))
         fc.faults = [Fault(**f) for f in d["faults"]]
+        fc.lost_answers = [Fault(**f) for f in d.get("lost_answers", [])]
         fc.counters = dict(d["counters"])
         fc.calls = [dict(c) for c in d["calls"]]
         return fc
@@ -295,6 +304,15 @@ class FakeCluster:
             raise
         entry["outcome"] = "ok"
         return n
+
+    def _lose_answer(self, method: str, node: str) -> None:
+        for f in self.lost_answers:
+            if f.method == method and f.count > 0:
+                f.count -= 1
+                self.calls[-1]["outcome"] = "answer lost"
+                if f.status:
+                    raise Rejected(node, f.status, "Bad Gateway")
+                raise Unreachable(node, "connection reset or closed by the node")
 
     def _refuse(self, node: str, status: int, message: str) -> NoReturn:
         """Answer the side-effect call just logged with an HTTP error."""

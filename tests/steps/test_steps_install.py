@@ -10,7 +10,7 @@ import pytest
 from jobs.rules.events import EventKind
 from jobs.rules.model import Decision, State, Step
 from jobs.rules.outputs import InstallOut
-from jobs.steps.base import Advance, AskOperator, Fail
+from jobs.steps.base import Advance, AskOperator, Fail, Poll
 from tests.fakes.harness import TARGET_BUILD, Harness
 
 MakeHarness = Callable[..., Harness]
@@ -39,13 +39,19 @@ async def test_checkpoint_then_one_upload_to_the_active_node(make_harness: MakeH
 
 
 async def test_reentry_after_checkpoint_never_uploads_again(make_harness: MakeHarness) -> None:
+    """The worker died between the checkpoint and the answer: read the node, never resend
+    on its own (tests/steps/test_steps_install_reconcile.py has the rest)."""
     h = await at_install(make_harness("standalone"))
     h.job.outputs.merge(InstallOut(install_sent_at=h.clock.now() - 12, install_node="solo"))
+    reads = h.fake.count("system_info", "solo"), h.fake.count("overview", "solo")
     result = await h.run()
-    assert isinstance(result, Advance)
-    assert result.outputs.install_accepted_at == h.clock.now() - 12
-    assert "not sent again" in result.detail
+    assert isinstance(result, Poll), result
+    assert result.detail and "solo runs 9.1R17 (build 27583)" in result.detail
     assert h.fake.count("install") == 0
+    assert (h.fake.count("system_info", "solo"), h.fake.count("overview", "solo")) == (
+        reads[0] + 1,
+        reads[1] + 1,
+    )
 
 
 async def test_active_moved_since_preflight_installs_on_the_vip_host(
