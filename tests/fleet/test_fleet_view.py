@@ -62,6 +62,7 @@ async def test_facts_join_readings_with_active_and_last_jobs(
     await service.abort(second.id, "U1")
     clock.advance(10)
     active, _ = await service.create_job(UpgradeRequest("a", "U1", "C1", at=clock.now() + 60))
+    clock.advance(1)  # the newest job of all (ids are random: a tie would order by id)
     only, _ = await service.create_job(UpgradeRequest("b", "U1", "C1"))
     await service.abort(only.id, "U1")
     await store.save(ClusterReading("b", 5.0, (NodeReading("b-1", OLD, None, "standalone"),),

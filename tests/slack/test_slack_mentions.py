@@ -18,6 +18,8 @@ from bot.render.summary import dry_run_plan, final_summary
 from bot.render.thread import thread_post
 from handlers.replies import ClusterList, ClusterReport, JobList, JobReport, Queued, Refused
 from jobs.config.inventory import Cluster, Node, parse_inventory
+from jobs.fleet.model import ClusterReading, NodeReading
+from jobs.fleet.view import ClusterFacts, FleetFacts
 from jobs.procedures import UPGRADE
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, GateKind, Job, State, Step, StepRecord, StepStatus
@@ -69,6 +71,14 @@ def hostile_job() -> Job:
     return job
 
 
+def hostile_fleet(cluster: Cluster, job: Job) -> FleetFacts:
+    """The fleet view of `cluster` with a reading whose every string is hostile."""
+    node = NodeReading("east-a" + HOSTILE, "9.1R17" + HOSTILE, "9.1R16" + HOSTILE,
+                       "Leader" + HOSTILE, error="refused " + HOSTILE)
+    reading = ClusterReading(cluster.name, T0, (node,), False, 3)
+    return FleetFacts((ClusterFacts(cluster, reading, None, job, "9.1R18"),), "9.1R18", 300.0, T0)
+
+
 def every_message(job: Job) -> list[Message]:
     k = EventKind
     events = [
@@ -98,7 +108,7 @@ def every_message(job: Job) -> list[Message]:
                       nodes=(Node("east-a" + HOSTILE, "https://a"), Node("b", "https://b")))
     replies = [Queued(job, True, "C0PPS"), Queued(job, False, "C0PPS"), JobReport(job),
                ClusterReport(cluster, job, None), ClusterReport(cluster, None, job),
-               JobList("Recent jobs", [job], "none"), ClusterList([cluster], {}),
+               JobList("Recent jobs", [job], "none"), ClusterList(hostile_fleet(cluster, job)),
                # a refusal is the bot's own words (user input in it is grammar-checked):
                # its mentions stay, a broadcast or a link never does
                Refused(f"Cluster busy: requested by <@{REQ}>, <!here> <https://evil|x> &")]
