@@ -28,7 +28,8 @@ from engine_support import (
 )
 
 from jobs.config.clock import SystemClock
-from jobs.rules.model import State, Step
+from jobs.procedures import UPGRADE
+from jobs.rules.model import State
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
@@ -36,7 +37,7 @@ from tests.fakes.appliance import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
-BOUNDARIES = [s.value for s in Step] + ["poll:3"]
+BOUNDARIES = [s.value for s in UPGRADE.steps] + ["poll:3"]
 # Beyond the matrix: die right after the appliance accepted a side effect, before the step's
 # commit (the check-first steps must find it done and not send it again).
 MID_STEP = ["sent:disable", "sent:install", "sent:enable"]

@@ -134,6 +134,8 @@ class Harness:
             job.set_step_record(step, rec)
             if job.outputs.acting_node:
                 job.acting_node = job.outputs.acting_node
+            if job.outputs.target_build:
+                job.target = job.outputs.target_build
             if step == Step.DISABLE_LOGINS:
                 job.logins_disabled, job.logins_disabled_at = True, now
             if step == Step.ENABLE_LOGINS:

@@ -27,7 +27,7 @@ from jobs.store import job_store as store_mod
 from jobs.store.job_store import Snapshot
 
 StartRig = Callable[..., Awaitable[Rig]]
-ORDER = list(Step)
+ORDER = list(UPGRADE.steps)
 EFFECT_STEPS = {"disable": Step.DISABLE_LOGINS, "install": Step.INSTALL,
                 "enable": Step.ENABLE_LOGINS}
 
