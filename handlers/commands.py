@@ -79,6 +79,8 @@ class CommandRunner:
                 return HelpText()
             case grammar.Upgrade():
                 return await self._upgrade(cmd, caller)
+            case grammar.Rollback():
+                return await self._rollback(cmd, caller)
             case grammar.Status(target=None) | grammar.ListJobs():
                 jobs = await self.service.list_active()
                 workers = await self.service.workers_alive() if jobs else None
@@ -137,7 +139,38 @@ class CommandRunner:
         workers = await self.service.workers_alive() if created else None
         return Queued(job, created, channel, workers)
 
-    async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
+    async def _rollback(self, cmd: grammar.Rollback, caller: Caller) -> Reply:
+        """As `_upgrade` (same authorization, lock and ack), with the rollback procedure:
+        no version; preflight finds the build on the rollback partitions."""
+        verdict = await self.auth.may_operate(caller.user_id)
+        if not verdict.allowed:
+            return Refused(verdict.reason)
+        cluster = self.inventory.cluster(cmd.cluster)
+        if cluster is None:
+            raise UnknownCluster(cmd.cluster)
+        at: float | None = None
+        if cmd.at is not None:
+            zone = cluster.window.tz if cluster.window else None
+            try:
+                at = resolve_at(cmd.at, self.clock.now(), zone)
+            except AtError as exc:
+                return Usage(str(exc), grammar.usage_of("rollback"))
+        channel = self.progress_channel(cluster.channel, caller)
+        job, created = await self.service.create_job(UpgradeRequest(
+            cluster=cluster.name,
+            requester=caller.user_id,
+            channel=channel,
+            at=at,
+            dry_run=cmd.dry_run,
+            idempotency_key=await self._idempotency_key(cmd, caller),
+            procedure="rollback",
+        ))
+        workers = await self.service.workers_alive() if created else None
+        return Queued(job, created, channel, workers)
+
+    async def _idempotency_key(
+        self, cmd: grammar.Upgrade | grammar.Rollback, caller: Caller
+    ) -> str | None:
         """Same delivery → same job: the trigger id plus who asked what, where, first seen
         within `REDELIVERY_SECONDS`. A client that reuses one trigger id for every command
         (some do) still gets a new job for a new command, or for the same one later."""

@@ -15,7 +15,9 @@ from bot.render.common import (
     card_metadata,
     engine_text,
     fmt_when,
+    other_procedure,
     state_word,
+    target_text,
 )
 from bot.render.limits import Message, context, header, message, section, sections_for_lines
 from jobs.procedures import procedure_for
@@ -72,8 +74,11 @@ def _approvals(job: Job) -> str:
 def card(job: Job) -> Message:
     """Render the card for the job's current state (with its `pps_job` metadata)."""
     procedure = procedure_for(job)
-    kind = "Dry run" if job.dry_run else procedure.title.capitalize()
-    title = f"{job.cluster}: {kind.lower()} to {job.target} — {state_word(job.state)}"
+    kind = procedure.title.capitalize()
+    if job.dry_run:  # an upgrade's dry run keeps its short name
+        other = other_procedure(job)
+        kind = f"{other.capitalize()} dry run" if other else "Dry run"
+    title = f"{job.cluster}: {kind.lower()} to {target_text(job)} — {state_word(job.state)}"
     blocks: list[Block] = [header(title)]
     intro = f"*{kind}* `{job.id}` · requested by <@{job.requester}>"
     if job.created_at:
@@ -101,5 +106,5 @@ def card(job: Job) -> Message:
         blocks.append(context(f"*Builds:* {nodes}"))
     if job.acting_node:
         blocks.append(context(f"Acting node: {engine_text(job.acting_node)}"))
-    text = f"{job.cluster} {kind.lower()} {job.id} to {job.target}: {job.state.value}"
+    text = f"{job.cluster} {kind.lower()} {job.id} to {target_text(job)}: {job.state.value}"
     return message(text, blocks, metadata=card_metadata(job))

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from bot.render.limits import escape_keep_mentions
-from jobs.procedures import procedure_for
+from jobs.procedures import UPGRADE, procedure_for
 from jobs.rules.model import Job, State, Step, StepStatus
 
 METADATA_EVENT_TYPE = "pps_job"
@@ -61,6 +61,18 @@ def engine_text(text: str) -> str:
     return escape_keep_mentions(text)
 
 
+def other_procedure(job: Job) -> str:
+    """"" for an upgrade (the wording every message assumes), else the procedure's title
+    ("rollback"), for the messages that name it."""
+    procedure = procedure_for(job)
+    return "" if procedure.name == UPGRADE.name else procedure.title
+
+
+def target_text(job: Job) -> str:
+    """Where the job goes: its target, or (a rollback before its preflight) the words."""
+    return job.target or "the rollback build"
+
+
 def job_line(job: Job) -> str:
     """One line per job for lists: id, cluster, target, state, step, requester."""
     where = "" if job.terminal else f" at {step_label(job, job.step)}"
@@ -68,7 +80,9 @@ def job_line(job: Job) -> str:
     if job.state is State.SCHEDULED and job.scheduled_at:
         when = f", starts {fmt_when(job.scheduled_at)}"
     dry = " (dry run)" if job.dry_run else ""
-    return (f"`{job.id}` {job.cluster} → {job.target}{dry}: {state_word(job.state)}{where}"
+    kind = f" {other}" if (other := other_procedure(job)) else ""
+    return (f"`{job.id}` {job.cluster}{kind} → {target_text(job)}{dry}: "
+            f"{state_word(job.state)}{where}"
             f"{when} · requested by <@{job.requester}>")
 
 
