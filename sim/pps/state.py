@@ -65,6 +65,7 @@ class Faults:
     slow_nodes: list[str] = field(default_factory=list)  # empty: all nodes are slow
     assumed_404: bool = False  # the [assumed] writes answer 404
     empty_export: bool = False  # config exports answer an empty body
+    rollback_status: int | None = None  # rollbacks answer this (422/500 refused, 404/405/501)
 
 
 def update_dataclass(obj: Any, changes: dict[str, Any], what: str) -> None:
@@ -186,12 +187,12 @@ class SimCluster:
         self.vip_holder = new_name
         return True
 
-    def install_refusal(self, n: SimNode) -> str | None:
-        """Why `n` cannot start an install now (answered as 422), or None."""
+    def install_refusal(self, n: SimNode, what: str = "install") -> str | None:
+        """Why `n` cannot start an install (or a rollback) now (answered as 422), or None."""
         if self.upgrading:
             return "an upgrade is already in progress"
         if self.mode == "active-passive" and n.name != self.vip_holder:
-            return "this node is passive; install on the active node"
+            return f"this node is passive; {what} on the active node"
         if n.phase != "up":
             return f"node is {n.phase}"
         return None
