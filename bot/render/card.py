@@ -15,7 +15,7 @@ from bot.render.common import (
     card_metadata,
     engine_text,
     fmt_when,
-    other_procedure,
+    procedure_word,
     state_word,
     target_text,
 )
@@ -76,7 +76,7 @@ def card(job: Job) -> Message:
     procedure = procedure_for(job)
     kind = procedure.title.capitalize()
     if job.dry_run:  # an upgrade's dry run keeps its short name
-        other = other_procedure(job)
+        other = procedure_word(job)
         kind = f"{other.capitalize()} dry run" if other else "Dry run"
     title = f"{job.cluster}: {kind.lower()} to {target_text(job)} — {state_word(job.state)}"
     blocks: list[Block] = [header(title)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.render.common import (
     fmt_when,
     job_line,
-    other_procedure,
+    procedure_word,
     state_word,
     step_label,
     target_text,
@@ -47,12 +47,12 @@ def _queued(r: Queued) -> list[str]:
         return [f"That request already created `{job.id}` ({state_word(job.state)}, "
                 f"requested by <@{job.requester}>); no second job was made."]
     arrow = f"{job.cluster} → {target_text(job)}"
-    kind = (other_procedure(job) or "upgrade").capitalize()
+    kind = (procedure_word(job) or "upgrade").capitalize()
     where = f"Progress in <#{r.channel}>." if r.channel.startswith("C") else \
         "Progress in this channel."
     warn = [NO_WORKER] if r.workers == 0 else []
     if job.dry_run:
-        dry = f"{kind} dry run" if other_procedure(job) else "Dry run"
+        dry = f"{kind} dry run" if procedure_word(job) else "Dry run"
         head = f"{dry} `{job.id}` queued for {arrow}: preflight only, nothing changes."
         return [head, f"The preflight result and the plan follow. {where}", *warn]
     if job.state is State.SCHEDULED and job.scheduled_at:

@@ -61,9 +61,9 @@ def engine_text(text: str) -> str:
     return escape_keep_mentions(text)
 
 
-def other_procedure(job: Job) -> str:
-    """"" for an upgrade (the wording every message assumes), else the procedure's title
-    ("rollback"), for the messages that name it."""
+def procedure_word(job: Job) -> str:
+    """How messages name a job's procedure: "" for an upgrade (the wording they assume), else
+    its title ("rollback")."""
     procedure = procedure_for(job)
     return "" if procedure.name == UPGRADE.name else procedure.title
 
@@ -80,7 +80,7 @@ def job_line(job: Job) -> str:
     if job.state is State.SCHEDULED and job.scheduled_at:
         when = f", starts {fmt_when(job.scheduled_at)}"
     dry = " (dry run)" if job.dry_run else ""
-    kind = f" {other}" if (other := other_procedure(job)) else ""
+    kind = f" {other}" if (other := procedure_word(job)) else ""
     return (f"`{job.id}` {job.cluster}{kind} → {target_text(job)}{dry}: "
             f"{state_word(job.state)}{where}"
             f"{when} · requested by <@{job.requester}>")

@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.render.common import engine_text, other_procedure, state_word, target_text
+from bot.render.common import engine_text, procedure_word, state_word, target_text
 from bot.render.limits import Message, header, message, section, sections_for_lines
 from jobs.procedures import Procedure, procedure_for
 from jobs.rules.model import Job, State, Step
@@ -70,7 +70,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     """The summary posted when a job ends (FINISHED event data: state, summary)."""
     state = str(data.get("state") or job.state.value)
     s: dict[str, Any] = data.get("summary") or {}
-    other = other_procedure(job)
+    other = procedure_word(job)
     titles = _TITLES_OF.get(job.procedure, _TITLES)
     title = titles.get(state, "{cluster}: {target}").format(cluster=job.cluster,
                                                             target=target_text(job))
@@ -145,7 +145,7 @@ def _plan_lines(plan: dict[str, Any], procedure: Procedure) -> list[str]:
 
 def dry_run_plan(job: Job, data: dict[str, Any]) -> Message:
     """The dry run's answer: the preflight result and the plan (PLAN event data)."""
-    other = other_procedure(job)
+    other = procedure_word(job)
     kind = f"{other.capitalize()} dry run" if other else "Dry run"
     title = f"{kind} {job.id}: {job.cluster} → {target_text(job)}"
     blocks: list[Block] = [header(title)]

@@ -105,6 +105,7 @@ async def test_slack_rollback_acks_with_job_id_and_takes_the_cluster_lock(
     busy = await st.ack_text("rollback lab", user=A1)
     assert f"`{jid}`" in busy and await st.job_ids() == [jid]
     assert "Unknown cluster 'nowhere'" in await st.ack_text("rollback nowhere")
+    assert "/pps rollback &lt;cluster&gt;" in await st.ack_text("help")
 
 
 async def test_slack_rollback_schedules_dry_runs_and_refuses_non_operators(
