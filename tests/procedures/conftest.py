@@ -25,6 +25,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import Job
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
@@ -116,7 +117,7 @@ async def sim_stack(
                 redis, settings, inventory, appliance_factory=appliance, name="rb", keys=keys
             )
             run_worker(stack, worker)
-            service = JobService(redis, settings, inventory, SystemClock(), keys)
+            service = redis_service(redis, settings, inventory, SystemClock(), keys)
             return SimStack(sim, inventory, settings, service)
 
         yield start

@@ -29,6 +29,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import GateKind, State, Step
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
@@ -100,7 +101,7 @@ async def test_worker_killed_around_the_rollback_call_never_sends_it_twice(
         env = sim.credentials_env()
         inventory = load_inventory(tmp_path / "inventory.yml", env=env)
         settings = fast_settings(prefix, tmp_path)
-        service = JobService(redis, settings, inventory, SystemClock(), keys)
+        service = redis_service(redis, settings, inventory, SystemClock(), keys)
         drive = Driver(service)
         job, _ = await service.create_job(
             UpgradeRequest("east", REQUESTER, "C1", procedure="rollback")
