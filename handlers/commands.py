@@ -86,6 +86,8 @@ class CommandRunner:
                 return HelpText()
             case grammar.Upgrade():
                 return await self._upgrade(cmd, caller)
+            case grammar.Rollback():
+                return await self._rollback(cmd, caller)
             case grammar.Status(target=None) | grammar.ListJobs():
                 jobs = await self.service.list_active()
                 workers = await self.service.workers_alive() if jobs else None
@@ -122,23 +124,35 @@ class CommandRunner:
         return cluster_channel or self.settings.PPS_CHANNEL or caller.channel_id
 
     async def _upgrade(self, cmd: grammar.Upgrade, caller: Caller) -> Reply:
+        if cmd.version is not None and self.inventory.firmware_for(cmd.version) is None:
+            have = ", ".join(f.version for f in self.inventory.firmware) or "none"
+            return Refused(f"Version {cmd.version} is not in the firmware catalogue "
+                           f"(available: {have}).")
+        return await self._request(cmd, caller, "upgrade", grammar.USAGE_LINES[0])
+
+    async def _rollback(self, cmd: grammar.Rollback, caller: Caller) -> Reply:
+        """As `_upgrade` (same authorization, window, rate limit, lock and ack), with the
+        rollback procedure: no version; preflight finds the build on the rollback partitions."""
+        return await self._request(cmd, caller, "rollback", grammar.usage_of("rollback"))
+
+    async def _request(
+        self, cmd: grammar.Upgrade | grammar.Rollback, caller: Caller, procedure: str, usage: str
+    ) -> Reply:
+        """Create an upgrade or a rollback job: authorization, the cluster, `--at` inside the
+        window, the per-user limit (dry runs included), then the job and its ack."""
         verdict = await self.auth.may_operate(caller.user_id)
         if not verdict.allowed:
             return Refused(verdict.reason)
         cluster = self.inventory.cluster(cmd.cluster)
         if cluster is None:
             return self.unknown_cluster(cmd.cluster)
-        if cmd.version is not None and self.inventory.firmware_for(cmd.version) is None:
-            have = ", ".join(f.version for f in self.inventory.firmware) or "none"
-            return Refused(f"Version {cmd.version} is not in the firmware catalogue "
-                           f"(available: {have}).")
         at: float | None = None
         if cmd.at is not None:
             try:
                 at = resolve_at(cmd.at, self.clock.now(), cluster.window.tz if cluster.window
                                 else None)
             except AtError as exc:
-                return Usage(str(exc), grammar.USAGE_LINES[0])
+                return Usage(str(exc), usage)
             outside = self._outside_window(cluster, at)
             if outside is not None:
                 return outside
@@ -149,16 +163,20 @@ class CommandRunner:
         if retry_at is not None:
             return RateLimited(self.settings.PPS_USER_UPGRADES_PER_HOUR, retry_at,
                                self.clock.now())
+        version, downgrade = None, False
+        if isinstance(cmd, grammar.Upgrade):
+            version, downgrade = cmd.version, cmd.allow_downgrade
         try:
             job, created = await self.service.create_job(UpgradeRequest(
                 cluster=cluster.name,
                 requester=caller.user_id,
                 channel=channel,
-                target=cmd.version,
+                target=version,
                 at=at,
                 dry_run=cmd.dry_run,
-                allow_downgrade=cmd.allow_downgrade,
+                allow_downgrade=downgrade,
                 idempotency_key=idem,
+                procedure=procedure,
             ))
         except EngineError:
             await self.service.uncount_upgrade_request(caller.user_id, request_id)
@@ -177,7 +195,9 @@ class CommandRunner:
                        f"of {cluster.name} ({window.text}); nothing was scheduled. The window "
                        f"next opens {opens}: give an `--at` time inside it.")
 
-    async def _idempotency_key(self, cmd: grammar.Upgrade, caller: Caller) -> str | None:
+    async def _idempotency_key(
+        self, cmd: grammar.Upgrade | grammar.Rollback, caller: Caller
+    ) -> str | None:
         """Same delivery → same job: the trigger id plus who asked what, where, first seen
         within `REDELIVERY_SECONDS`. A client that reuses one trigger id for every command
         (some do) still gets a new job for a new command, or for the same one later."""

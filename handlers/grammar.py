@@ -6,6 +6,7 @@
     abort <job-id>
     history [<cluster>]
     clusters
+    rollback <cluster> [--at <time>] [--dry-run]
     help
 
 No I/O here: whether a cluster or a job exists is the command runner's question.
@@ -25,6 +26,7 @@ USAGE_LINES: tuple[str, ...] = (
     "/pps abort <job-id>",
     "/pps history [<cluster>]",
     "/pps clusters",
+    "/pps rollback <cluster> [--at <time>] [--dry-run]",
     "/pps help",
 )
 
@@ -41,6 +43,13 @@ class Upgrade:
     at: str | None = None  # raw `--at` text; resolved against the clock and window zone later
     dry_run: bool = False
     allow_downgrade: bool = False
+
+
+@dataclass(frozen=True)
+class Rollback:
+    cluster: str
+    at: str | None = None  # raw `--at` text, as for `Upgrade`
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class Help:
     pass
 
 
-Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Help
+Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Rollback | Help
 
 
 class ParseError(ValueError):
@@ -106,8 +115,14 @@ def _no_more(rest: list[str], verb: str) -> None:
         raise ParseError(f"Unexpected `{' '.join(rest)}`.", _usage(verb))
 
 
-def _parse_upgrade(args: list[str]) -> Upgrade:
-    usage = _usage("upgrade")
+def usage_of(verb: str) -> str:
+    """The usage line of one verb (`upgrade`, `rollback`, ...)."""
+    return _usage(verb)
+
+
+def _parse_upgrade(args: list[str], verb: str = "upgrade") -> Upgrade:
+    """`upgrade`'s words (also read for `rollback`, which then refuses what it lacks)."""
+    usage = _usage(verb)
     positional: list[str] = []
     at: str | None = None
     dry_run = allow_downgrade = False
@@ -137,17 +152,32 @@ def _parse_upgrade(args: list[str]) -> Upgrade:
             positional.append(a)
         i += 1
     if not positional:
-        raise ParseError("Which cluster? `upgrade` needs a cluster name.", usage)
+        raise ParseError(f"Which cluster? `{verb}` needs a cluster name.", usage)
     if len(positional) > 2:
         raise ParseError(f"Unexpected `{' '.join(positional[2:])}`.", usage)
-    cluster = _cluster(positional[0], "upgrade")
+    cluster = _cluster(positional[0], verb)
     version = positional[1] if len(positional) == 2 else None
-    if version is not None:
+    if version is not None and verb == "upgrade":
         try:
             parse_version(version)
         except VersionError:
             raise ParseError(f"`{version}` is not a PPS version (like 9.1R18).", usage) from None
     return Upgrade(cluster, version, at, dry_run, allow_downgrade)
+
+
+def _parse_rollback(args: list[str]) -> Rollback:
+    """`rollback <cluster> [--at <time>] [--dry-run]`: no version, the partitions decide."""
+    usage = _usage("rollback")
+    parsed = _parse_upgrade(args, verb="rollback")  # the same options, minus two
+    if parsed.allow_downgrade:
+        raise ParseError("`--allow-downgrade` is for `upgrade`; a rollback needs none.", usage)
+    if parsed.version is not None:
+        raise ParseError(
+            f"Unexpected `{parsed.version}`: a rollback goes to the build on the rollback "
+            "partitions.",
+            usage,
+        )
+    return Rollback(parsed.cluster, parsed.at, parsed.dry_run)
 
 
 def unescape(text: str) -> str:
@@ -193,4 +223,6 @@ def parse(text: str) -> Command:
     if verb == "clusters":
         _no_more(args, "clusters")
         return Clusters()
+    if verb == "rollback":
+        return _parse_rollback(args)
     raise ParseError(f"Unknown command `{words[0]}`.")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from jobs.config.clock import Clock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
+from jobs.procedures import PROCEDURES
 from jobs.rules import decisions
 from jobs.rules.change import Change
 from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJob
@@ -55,6 +56,7 @@ class UpgradeRequest:
     dry_run: bool = False
     allow_downgrade: bool = False
     idempotency_key: str | None = None  # e.g. the Slack trigger_id
+    procedure: str = "upgrade"  # "rollback": `/pps rollback` (preflight finds the target)
 
 
 class JobService:
@@ -89,18 +91,24 @@ class JobService:
         cluster = self.inventory.cluster(req.cluster)
         if cluster is None:
             raise UnknownCluster(req.cluster)
+        procedure = PROCEDURES.get(req.procedure)
+        if procedure is None:
+            raise EngineError(f"Unknown procedure {req.procedure!r}.")
         fw = self.inventory.firmware_for(req.target) if req.target else self.inventory.newest
         if fw is None:
             known = ", ".join(f.version for f in self.inventory.firmware) or "none"
             what = f"Version {req.target!r} is" if req.target else "No version is"
             raise EngineError(f"{what} not in the firmware catalogue (available: {known}).")
+        # A rollback's target is the build on the rollback partitions: its preflight finds it.
+        target = fw.version if procedure.target_from_catalogue else ""
         now = self.clock.now()
         start_at = req.at if req.at is not None and req.at > now else None
         job = Job(
             id="",
             cluster=cluster.name,
-            target=fw.version,
+            target=target,
             requester=req.requester,
+            procedure=procedure.name,
             channel=req.channel or cluster.channel or self.settings.PPS_CHANNEL,
             state=State.SCHEDULED if start_at is not None else State.QUEUED,
             created_at=now,
@@ -115,7 +123,8 @@ class JobService:
         change.record(
             req.requester,
             "create",
-            target=fw.version,
+            target=target,
+            procedure=procedure.name,
             dry_run=req.dry_run,
             allow_downgrade=req.allow_downgrade,
             scheduled_at=start_at,

@@ -16,7 +16,9 @@ from bot.render.common import (
     engine_text,
     fmt_when,
     outside,
+    procedure_word,
     state_word,
+    target_text,
 )
 from bot.render.limits import (
     Message,
@@ -82,8 +84,11 @@ def _approvals(job: Job) -> str:
 def card(job: Job) -> Message:
     """Render the card for the job's current state (with its `pps_job` metadata)."""
     procedure = procedure_for(job)
-    kind = "Dry run" if job.dry_run else procedure.title.capitalize()
-    title = f"{job.cluster}: {kind.lower()} to {job.target} — {state_word(job.state)}"
+    kind = procedure.title.capitalize()
+    if job.dry_run:  # an upgrade's dry run keeps its short name
+        other = procedure_word(job)
+        kind = f"{other.capitalize()} dry run" if other else "Dry run"
+    title = f"{job.cluster}: {kind.lower()} to {target_text(job)} — {state_word(job.state)}"
     blocks: list[Block] = [header(title)]
     intro = f"*{kind}* `{job.id}` · requested by {mention(job.requester)}"
     if job.created_at:
@@ -111,6 +116,6 @@ def card(job: Job) -> Message:
         blocks.append(context(f"*Builds:* {nodes}"))
     if job.acting_node:
         blocks.append(context(f"Acting node: {outside(job.acting_node)}"))
-    text = f"{outside(job.cluster)} {kind.lower()} {job.id} to {outside(job.target)}: " \
+    text = f"{outside(job.cluster)} {kind.lower()} {job.id} to {target_text(job)}: " \
         f"{job.state.value}"
     return message(text, blocks, metadata=card_metadata(job))

@@ -5,7 +5,15 @@ name, build or error text that came from outside is escaped."""
 
 from __future__ import annotations
 
-from bot.render.common import fmt_when, job_line, outside, state_word, step_label
+from bot.render.common import (
+    fmt_when,
+    job_line,
+    outside,
+    procedure_word,
+    state_word,
+    step_label,
+    target_text,
+)
 from bot.render.fleet import fleet_blocks, summary_line
 from bot.render.limits import (
     MAX_BLOCKS,
@@ -55,17 +63,19 @@ def _queued(r: Queued) -> list[str]:
     if not r.created:
         return [f"That request already created `{job.id}` ({state_word(job.state)}, "
                 f"requested by {mention(job.requester)}); no second job was made."]
-    arrow = f"{outside(job.cluster)} → {outside(job.target)}"
+    arrow = f"{outside(job.cluster)} → {target_text(job)}"
+    kind = (procedure_word(job) or "upgrade").capitalize()
     where = f"Progress in {channel_link(r.channel)}." if r.channel.startswith("C") else \
         "Progress in this channel."
     warn = [NO_WORKER] if r.workers == 0 else []
     if job.dry_run:
-        head = f"Dry run `{job.id}` queued for {arrow}: preflight only, nothing changes."
+        dry = f"{kind} dry run" if procedure_word(job) else "Dry run"
+        head = f"{dry} `{job.id}` queued for {arrow}: preflight only, nothing changes."
         return [head, f"The preflight result and the plan follow. {where}", *warn]
     if job.state is State.SCHEDULED and job.scheduled_at:
-        return [f"Upgrade `{job.id}` scheduled for {arrow}, starting "
+        return [f"{kind} `{job.id}` scheduled for {arrow}, starting "
                 f"{fmt_when(job.scheduled_at)}.", where, *warn]
-    return [f"Upgrade `{job.id}` queued for {arrow}.", where, *warn]
+    return [f"{kind} `{job.id}` queued for {arrow}.", where, *warn]
 
 
 def _job(job: Job) -> list[str]:
@@ -89,7 +99,8 @@ def render_reply(reply: Reply, team_url: str | None = None) -> Message:
             tail = [f"Usage: `{escape(usage)}`"] if usage else _usage_block()
             return _lines([head, *tail, "`/pps help` lists every command."])
         case HelpText():
-            return _lines(["`/pps` runs the KB12940 firmware upgrade on PPS clusters.",
+            return _lines(["`/pps` runs the KB12940 firmware upgrade on PPS clusters, "
+                           "and rolls it back (`rollback`: to the rollback partitions' build).",
                            *_usage_block(),
                            "`--at` takes HH:MM (next occurrence, in the cluster window's zone) "
                            "or ISO-8601; `--dry-run` runs preflight and shows the plan."])

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from bot.render.limits import escape, escape_keep_mentions, mention
-from jobs.procedures import procedure_for
+from jobs.procedures import UPGRADE, procedure_for
 from jobs.rules.model import Job, State, Step, StepStatus
 
 METADATA_EVENT_TYPE = "pps_job"
@@ -79,6 +79,18 @@ def engine_text(text: str, job: Job) -> str:
     return escape_keep_mentions(text, participants(job))
 
 
+def procedure_word(job: Job) -> str:
+    """How messages name a job's procedure: "" for an upgrade (the wording they assume), else
+    its title ("rollback")."""
+    procedure = procedure_for(job)
+    return "" if procedure.name == UPGRADE.name else procedure.title
+
+
+def target_text(job: Job) -> str:
+    """Where the job goes: its target, or (a rollback before its preflight) the words."""
+    return outside(job.target) if job.target else "the rollback build"
+
+
 def job_line(job: Job) -> str:
     """One line per job for lists: id, cluster, target, state, step, requester."""
     where = "" if job.terminal else f" at {step_label(job, job.step)}"
@@ -86,7 +98,8 @@ def job_line(job: Job) -> str:
     if job.state is State.SCHEDULED and job.scheduled_at:
         when = f", starts {fmt_when(job.scheduled_at)}"
     dry = " (dry run)" if job.dry_run else ""
-    return (f"`{job.id}` {outside(job.cluster)} → {outside(job.target)}{dry}: "
+    kind = f" {other}" if (other := procedure_word(job)) else ""
+    return (f"`{job.id}` {outside(job.cluster)}{kind} → {target_text(job)}{dry}: "
             f"{state_word(job.state)}{where}{when} · requested by {mention(job.requester)}")
 
 

@@ -44,6 +44,14 @@ _APPROVE_CONFIRM: dict[Step, str] = {
     "then {target} is installed.",
     Step.GATE_ENABLE: "User logins on {cluster} will be enabled again.",
 }
+# A rollback asks the same, about going back instead of installing.
+_ROLLBACK_QUESTIONS: dict[Step, str] = {
+    Step.GATE_DISABLE: "Disable all user logins on {cluster} and roll back to {target}?",
+}
+_ROLLBACK_APPROVE_CONFIRM: dict[Step, str] = {
+    Step.GATE_DISABLE: "All user logins on {cluster} will be disabled and active sessions "
+    "cut; then {cluster} rolls back to {target}.",
+}
 _REJECT_CONFIRM: dict[Step, str] = {
     Step.GATE_DISABLE: "The job is cancelled. Nothing has changed on the appliances yet.",
     Step.GATE_ENABLE: "User logins stay DISABLED and the job is held, with reminders, "
@@ -67,6 +75,16 @@ def _fmt(template: str, job: Job) -> str:
     return template.format(cluster=outside(job.cluster), target=outside(job.target))
 
 
+def _question(job: Job, step: Step, default: str) -> str:
+    own = _ROLLBACK_QUESTIONS if job.procedure == "rollback" else {}
+    return own.get(step) or _QUESTIONS.get(step, default)
+
+
+def _approve_text(job: Job, step: Step) -> str:
+    own = _ROLLBACK_APPROVE_CONFIRM if job.procedure == "rollback" else {}
+    return own.get(step) or _APPROVE_CONFIRM.get(step, "Go ahead.")
+
+
 def _confirm(title: str, text: str, yes: str, danger: bool = False) -> ConfirmObject:
     return ConfirmObject(
         title=PlainTextObject(text=clip(title, 100)),
@@ -85,7 +103,7 @@ def _evidence_lines(job: Job, evidence: dict[str, Any]) -> list[str]:
 
 
 def _gate_head(job: Job, step: Step, evidence: dict[str, Any], *, open_: bool) -> list[Block]:
-    question = _fmt(_QUESTIONS.get(step, _title(job, step) + "?"), job)
+    question = _fmt(_question(job, step, _title(job, step) + "?"), job)
     what = _title(job, step).removeprefix("Approval: ")
     lead = "✋ *Approval needed:*" if open_ else "*Approval requested:*"
     blocks: list[Block] = [section(f"{lead} {what}\n*{question}*")]
@@ -99,7 +117,7 @@ def approval_request(job: Job, gate_id: str, step: Step, evidence: dict[str, Any
     value = encode_value(job.id, gate_id)
     approve = ButtonElement(
         text="Approve", action_id=ACTION_APPROVE, value=value, style="primary",
-        confirm=_confirm("Approve?", _fmt(_APPROVE_CONFIRM.get(step, "Go ahead."), job),
+        confirm=_confirm("Approve?", _fmt(_approve_text(job, step), job),
                          "Approve"),
     )
     reject = ButtonElement(
@@ -109,7 +127,7 @@ def approval_request(job: Job, gate_id: str, step: Step, evidence: dict[str, Any
     )
     blocks = _gate_head(job, step, evidence, open_=True)
     blocks.append(ActionsBlock(block_id=f"gate:{gate_id}", elements=[approve, reject]))
-    question = _fmt(_QUESTIONS.get(step, _title(job, step)), job)
+    question = _fmt(_question(job, step, _title(job, step)), job)
     return message(f"Approval needed for {job.id}: {question}", blocks)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.render.common import outside, state_word
+from bot.render.common import outside, procedure_word, state_word, target_text
 from bot.render.limits import Message, header, mention, message, section, sections_for_lines
 from jobs.procedures import Procedure, procedure_for
 from jobs.rules.model import Job, State, Step
@@ -22,6 +22,12 @@ _TITLES: dict[str, str] = {
     State.FAILED.value: "{cluster}: upgrade to {target} failed",
     State.CANCELLED.value: "{cluster}: upgrade to {target} cancelled",
 }
+_ROLLBACK_TITLES: dict[str, str] = {
+    State.SUCCEEDED.value: "{cluster} rolled back to {target}",
+    State.FAILED.value: "{cluster}: rollback to {target} failed",
+    State.CANCELLED.value: "{cluster}: rollback to {target} cancelled",
+}
+_TITLES_OF: dict[str, dict[str, str]] = {"upgrade": _TITLES, "rollback": _ROLLBACK_TITLES}
 
 
 def _durations(d: dict[str, Any], procedure: Procedure) -> list[str]:
@@ -64,10 +70,13 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     """The summary posted when a job ends (FINISHED event data: state, summary)."""
     state = str(data.get("state") or job.state.value)
     s: dict[str, Any] = data.get("summary") or {}
-    title = _TITLES.get(state, "{cluster}: {target}").format(cluster=job.cluster,
-                                                             target=job.target)
+    other = procedure_word(job)
+    titles = _TITLES_OF.get(job.procedure, _TITLES)
+    title = titles.get(state, "{cluster}: {target}").format(cluster=job.cluster,
+                                                            target=target_text(job))
     if job.dry_run:
-        title = f"{job.cluster}: dry run for {job.target} {state}"
+        title = f"{job.cluster}: {other + ' ' if other else ''}dry run for {target_text(job)} " \
+            f"{state}"
     blocks: list[Block] = [header(title)]
     try:
         word = state_word(State(state))
@@ -136,12 +145,15 @@ def _plan_lines(plan: dict[str, Any], procedure: Procedure) -> list[str]:
 
 def dry_run_plan(job: Job, data: dict[str, Any]) -> Message:
     """The dry run's answer: the preflight result and the plan (PLAN event data)."""
-    title = f"Dry run {job.id}: {job.cluster} → {job.target}"
+    other = procedure_word(job)
+    kind = f"{other.capitalize()} dry run" if other else "Dry run"
+    title = f"{kind} {job.id}: {job.cluster} → {target_text(job)}"
     blocks: list[Block] = [header(title)]
     blocks.extend(sections_for_lines(_preflight(data.get("preflight") or [])))
     plan = data.get("plan")
     if isinstance(plan, dict):
         blocks.extend(sections_for_lines(_plan_lines(plan, procedure_for(job))))
-    blocks.append(section("Nothing was changed. Run `/pps upgrade "
-                          f"{outside(job.cluster)} {outside(job.target)}` to do it."))
+    run = f"/pps {job.procedure} {outside(job.cluster)}" if other else \
+        f"/pps upgrade {outside(job.cluster)} {outside(job.target)}"
+    blocks.append(section(f"Nothing was changed. Run `{run}` to do it."))
     return message(f"{outside(title)}: preflight passed, plan ready", blocks)

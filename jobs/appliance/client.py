@@ -3,8 +3,9 @@
 Makes exactly the calls of PPS-API.md. Transport, authentication, retries and error
 mapping live in `jobs/appliance/transport.py`; answer parsing in `jobs/appliance/parse.py`.
 The [assumed]
-writes (`PUT active-users`, `POST maintenance/upgrade`) are the only calls that can raise
-`Unsupported`; the steps then switch to operator-assisted mode.
+writes (`PUT active-users`, `POST maintenance/upgrade`) and the rollback (`POST
+maintenance`, whose answer is assumed) are the only calls that can raise `Unsupported`;
+the steps then switch to operator-assisted mode.
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ class PpsClient:
     async def rollback(self, node: str) -> None:
         """Boot the other partition: `POST system/maintenance {"operation": "rollback"}`.
 
-        Not part of the upgrade flow; only for an explicit operator command.
+        Only `/pps rollback` calls it. Returns on 202/200; 422 → `Rejected(422)` (no
+        rollback partition, or busy); 404/405/501 → `Unsupported` (its answer is assumed).
         """
         log().info("pps.write", cluster=self.cluster.name, node=node, call="rollback")
         await self.session.call(
@@ -220,6 +222,7 @@ class PpsClient:
             "system/maintenance",
             json_body={"operation": "rollback"},
             idempotent=False,
+            assumed=True,
         )
 
 

@@ -86,7 +86,8 @@ class AuthFailed(ApplianceError):
 
 
 class Unsupported(ApplianceError):
-    """An [assumed] write answered 404/405/501: switch the step to operator-assisted."""
+    """An [assumed] write (or the rollback) answered 404/405/501: switch the step to
+    operator-assisted."""
 
 
 class Rejected(ApplianceError):
@@ -116,6 +117,10 @@ class Appliance(Protocol):
 
     async def install(self, node: str, package: Path) -> None:
         """Upload and install now. Returns once the appliance accepted it (202/200)."""
+        ...
+
+    async def rollback(self, node: str) -> None:
+        """Boot the rollback partition (`POST maintenance`). Returns once accepted (202/200)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -4,17 +4,19 @@ engine, the plan, the card and the inventory's `manual:` names all derive from i
 - `spec`: `Procedure`, `StepSpec` (title, implementation, gate, side effect, manual name,
   logins at risk, what `/pps abort` does, plan note), `OnAbort`, `Logins`.
 - `upgrade`: `UPGRADE`, the KB12940 upgrade.
+- `rollback`: `ROLLBACK`, back to the rollback partitions' build (`/pps rollback`).
 
 A job names its procedure (`job.procedure`); `procedure_for(job)` finds its table.
 """
 
 from __future__ import annotations
 
+from jobs.procedures.rollback import ROLLBACK
 from jobs.procedures.spec import Logins, OnAbort, Procedure, StepSpec
 from jobs.procedures.upgrade import UPGRADE
 from jobs.rules.model import Job
 
-PROCEDURES: dict[str, Procedure] = {p.name: p for p in (UPGRADE,)}
+PROCEDURES: dict[str, Procedure] = {p.name: p for p in (UPGRADE, ROLLBACK)}
 
 
 def procedure_for(job: Job) -> Procedure:
@@ -33,6 +35,7 @@ def manual_names() -> tuple[str, ...]:
 
 __all__ = [
     "PROCEDURES",
+    "ROLLBACK",
     "UPGRADE",
     "Logins",
     "OnAbort",

@@ -64,6 +64,9 @@ class Procedure:
     title: str  # how the card names it ("upgrade", "rollback")
     done: str  # the reason recorded when the last step succeeds
     rows: tuple[StepSpec, ...]
+    # True: the target is a catalogue version chosen by the command. False: preflight finds
+    # it on the appliances (a rollback goes to the build on the rollback partitions).
+    target_from_catalogue: bool = True
 
     def __post_init__(self) -> None:
         steps = [r.step for r in self.rows]

@@ -48,6 +48,7 @@ class Step(StrEnum):
     GATE_ENABLE = "gate_enable"
     ENABLE_LOGINS = "enable_logins"
     VERIFY = "verify"
+    ROLLBACK = "rollback"  # boot the rollback partition (the rollback procedure's step 6)
 
 
 class StepStatus(StrEnum):

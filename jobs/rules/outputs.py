@@ -24,6 +24,9 @@ class PreflightOut(StepOut):
     plan: dict[str, Any] | None = None  # `jobs.steps.plan.make_plan`
     acting_node: str | None = None
     builds_before: dict[str, str] | None = None  # node -> running build
+    # Set when preflight, not the command, decides where the job goes (a rollback: the
+    # rollback partitions' build); it becomes `job.target`.
+    target_build: str | None = None
 
 
 class BackupOut(StepOut):
@@ -70,6 +73,15 @@ class InstallOut(StepOut):
     install_confirm_used: str | None = None  # the confirm gate that allowed a second send
 
 
+class RollbackOut(StepOut):
+    rollback_sent_at: float | None = None  # the intent, checkpointed before the call
+    rollback_node: str | None = None
+    rollback_outcome: str | None = None  # "unsupported" | "rejected" when it did not start
+    rollback_error: str | None = None
+    rollback_accepted_at: float | None = None
+    rollback_by: str | None = None  # "operator" when confirmed by a human
+
+
 class WatchOut(StepOut):
     watch: dict[str, Any] | None = None  # `jobs.steps.reboot_observer` state between polls
     rejoined_at: float | None = None
@@ -100,6 +112,7 @@ class Outputs(
     RecordOut,
     LoginsOut,
     InstallOut,
+    RollbackOut,
     WatchOut,
     SettleOut,
     VerifyOut,

@@ -290,6 +290,8 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
         job.outputs.merge(result.outputs)
     if job.outputs.acting_node:
         job.acting_node = job.outputs.acting_node
+    if job.outputs.target_build:  # a rollback: preflight found the build it goes back to
+        job.target = job.outputs.target_build
     if not isinstance(result, Poll):
         clear_wake(job, change)
     if isinstance(result, Advance):

@@ -5,6 +5,7 @@ appliance, acts at most once, verifies), plus what the steps share.
   `AskOperator`, `Fail`).
 - `preflight`, `backup`, `record`, `gates`, `logins`, `install`, `watch`, `settle`, `verify`:
   the kinds; which a procedure runs, in which order, is its table in `jobs.procedures`.
+- `rollback`: the rollback procedure's own step (the call, at most once) and its gate.
 - `common`: the acting node, login targets, reads that never raise.
 - `reboot_observer`: the reboot watch's decisions over successive polls (pure).
 - `backup_files`: the backup folder on disk (files, manifest).

@@ -2,9 +2,9 @@
 
 Each listener gets its own Starlette app whose `resolve()` names the node answering: the
 node itself, or whichever node holds the VIP. Faults apply here: slow answers, flapping
-503s, 404 on the [assumed] writes, refused installs, empty exports, expired keys, answers
-drip-fed a byte at a time, huge answers to reads, an install lost in transit (connection
-reset, nothing starts), and a proxy's 502/504 to an install that did start.
+503s, 404 on the [assumed] writes, refused installs and rollbacks, empty exports, expired
+keys, answers drip-fed a byte at a time, huge answers to reads, an install lost in transit
+(connection reset, nothing starts), and a proxy's 502/504 to an install that did start.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ Starter = Callable[[SimCluster, SimNode, str | None], None]  # (cluster, node, t
 Handler = Callable[[Request, SimCluster, SimNode], Awaitable[Response]]
 
 PAGE_SIZE = 200
+_ROLLBACK_FAULTS = {404: "Not Found", 405: "Method Not Allowed", 501: "Not Implemented"}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -231,16 +232,21 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "body must be JSON")
         op = body.get("operation") if isinstance(body, dict) else None
-        request.state.detail = str(op)
+        request.state.detail = node.rollback_build or str(op)
         if op != "rollback":
             return _error(400, "operation must be rollback")
+        status = cluster.faults.rollback_status
+        if status is not None:
+            return _error(status, _ROLLBACK_FAULTS.get(status, "rollback refused"))
         if node.rollback_build is None:
             return _error(422, "no rollback partition")
-        if cluster.upgrading:
-            return _error(422, "an upgrade is in progress")
+        refusal = cluster.install_refusal(node, "roll back")
+        if refusal is not None:
+            return _error(422, refusal)
         cluster.upgrading = True
+        cluster.upgrade_target = node.rollback_build
         start(cluster, node, None)
-        return JSONResponse({"status": "rolling back"})
+        return JSONResponse({"status": "rolling back"}, status_code=202)
 
     async def healthcheck(request: Request, cluster: SimCluster, node: SimNode) -> Response:
         lines = {

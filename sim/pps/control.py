@@ -14,6 +14,7 @@
                                                    boots it again
     POST   /_sim/clusters/{c}/nodes/{n}/console-install  {"version": "9.1R18", "build": 29865}
                                                    an operator's "Install Now" in the console
+    POST   /_sim/clusters/{c}/nodes/{n}/console-rollback  an operator's "Rollback" in the console
 
 Errors answer `{"error": "..."}` with 400 (bad request) or 404 (unknown cluster or node).
 """
@@ -46,6 +47,8 @@ class Controls(Protocol):
     async def power(self, cluster: str, node: str, on: bool) -> None: ...
 
     async def console_install(self, cluster: str, node: str, version: str, build: int) -> None: ...
+
+    async def console_rollback(self, cluster: str, node: str) -> None: ...
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -130,6 +133,11 @@ def control_app(sim: Controls) -> Starlette:
         await sim.console_install(p["cluster"], p["node"], b["version"], b["build"])
         return cluster_of(request).state_dict()
 
+    async def console_rollback(request: Request) -> Any:
+        p = request.path_params
+        await sim.console_rollback(p["cluster"], p["node"])
+        return cluster_of(request).state_dict()
+
     base = "/_sim/clusters"
     return Starlette(
         routes=[
@@ -145,6 +153,11 @@ def control_app(sim: Controls) -> Starlette:
             Route(
                 base + "/{cluster}/nodes/{node}/console-install",
                 guarded(console_install),
+                methods=["POST"],
+            ),
+            Route(
+                base + "/{cluster}/nodes/{node}/console-rollback",
+                guarded(console_rollback),
                 methods=["POST"],
             ),
         ]

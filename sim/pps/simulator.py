@@ -7,6 +7,7 @@ Run it with `ppsbot simulator --config sim.yml` (see `sim.example.yml`), or in-p
     sim.node_url("cluster-east", "east-a"); sim.vip_url("cluster-east"); sim.control_url
     sim.cluster("cluster-east")          # the live state: knobs, faults, write log, events
     await sim.power(...); await sim.reboot(...); await sim.console_install(...)
+    await sim.console_rollback(...)
     sim.inventory(firmware); sim.credentials_env()   # an inventory pointing at it
     await sim.stop()
 
@@ -240,6 +241,21 @@ class Simulator:
         c.event(f"{node}: console install of {target}")
         self._spawn(run_upgrade(c, n, target, self, grace=0))
         await asyncio.sleep(0)  # the task marks the node installing before any await
+
+    async def console_rollback(self, cluster: str, node: str) -> None:
+        """An operator's Rollback in the admin console (Maintenance > System > Platform),
+        bypassing the API: same rules as the API call; not in the write log."""
+        c = self.clusters[cluster]
+        n = c.node(node)
+        refusal = c.install_refusal(n, "roll back")
+        if n.rollback_build is None:
+            refusal = "no rollback partition"
+        if refusal is not None:
+            raise ValueError(refusal)
+        c.upgrading, c.upgrade_target = True, n.rollback_build
+        c.event(f"{node}: console rollback to {n.rollback_build}")
+        self._spawn(run_rollback(c, n, self, grace=0))
+        await asyncio.sleep(0)
 
     # -- helpers for tests and the demo ----------------------------------------------
 

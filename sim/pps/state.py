@@ -70,6 +70,7 @@ class Faults:
     huge_reply_bytes: int = 0  # pad every JSON answer to a read (GET) to this many bytes
     install_lost: int = 0  # the next N installs are lost: connection reset, nothing starts
     install_proxy_status: int | None = None  # the install starts, but a proxy answers this
+    rollback_status: int | None = None  # rollbacks answer this (422/500 refused, 404/405/501)
 
 
 def update_dataclass(obj: Any, changes: dict[str, Any], what: str) -> None:
@@ -191,12 +192,12 @@ class SimCluster:
         self.vip_holder = new_name
         return True
 
-    def install_refusal(self, n: SimNode) -> str | None:
-        """Why `n` cannot start an install now (answered as 422), or None."""
+    def install_refusal(self, n: SimNode, what: str = "install") -> str | None:
+        """Why `n` cannot start an install (or a rollback) now (answered as 422), or None."""
         if self.upgrading:
             return "an upgrade is already in progress"
         if self.mode == "active-passive" and n.name != self.vip_holder:
-            return "this node is passive; install on the active node"
+            return f"this node is passive; {what} on the active node"
         if n.phase != "up":
             return f"node is {n.phase}"
         return None

@@ -103,11 +103,27 @@ async def run_upgrade(
         cluster.upgrading = False
 
 
-async def run_rollback(cluster: SimCluster, node: SimNode, net: Network) -> None:
-    """Boot the other partition on one node (the builds swap)."""
+async def run_rollback(
+    cluster: SimCluster, first: SimNode, net: Network, grace: float = ANSWER_GRACE_SECONDS
+) -> None:
+    """The whole cluster rollback started on `first`: each node boots its rollback
+    partition (the partitions swap), the others following as in an upgrade (KB12940)."""
     try:
-        await asyncio.sleep(ANSWER_GRACE_SECONDS)
-        if node.rollback_build is not None:
+        if grace > 0:
+            await asyncio.sleep(grace)
+        for node in upgrade_order(cluster, first):
+            if node.phase != "up":
+                cluster.event(f"{node.name}: not up ({node.phase}); rollback stops")
+                break
+            if node.rollback_build is None:
+                cluster.event(f"{node.name}: no rollback partition; rollback stops")
+                break
+            cluster.event(f"{node.name}: rolling back to {node.rollback_build}")
             await reboot(cluster, node, net, new_build=node.rollback_build)
+            if node.phase != "up":
+                cluster.event("rollback stopped: a node did not come back")
+                break
+        else:
+            cluster.event("rollback finished")
     finally:
         cluster.upgrading = False

@@ -52,7 +52,8 @@ class PersistentFake:
     def __init__(
         self, redis: aioredis.Redis, keys: Keys, cluster: Cluster, kill_after: str | None = None
     ) -> None:
-        self.kill_after = kill_after  # "disable" | "install" | "enable": die once it is sent
+        # "disable" | "install" | "rollback" | "enable": die once it is sent
+        self.kill_after = kill_after
         self.redis = redis
         self.key = fake_key(keys, cluster.name)
         self.lock = self.key + ":lock"
@@ -98,6 +99,10 @@ class PersistentFake:
     async def install(self, node: str, package: Path) -> None:
         await self._with(lambda f: f.install(node, package))
         self._maybe_die("install")
+
+    async def rollback(self, node: str) -> None:
+        await self._with(lambda f: f.rollback(node))
+        self._maybe_die("rollback")
 
     def _maybe_die(self, what: str) -> None:
         # The side effect happened and is saved; the step's commit has not: the worst moment.

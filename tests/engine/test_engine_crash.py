@@ -19,7 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobs.config.clock import SystemClock
-from jobs.rules.model import State, Step
+from jobs.procedures import UPGRADE
+from jobs.rules.model import State
 from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
@@ -28,7 +29,7 @@ from tests.engine.crash_worker import fake_key
 from tests.engine.engine_support import CLUSTERS, REQUESTER, approve_until, worker_started
 from tests.fakes import PYTHON, ROOT, WORKER_TIMINGS, FakeCluster, make_inventory, make_settings
 
-BOUNDARIES = [s.value for s in Step] + ["poll:3"]
+BOUNDARIES = [s.value for s in UPGRADE.steps] + ["poll:3"]
 # Beyond the matrix: die right after the appliance accepted a side effect, before the step's
 # commit (the check-first steps must find it done and not send it again).
 MID_STEP = ["sent:disable", "sent:install", "sent:enable"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.procedures import UPGRADE
 from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from tests.engine.engine_support import APPROVER, Engine, Stubs
@@ -26,6 +27,6 @@ async def test_stub_procedure_runs_to_success(engine: Engine, stubs: Stubs) -> N
     assert len(fin) == 1
     summary = fin[0].data["summary"]
     assert summary["logins_disabled_seconds"] > 300  # settle wait included
-    assert set(summary["durations"]) == {s.value for s in Step}
+    assert set(summary["durations"]) == {s.value for s in UPGRADE.steps}
     seqs = [e.seq for e in await engine.events(job.id)]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

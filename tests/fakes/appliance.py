@@ -49,7 +49,7 @@ from tests.fakes.node import (
 )
 
 MODES = ("standalone", "active-passive", "active-active")
-WRITE_METHODS = ("set_login_permission", "install", "export_config")
+WRITE_METHODS = ("set_login_permission", "install", "export_config", "rollback")
 _PKG_VERSION_RE = re.compile(r"(\d+\.\d+R\d+(?:\.\d+)?)", re.IGNORECASE)
 
 @dataclass
@@ -150,6 +150,11 @@ class FakeCluster:
             raise ValueError(f"{package.name} is not a firmware package")
         self._schedule(node, new_build, self.clock.now())
 
+    def console_rollback(self, node: str) -> None:
+        """Maintenance > System > Platform > Rollback on `node`."""
+        self._settle()
+        self._schedule(node, None, self.clock.now())
+
     # -- inspection ---------------------------------------------------------------------
     def count(self, method: str, node: str | None = None) -> int:
         """Calls of `method` received (on one node, or in total)."""
@@ -218,6 +223,18 @@ class FakeCluster:
             self._refuse(node, 422, f"{package.name} is not a firmware package")
         self._schedule(n.name, new_build, now)
         self._lose_answer("install", node)
+
+    async def rollback(self, node: str) -> None:
+        """Boot the rollback partition; the other nodes follow as in an upgrade."""
+        n = self._enter("rollback", node, write="rollback")
+        now = self.clock.now()
+        if any(running(m, now) for m in self.nodes.values()):
+            self._refuse(node, 422, "an upgrade is already in progress")
+        if self.mode == "active-passive" and n.name != self._vip_holder(now):
+            self._refuse(node, 422, f"not on this node: {n.name} is the passive node")
+        if rollback_at(n, now) is None:
+            self._refuse(node, 422, "no rollback partition")
+        self._schedule(n.name, None, now)
 
     async def aclose(self) -> None:
         return None
@@ -319,8 +336,9 @@ class FakeCluster:
         self.calls[-1]["outcome"] = "Rejected"
         raise Rejected(node, status, message)
 
-    def _schedule(self, first: str, new_build: str, now: float) -> None:
-        """Lay out the upgrade of every node, starting with `first`."""
+    def _schedule(self, first: str, new_build: str | None, now: float) -> None:
+        """Lay out the upgrade of every node, starting with `first` (`new_build` None: a
+        rollback, each node to its rollback partition's build)."""
         names = list(self.nodes)
         order = [first] + [x for x in names if x != first]
         start: float | None = now
@@ -328,10 +346,13 @@ class FakeCluster:
             n = self.nodes[name]
             if start is None:
                 break  # the previous node never came back: the cluster pushes no further
+            build = new_build if new_build is not None else n.rollback_build
+            if build is None:
+                break  # no rollback partition: the rollback stops here
             reboot_at = start + self.install_seconds
             up_at = None if n.never_returns else reboot_at + self.reboot_seconds
             joined_at = None if up_at is None else up_at + self.rejoin_seconds
-            n.upgrade = Upgrade(new_build, start, reboot_at, up_at, joined_at)
+            n.upgrade = Upgrade(build, start, reboot_at, up_at, joined_at)
             start = joined_at
 
     def _settle(self) -> None:

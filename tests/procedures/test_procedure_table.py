@@ -37,7 +37,7 @@ def test_the_upgrade_table_encodes_design_section_1() -> None:
     assert aborts[Step.WATCH_REBOOT] is aborts[Step.SETTLE] is OnAbort.REFUSE_FIRMWARE
     assert UPGRADE.spec(Step.DISABLE_LOGINS).logins is Logins.DISABLED
     assert UPGRADE.spec(Step.ENABLE_LOGINS).logins is Logins.ENABLED
-    assert all_manual_names() == ("logins", "install")
+    assert all_manual_names() == ("logins", "install", "rollback")
 
 
 def test_a_table_refuses_a_step_twice_or_a_gate_last() -> None:

@@ -91,6 +91,10 @@ class HookedAppliance:
         await self.fake.install(node, package)
         await self._after("install")
 
+    async def rollback(self, node: str) -> None:
+        await self.fake.rollback(node)
+        await self._after("rollback")
+
     async def aclose(self) -> None:
         return None
 

@@ -28,7 +28,7 @@ from tests.fakes import Recorder
 from tests.resilience.resilience_support import SOCKET_TIMEOUT, Rig
 
 StartRig = Callable[..., Awaitable[Rig]]
-ORDER = list(Step)
+ORDER = list(UPGRADE.steps)
 EFFECT_STEPS = {"disable": Step.DISABLE_LOGINS, "install": Step.INSTALL,
                 "enable": Step.ENABLE_LOGINS}
 
