@@ -7,6 +7,7 @@
 - `transport`: sessions, authentication, retries and error mapping under the client.
 - `policy`: retry, timeout and TLS policy as plain values.
 - `parse`: checks and parses every answer (everything from outside is hostile).
+- `config_tree`: the bounded, read-only walk of the configuration tree (drift check).
 - `versions`: firmware version strings (`9.1R18`, `9.1R17.1 (build 27583)`) and comparisons.
 
 Only the protocol is re-exported here; import `jobs.appliance.client` for the client.
