@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     PPS_LEASE_SECONDS: float = Field(30.0, gt=0)
     PPS_OPERATORS: str = ""
     PPS_AUDIT_KEEP: int = Field(100_000, ge=1000)  # the audit stream is never trimmed below
+    # Configuration-tree snapshots (drift check): bytes of answers, answers, whole walk.
+    PPS_CONFIG_MAX_MB: float = Field(16.0, gt=0)
+    PPS_CONFIG_MAX_OBJECTS: int = Field(5000, ge=1)
+    PPS_CONFIG_TIMEOUT_SECONDS: float = Field(120.0, gt=0)
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 

@@ -1,6 +1,7 @@
 """Step 2, backup: export system and user configuration from the acting node to disk.
 
-Check first: a complete manifest whose files match means the backup is already done.
+Check first: a complete manifest whose files match means the backup is already done. Then
+the configuration tree's snapshot for the drift check (`jobs.steps.drift`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from jobs.rules.outputs import BackupOut
 from jobs.steps.backup_files import backup_dir, read_backup, write_backup
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt
+from jobs.steps.drift import snapshot_before
 
 KINDS: tuple[ExportKind, ...] = ("system", "user")
 
@@ -19,9 +21,10 @@ async def run(ctx: StepContext) -> StepResult:
     folder = backup_dir(ctx.settings.PPS_BACKUP_DIR, ctx.cluster.name, ctx.job.id)
     done = read_backup(folder)
     if done is not None:
+        config, said = await snapshot_before(ctx, folder)
         return Advance(
-            outputs=BackupOut(backups=done, backup_dir=str(folder)),
-            detail=f"backup already in {folder}",
+            outputs=BackupOut(backups=done, backup_dir=str(folder), config_before=config),
+            detail=f"backup already in {folder}; {said}",
         )
     node = acting_node(ctx)
     exports: dict[str, bytes] = {}
@@ -38,9 +41,10 @@ async def run(ctx: StepContext) -> StepResult:
     except OSError as exc:
         return Fail(f"Backup: cannot write to {folder}: {exc.strerror or exc}")
     sizes = ", ".join(f"{f['file']} {_size(f['size'])}" for f in files)
+    config, said = await snapshot_before(ctx, folder)  # drift check; never fails the backup
     return Advance(
-        outputs=BackupOut(backups=files, backup_dir=str(folder)),
-        detail=f"{sizes} from {node}",
+        outputs=BackupOut(backups=files, backup_dir=str(folder), config_before=config),
+        detail=f"{sizes} from {node}; {said}",
     )
 
 
