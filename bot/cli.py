@@ -1,4 +1,4 @@
-"""`ppsbot`: bot | worker | simulator | demo | check."""
+"""`ppsbot`: bot | worker | simulator | demo | check | diff."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default=None, help="listen address (default: the config's host)")
     sub.add_parser("demo", help="run the whole thing locally with a Slack stand-in page")
     sub.add_parser("check", help="validate settings + inventory and reach every node")
+    d = sub.add_parser("diff", help="print a job's stored configuration drift")
+    d.add_argument("job_id", help="the job id, e.g. J-0042")
+    d.add_argument("--backup-dir", default=None, help="backup folder (default: from Redis)")
+    d.add_argument("--cluster", default=None, help="the job's cluster (with --backup-dir)")
+    d.add_argument("--json", action="store_true", help="the stored diff as JSON")
     args = parser.parse_args(argv)
 
     if args.cmd == "bot":
@@ -39,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         from bot.check import main as check_main
 
         return check_main()
+    if args.cmd == "diff":
+        from bot.diff import main as diff_main
+
+        return diff_main(
+            args.job_id, backup_base=args.backup_dir, cluster=args.cluster, as_json=args.json
+        )
     parser.error(f"unknown command {args.cmd}")
     return 2
 
