@@ -2,10 +2,11 @@
 
 Independent of `sim/`: it plays an appliance the way an outside test would. Each node has
 its own port (A/P with a VIP: one more port, served by the node holding the VIP). It knows
-`realm_auth` (or, in the `legacy` variant, only `GET auth`), the three reads, the two
-exports, `PUT active-users` and `POST maintenance/upgrade`; anything else answers 404,
-malformed requests 400. Every request is recorded in `FakeCluster.calls` with how it
-authenticated, so tests can assert the client made only documented calls. An install runs
+`realm_auth` (or, in the `legacy` variant, only `GET auth`), the three reads, the
+configuration tree, the two exports, `PUT active-users` and `POST maintenance/upgrade`;
+anything else answers 404, malformed requests 400. Every request is recorded in
+`FakeCluster.calls` with how it authenticated, so tests can assert the client made only
+documented calls. An install runs
 the KB12940 sequence: install, reboot (port closed: connection refused), back on the new
 build with uptime reset and no api keys, rejoin; then the next node.
 """
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract_config import TREE, is_configuration
 from contract_ports import Port, Rebooting
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -275,7 +277,7 @@ class FakeCluster:
             ("POST", "system/binary-configuration"): self._export,
             ("POST", "system/maintenance/upgrade"): self._install,
         }
-        handler = handlers.get(route)
+        handler = self._configuration if is_configuration(*route) else handlers.get(route)
         if handler is None:
             return _error(call, 404, "unknown resource")
         if call.auth != "key":
@@ -395,6 +397,14 @@ class FakeCluster:
         if self.knobs.crlf:
             text = text.replace("\n", "\r\n")
         return PlainTextResponse(text)
+
+    async def _configuration(
+        self, node: FakeNode, call: Call, req: Request, raw: bytes
+    ) -> Response:
+        if raw or call.query:
+            return _error(call, 400, "a configuration read takes no query and no body")
+        found = TREE.get(call.path.removeprefix(API))
+        return _error(call, 404, "unknown resource") if found is None else JSONResponse(found)
 
     async def _install(self, node: FakeNode, call: Call, req: Request, raw: bytes) -> Response:
         if self.knobs.assumed_status is not None:
