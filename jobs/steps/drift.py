@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +105,8 @@ async def _snapshot(ctx: StepContext, folder: Path, name: str) -> tuple[ConfigSn
 def _store(folder: Path, name: str, doc: Any, *, kind: str, node: str, at: float) -> str:
     """Write `doc` as `name` (0600, atomically) and list it in the manifest; its sha256."""
     data = json.dumps(doc, indent=1, sort_keys=True).encode()
-    if not folder.is_dir():
-        folder.mkdir(parents=True, mode=0o700)
-        os.chmod(folder, 0o700)  # mkdir honours the umask
+    if not folder.is_dir():  # the backup made it; a folder made here would belong to no one
+        raise FileNotFoundError(2, "the backup folder is missing", str(folder))
     write_private(folder / name, data)
     digest = hashlib.sha256(data).hexdigest()
     entry = {"file": name, "kind": kind, "sha256": digest, "size": len(data), "node": node,

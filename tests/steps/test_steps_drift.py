@@ -218,3 +218,16 @@ async def test_dry_run_preflight_says_whether_the_tree_is_readable(
     assert isinstance(plain, Advance)
     assert all(r["check"] != "configuration tree" for r in plain.outputs.preflight)
     assert real.fake.count("config_tree") == 0
+
+
+async def test_verify_without_a_backup_folder_creates_none(make_harness: MakeHarness) -> None:
+    h = make_harness("standalone")
+    h.apply(await h.run(Step.PREFLIGHT))
+    result = await h.run(Step.VERIFY)
+    assert isinstance(result, Fail)  # still on the old build; the drift is reported anyway
+    assert result.outputs is not None
+    after, drift = result.outputs.config_after, result.outputs.drift
+    assert after is not None and "the backup folder is missing" in (after.reason or "")
+    assert drift is not None and drift.status == "unreadable" and drift.file is None
+    assert drift.reason == f"no stored snapshot from before the upgrade ({BEFORE})"
+    assert not folder(h).exists()
