@@ -35,6 +35,7 @@ from jobs.service import JobService
 from jobs.store.dataloss import DataLossGuard
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.store.wiring import redis_service
 
 log = get_logger(__name__)
 
@@ -127,7 +128,7 @@ def build(
     clock = clock or SystemClock()
     keys = Keys(settings.PPS_REDIS_PREFIX)
     client = client or make_client(settings)
-    service = JobService(redis, settings, inventory, clock, keys)
+    service = redis_service(redis, settings, inventory, clock, keys)
     bot = create_app(settings, service, redis, inventory, client, clock=clock, keys=keys)
     note = alert = None
     if notifier:

@@ -145,11 +145,8 @@ class CommandRunner:
             return None
         raw = "\x1f".join((caller.trigger_id, caller.user_id, caller.channel_id, repr(cmd)))
         digest = hashlib.sha256(raw.encode()).hexdigest()[:24]
-        marker = self.service.keys.dedupe(f"command:{digest}")
-        redis = self.service.redis
-        await redis.set(marker, f"{self.clock.now():.6f}", nx=True, ex=REDELIVERY_SECONDS)
-        first_seen = await redis.get(marker)  # decode_responses: a str
-        return f"slack-trigger:{digest}:{first_seen!s}"
+        first_seen = await self.service.first_seen(f"command:{digest}", REDELIVERY_SECONDS)
+        return f"slack-trigger:{digest}:{first_seen}"
 
     async def _status(self, target: str) -> Reply:
         cluster = self.inventory.cluster(target)

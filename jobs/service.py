@@ -1,8 +1,8 @@
 """`JobService`: the engine's entry points for the handlers and the notifier.
 
 Handlers only call this (plus their own authorization): create, read, decide, abort.
-Every method is atomic in Redis and raises a `jobs.rules.errors.EngineError` subclass when it
-refuses; a refusal changes nothing. Delivery guarantee: a decision commits exactly once
+Every method is atomic in the store and raises a `jobs.rules.errors.EngineError` subclass
+when it refuses; a refusal changes nothing. Delivery guarantee: a decision commits exactly once
 (compare-and-set bound to the gate id); the work item it enqueues is delivered at least once,
 and the worker's fencing makes the appliance side effect happen at most once.
 """
@@ -13,8 +13,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from jobs.config.clock import Clock
 from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
@@ -24,9 +22,7 @@ from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJ
 from jobs.rules.events import EventKind
 from jobs.rules.model import GATE_TS_FIELD, Job, State
 from jobs.rules.transitions import clone
-from jobs.store.job_store import JobStore
-from jobs.store.keys import Keys
-from jobs.store.presence import Presence
+from jobs.store.ports import JobRepository, WorkerRoster
 
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
 # started a step, a reminder fired); each retry re-validates, so a lost race becomes StaleGate.
@@ -48,23 +44,22 @@ class UpgradeRequest:
 
 
 class JobService:
-    """Facade over the Redis store. One instance per process is enough."""
+    """Facade over the store (`jobs.store.ports`; the process wiring passes the Redis one in).
+    One instance per process is enough."""
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        store: JobRepository,
+        presence: WorkerRoster,
         settings: Settings,
         inventory: Inventory,
         clock: Clock,
-        keys: Keys | None = None,
     ) -> None:
-        self.redis = redis
+        self.store = store
+        self.presence = presence
         self.settings = settings
         self.inventory = inventory
         self.clock = clock
-        self.keys = keys or Keys(settings.PPS_REDIS_PREFIX)
-        self.store = JobStore(redis, self.keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
-        self.presence = Presence(redis, self.keys, clock, settings.PPS_LEASE_SECONDS)
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.
@@ -136,6 +131,11 @@ class JobService:
     async def workers_alive(self) -> int:
         """How many workers are running (seen within the last three leases)."""
         return await self.presence.alive()
+
+    async def first_seen(self, marker: str, ttl_seconds: int) -> str:
+        """When `marker` (e.g. one Slack delivery) was first seen within `ttl_seconds`: the
+        same answer for every re-delivery, a new one once the marker expired."""
+        return await self.store.first_seen(marker, f"{self.clock.now():.6f}", ttl_seconds)
 
     async def list_active(self) -> list[Job]:
         """Active and scheduled jobs, newest first."""

@@ -1,5 +1,7 @@
 """Everything that touches Redis, with the Lua scripts (DESIGN §2, "Redis model").
 
+- `ports`: what the runner and the service need from the store, as Protocols (no redis
+  import); the classes below implement them.
 - `keys`: every key name under `PPS_REDIS_PREFIX`, in one place.
 - `redis_client`: the one Redis client factory (timeouts, retries) and the outage backoff.
 - `job_store`: `JobStore`, the `job:{id}` hash, job creation and the fenced commit of a job
@@ -10,13 +12,14 @@
 - `presence`: which workers are alive.
 - `dataloss`: the epoch marker that notices Redis losing its data.
 - `lua`: the scripts.
+- `wiring`: `JobService` and `Runner` built over one Redis client.
 
 Nothing outside this package, the worker process and the bot's wiring imports redis.
 """
 
 from jobs.store.job_store import JobStore, Snapshot
 from jobs.store.keys import Keys
-from jobs.store.lease import Lease, LeaseLost
+from jobs.store.lease import Lease, LeaseLost, RedisLeases
 from jobs.store.presence import Presence
 from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
@@ -28,6 +31,7 @@ __all__ = [
     "Lease",
     "LeaseLost",
     "Presence",
+    "RedisLeases",
     "Snapshot",
     "Timers",
     "WorkItem",

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 
 from jobs.config.clock import Clock, ms
 from jobs.rules.change import Change
@@ -25,11 +25,12 @@ from jobs.rules.events import Event
 from jobs.rules.model import Job
 from jobs.store import lua
 from jobs.store.keys import Keys
+from jobs.store.ports import FENCED as FENCED
+from jobs.store.ports import Snapshot as Snapshot
 
 EVENTS_KEEP = 100_000  # approximate floor of the `events` stream (MAXLEN ~)
 AUDIT_KEEP = 100_000  # default floor of the `audit` stream (PPS_AUDIT_KEEP)
 IDEM_TTL_SECONDS = 24 * 3600  # how long an idempotency key maps to its job
-FENCED = ("state", "step", "fence")  # what a worker's commit compares
 COMMIT_IDS_KEPT = 8  # recent commit ids on a job: a re-sent commit is recognised (lua.COMMIT)
 
 log = structlog.get_logger("jobs.store.job_store")
@@ -39,16 +40,10 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-@dataclass
-class Snapshot:
-    """A job as read, with the raw hash it came from (the baseline of the next commit)."""
-
-    job: Job
-    raw: dict[str, str]
-
-
 class JobStore:
-    """Reads and atomic writes of jobs under one key prefix."""
+    """Reads and atomic writes of jobs under one key prefix (`jobs.store.ports.JobRepository`)."""
+
+    outage_errors: tuple[type[Exception], ...] = (RedisError,)
 
     def __init__(
         self, redis: aioredis.Redis, keys: Keys, clock: Clock, *, audit_keep: int = AUDIT_KEEP
@@ -221,6 +216,14 @@ class JobStore:
         res = await self._set_if_same(keys=[self.keys.job(job_id), key or self.keys.job(job_id)],
                                       args=args)
         return int(res) == 1
+
+    async def first_seen(self, marker: str, stamp: str, ttl_seconds: int) -> str:
+        """Keep `stamp` under `dedupe:<marker>` for `ttl_seconds` unless a stamp is kept
+        already (`SET NX EX`); returns the kept one."""
+        key = self.keys.dedupe(marker)
+        await self.redis.set(key, stamp, nx=True, ex=ttl_seconds)
+        kept = await self.redis.get(key)  # decode_responses: a str
+        return str(kept) if kept is not None else stamp
 
     def _audit_fields(self, job: Job, entry: dict[str, Any]) -> list[str]:
         return [

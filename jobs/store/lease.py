@@ -14,14 +14,7 @@ import redis.asyncio as aioredis
 from jobs.config.clock import ms
 from jobs.store import lua
 from jobs.store.keys import Keys
-
-
-class LeaseLost(Exception):
-    """This worker no longer owns the job: its commit was refused (fenced out or job moved)."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"lease on {job_id} lost or job changed under us")
-        self.job_id = job_id
+from jobs.store.ports import LeaseLost as LeaseLost
 
 
 class Lease:
@@ -68,3 +61,14 @@ class Lease:
     @property
     def _fence_arg(self) -> str:
         return str(self.fence) if self.fence > 0 else ""
+
+
+class RedisLeases:
+    """Makes `Lease`s of one key prefix (`jobs.store.ports.Leases`)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def lease(self, job_id: str, seconds: float) -> Lease:
+        return Lease(self.redis, self.keys, job_id, seconds)

@@ -8,13 +8,13 @@ the lease, the fence and the job's state decide whether there is anything to run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from jobs.store.keys import WORKER_GROUP, Keys
+from jobs.store.ports import WorkItem as WorkItem
 
 
 def group_lost(exc: ResponseError) -> bool:
@@ -24,30 +24,6 @@ def group_lost(exc: ResponseError) -> bool:
     """
     text = str(exc)
     return "NOGROUP" in text or text.startswith("UNBLOCKED")
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One delivery: `kind` is step | poll | settle | start | reminder | retry."""
-
-    id: str
-    job_id: str
-    kind: str = "step"
-    token: str = ""
-
-    @classmethod
-    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> WorkItem:
-        return cls(
-            entry_id,
-            fields.get("job_id", ""),
-            fields.get("kind", "step"),
-            fields.get("token", ""),
-        )
-
-    @property
-    def member(self) -> str:
-        """The timer member this item came from (or would be re-scheduled as)."""
-        return f"{self.job_id}|{self.kind}|{self.token}"
 
 
 class WorkQueue:

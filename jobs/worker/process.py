@@ -33,7 +33,9 @@ from jobs.config.settings import Settings, get_settings
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.store.dataloss import DataLossGuard
+from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
+from jobs.store.lease import RedisLeases
 from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.store.timers import Timers
@@ -86,8 +88,9 @@ class Worker:
         self.queue = WorkQueue(redis, self.keys, self.name)
         self.timers = Timers(redis, self.keys)
         self.runner = Runner(
-            redis,
-            self.keys,
+            JobStore(redis, self.keys, self.clock, audit_keep=settings.PPS_AUDIT_KEEP),
+            self.timers,
+            RedisLeases(redis, self.keys),
             settings,
             inventory,
             self.clock,

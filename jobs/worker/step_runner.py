@@ -12,26 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from jobs.appliance.protocol import Appliance, ApplianceError
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
+from jobs.rules import timer_names
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
 from jobs.rules.outputs import StepOut
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import Fail, StepContext, StepFn, StepResult
-from jobs.store import timers
-from jobs.store.job_store import FENCED, JobStore, Snapshot
-from jobs.store.keys import Keys
-from jobs.store.lease import Lease, LeaseLost
-from jobs.store.work_queue import WorkItem
+from jobs.store.ports import (
+    FENCED,
+    JobCommits,
+    JobLease,
+    LeaseLost,
+    Leases,
+    Snapshot,
+    TimerSchedule,
+    WorkItem,
+)
 
 ApplianceFactory = Callable[[Cluster], Appliance]
 # Called after each committed write of a step run: with the step's result, or None for the
@@ -51,12 +55,17 @@ REMINDED = "reminded"
 
 
 class Runner:
-    """Runs steps for one worker. Not concurrent: one item at a time."""
+    """Runs steps for one worker. Not concurrent: one item at a time.
+
+    Talks to the store through `jobs.store.ports` (the process wiring passes the Redis
+    implementations in).
+    """
 
     def __init__(
         self,
-        redis: aioredis.Redis,
-        keys: Keys,
+        store: JobCommits,
+        timers: TimerSchedule,
+        leases: Leases,
         settings: Settings,
         inventory: Inventory,
         clock: Clock,
@@ -64,17 +73,16 @@ class Runner:
         steps: Mapping[Step, StepFn] | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.store = store
+        self.timers = timers
+        self.leases = leases
         self.settings = settings
         self.inventory = inventory
         self.clock = clock
         self.appliances = appliances
         self._steps = steps
         self.after_commit = after_commit
-        self.store = JobStore(redis, keys, clock, audit_keep=settings.PPS_AUDIT_KEEP)
-        self.timers = timers.Timers(redis, keys)
-        self.lease: Lease | None = None  # held while handling an item (heartbeat renews it)
+        self.lease: JobLease | None = None  # held while handling an item (heartbeat renews it)
 
     def implementation(self, job: Job) -> StepFn | None:
         """The function of the job's current step: from its procedure's table, unless the
@@ -96,7 +104,7 @@ class Runner:
 
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""
-        lease = Lease(self.redis, self.keys, item.job_id, self.settings.PPS_LEASE_SECONDS)
+        lease = self.leases.lease(item.job_id, self.settings.PPS_LEASE_SECONDS)
         if not await self._acquire(lease):
             await self._retry_later(item)
             return BUSY
@@ -108,7 +116,7 @@ class Runner:
             with structlog.contextvars.bound_contextvars(
                 job_id=snap.job.id, cluster=snap.job.cluster, step=snap.job.step.value
             ):
-                if item.kind == timers.REMINDER:
+                if item.kind == timer_names.REMINDER:
                     return await self._remind(snap, item)
                 why = self.not_runnable(snap.job, item)
                 if why:
@@ -119,7 +127,7 @@ class Runner:
             self.lease = None
             await lease.release()
 
-    async def _acquire(self, lease: Lease) -> bool:
+    async def _acquire(self, lease: JobLease) -> bool:
         # The usual holder is the worker that just committed the previous step and enqueued
         # this item: it lets go within milliseconds. Ask again briefly before parking the
         # item on a timer, which the timer tick would release only up to a second later.
@@ -145,7 +153,8 @@ class Runner:
     async def _retry_later(self, item: WorkItem) -> None:
         # Someone else holds the lease. Put the item back on a short timer rather than drop
         # it: the holder may have read the job before the change this item announces.
-        m = item.member if item.kind != "step" else timers.member(item.job_id, timers.RETRY)
+        retry = timer_names.member(item.job_id, timer_names.RETRY)
+        m = item.member if item.kind != "step" else retry
         delay = min(1.0, self.settings.PPS_LEASE_SECONDS / 2)
         await self.timers.schedule(m, self.clock.now() + delay)
 
@@ -206,7 +215,9 @@ class Runner:
         )
         try:
             return await impl(ctx)
-        except (LeaseLost, RedisError):
+        except LeaseLost:
+            raise
+        except self.store.outage_errors:
             raise
         except ApplianceError as exc:
             return Fail(str(exc))

@@ -26,6 +26,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import GateKind, Job, State, Step
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
@@ -99,7 +100,7 @@ async def e2e(
                 redis, settings, inventory, appliance_factory=appliance, name="e2e", keys=keys
             )
             run_worker(stack, worker)
-            service = JobService(redis, settings, inventory, SystemClock(), keys)
+            service = redis_service(redis, settings, inventory, SystemClock(), keys)
             return Run(sim, inventory, settings, service)
 
         yield start

@@ -30,8 +30,8 @@ from jobs.appliance.policy import RetryPolicy, Timeouts
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster, parse_inventory
-from jobs.service import JobService
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 
 ENV = {"CT_USER": ADMIN_USER, "CT_PASS": ADMIN_PASSWORD}
@@ -106,7 +106,7 @@ async def contract(
                 redis, settings, inventory, appliance_factory=appliance, name="ct", keys=keys
             )
             run_worker(stack, worker)
-            service = JobService(redis, settings, inventory, SystemClock(), keys)
+            service = redis_service(redis, settings, inventory, SystemClock(), keys)
             return Run(fake, service)
 
         yield start

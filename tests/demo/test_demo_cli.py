@@ -3,6 +3,7 @@ and without any Redis it says how to get one."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-import sim.demo.main
+# The module itself: `sim.demo` re-exports the function `main`, which hides the submodule.
+demo_main = importlib.import_module("sim.demo.main")
 
 
 @pytest.fixture
@@ -31,8 +33,8 @@ def test_no_redis_and_no_redis_server_explains_how_to_get_one(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("PPS_DEMO_DIR", str(tmp_path / "run"))
-    monkeypatch.setattr("sim.demo.main.shutil.which", lambda _name: None)
-    assert sim.demo.main.main() == 1
+    monkeypatch.setattr(demo_main.shutil, "which", lambda _name: None)
+    assert demo_main.main() == 1
     err = capsys.readouterr().err
     assert "No Redis answers at redis://127.0.0.1:1/0" in err
     assert "sudo apt-get install -y redis-server" in err

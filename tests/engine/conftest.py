@@ -17,6 +17,7 @@ from jobs.config.inventory import Inventory
 from jobs.config.settings import Settings
 from jobs.service import JobService
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from tests.fakes.clock import FakeClock
 
@@ -35,7 +36,7 @@ def settings(prefix: str, tmp_path: Path) -> Settings:
 def service(
     redis: aioredis.Redis, settings: Settings, inventory: Inventory, clock: FakeClock, keys: Keys
 ) -> JobService:
-    return JobService(redis, settings, inventory, clock, keys)
+    return redis_service(redis, settings, inventory, clock, keys)
 
 
 @pytest.fixture

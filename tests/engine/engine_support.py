@@ -42,8 +42,9 @@ from jobs.steps.base import (
 )
 from jobs.store.keys import Keys
 from jobs.store.timers import Timers
+from jobs.store.wiring import redis_runner, redis_service
 from jobs.store.work_queue import WorkQueue
-from jobs.worker.step_runner import AfterCommit, Runner
+from jobs.worker.step_runner import AfterCommit
 from tests.fakes.appliance import FakeCluster
 from tests.fakes.clock import FakeClock
 
@@ -210,10 +211,12 @@ class Engine:
         consumer: str = "test-worker",
     ) -> None:
         self.redis, self.keys, self.clock, self.settings = redis, keys, clock, settings
-        self.service = JobService(redis, settings, inventory, clock, keys)
+        self.service = redis_service(redis, settings, inventory, clock, keys)
         self.fakes: dict[str, FakeCluster] = {}
         factory = appliances or self._fake_for
-        self.runner = Runner(redis, keys, settings, inventory, clock, factory, steps, after_commit)
+        self.runner = redis_runner(
+            redis, keys, settings, inventory, clock, factory, steps, after_commit
+        )
         self.queue = WorkQueue(redis, keys, consumer)
         self.timers = Timers(redis, keys)
         self.outcomes: list[str] = []

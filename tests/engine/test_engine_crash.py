@@ -29,9 +29,10 @@ from engine_support import (
 
 from jobs.config.clock import SystemClock
 from jobs.rules.model import State, Step
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.store.wiring import redis_service
 from tests.fakes.appliance import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,7 @@ async def one_run(boundary: str, base: str, tmp: Path, redis_url: str) -> Run:
     settings = crash_settings(prefix, tmp)
     redis = make_redis(redis_url)
     try:
-        svc = JobService(redis, settings, make_inventory(tmp), SystemClock(), keys)
+        svc = redis_service(redis, settings, make_inventory(tmp), SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("east", REQUESTER, "C1"))
         first = await start_worker(prefix, tmp, redis_url, "w1", boundary)
         waiter = asyncio.create_task(first.wait())

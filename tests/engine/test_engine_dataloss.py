@@ -17,6 +17,7 @@ from jobs.service import JobService, UpgradeRequest
 from jobs.store.dataloss import DataLossGuard
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.store.wiring import redis_service
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker
 from tests.fakes.clock import FakeClock
@@ -95,7 +96,7 @@ async def test_a_running_worker_logs_the_loss_as_an_error(
     w = Worker(client, settings, inventory, steps=stubs.registry(), name="w", keys=keys)
     task = asyncio.create_task(w.run())
     try:
-        svc = JobService(redis, settings, inventory, SystemClock(), keys)
+        svc = redis_service(redis, settings, inventory, SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1", at=time.time() + 600))
         for _ in range(100):  # the guard has seen the marker and the scheduled job
             if w.guard._last:

@@ -19,8 +19,9 @@ from jobs.rules.errors import (
 )
 from jobs.rules.events import EventKind
 from jobs.rules.model import Decision, Job, State, Step
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 
 
 async def at_disable_gate(engine: Engine, cluster: str = "solo") -> tuple[Job, str]:
@@ -53,7 +54,7 @@ async def test_two_person_rule_off_lets_the_requester_approve(
 ) -> None:
     job, gate = await at_disable_gate(engine)
     relaxed = engine.settings.model_copy(update={"PPS_TWO_PERSON_RULE": False})
-    svc = JobService(redis, relaxed, engine.service.inventory, engine.clock, keys)
+    svc = redis_service(redis, relaxed, engine.service.inventory, engine.clock, keys)
     assert (await svc.approve(job.id, gate, REQUESTER)).state is State.QUEUED
 
 

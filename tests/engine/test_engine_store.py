@@ -19,6 +19,7 @@ from jobs.rules.transitions import clone
 from jobs.service import JobService, UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from jobs.store.wiring import redis_service
 from tests.fakes.clock import FakeClock
 
 
@@ -156,7 +157,7 @@ async def test_audit_is_trimmed_but_never_below_pps_audit_keep(
 ) -> None:
     """PPS_AUDIT_KEEP is the audit stream's floor: trimmed approximately, never below it."""
     small = settings.model_copy(update={"PPS_AUDIT_KEEP": 1000})
-    service = JobService(redis, small, inventory, clock, keys)
+    service = redis_service(redis, small, inventory, clock, keys)
     job, _ = await service.create_job(req())
     snap = await service.store.load(job.id)
     assert snap is not None

@@ -33,10 +33,11 @@ from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import UPGRADE
 from jobs.rules.model import State, Step
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.steps.base import StepContext, StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import BACKOFF_MAX, BACKOFF_MIN, REDIS_PROBE_MAX, backoff, make_redis
+from jobs.store.wiring import redis_service
 from jobs.store.work_queue import WorkItem
 from jobs.worker import process as worker_mod
 from jobs.worker.process import Worker, tick_seconds
@@ -103,7 +104,7 @@ async def test_two_workers_run_the_real_procedure_together(
         for i in (1, 2)
     ]
     tasks = [asyncio.create_task(w.run()) for w in workers]
-    svc = JobService(redis, settings, inventory, SystemClock(), keys)
+    svc = redis_service(redis, settings, inventory, SystemClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("mesh", REQUESTER, "C1"))
     done = await approve_until(svc, job.id, lambda j: j.terminal, 20)
     for w in workers:
@@ -137,7 +138,7 @@ async def test_stop_finishes_the_current_step_then_returns(
         redis, settings, inventory, steps={**real, Step.BACKUP: slow_backup}, name="w", keys=keys
     )
     task = asyncio.create_task(w.run())
-    svc = JobService(redis, settings, inventory, SystemClock(), keys)
+    svc = redis_service(redis, settings, inventory, SystemClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     await asyncio.wait_for(entered.wait(), 5)
     w.stop()
@@ -203,7 +204,7 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
         assert downs == ["redis unreachable; backing off"]
         assert 2 <= attempts <= 8, attempts  # backing off, not spinning
         # Work queued during the outage (through a healthy client) runs once Redis is back.
-        svc = JobService(redis, settings, inventory, SystemClock(), keys)
+        svc = redis_service(redis, settings, inventory, SystemClock(), keys)
         job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1", dry_run=True))
         await proxy.up()
         done = await approve_until(svc, job.id, lambda j: j.terminal, 15)

@@ -40,6 +40,7 @@ from jobs.steps.base import StepFn
 from jobs.store.keys import NOTIFIER_GROUP, WORKER_GROUP, Keys
 from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from sim.slack.standin import create_standin_app
 from sim.slack.store import Message, StandinStore
@@ -223,7 +224,7 @@ async def start_rig(
     keys = Keys(prefix)
     redis = make_redis(server.url, socket_timeout=SOCKET_TIMEOUT)
     stack.push_async_callback(redis.aclose)
-    service = JobService(redis, settings, inventory, SystemClock(), keys)
+    service = redis_service(redis, settings, inventory, SystemClock(), keys)
     rig = Rig(server, settings, inventory, keys, redis, service, log=log)
 
     def factory(cluster: Cluster) -> Appliance:
@@ -328,7 +329,7 @@ async def start_slack(stack: AsyncExitStack, rig: Rig, block_ms: int = 250) -> S
     client = HookedClient(token="xoxb-resilience", base_url=url, timeout=5)
     redis = make_redis(rig.server.url, socket_timeout=SOCKET_TIMEOUT)
     stack.push_async_callback(redis.aclose)
-    service = JobService(redis, rig.settings, rig.inventory, SystemClock(), rig.keys)
+    service = redis_service(redis, rig.settings, rig.inventory, SystemClock(), rig.keys)
     notifier = Notifier(
         redis, service, client, rig.keys, SystemClock(), "bot-1", block_ms=block_ms
     )

@@ -17,9 +17,10 @@ from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State
 from jobs.rules.transitions import clone
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.store.keys import Keys
 from jobs.store.lease import Lease
+from jobs.store.wiring import redis_service
 from tests.fakes.clock import FakeClock
 
 
@@ -31,7 +32,7 @@ async def test_resilience_resent_commit_is_applied_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = make_settings(prefix, tmp_path)
-    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    svc = redis_service(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     snap = await svc.store.load(job.id)
     assert snap is not None
@@ -64,7 +65,7 @@ async def test_resilience_resent_lease_acquire_gets_its_own_fence(
     redis: aioredis.Redis, keys: Keys, prefix: str, tmp_path: Path
 ) -> None:
     settings = make_settings(prefix, tmp_path)
-    svc = JobService(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
+    svc = redis_service(redis, settings, make_inventory(tmp_path), FakeClock(), keys)
     job, _ = await svc.create_job(UpgradeRequest("solo", REQUESTER, "C1"))
     lease = Lease(redis, keys, job.id, 30)
     assert await lease.acquire()

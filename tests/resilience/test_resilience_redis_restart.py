@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from engine_support import worker_started
 from redis_process import RedisProcess
@@ -37,6 +38,7 @@ from jobs.store import lua
 from jobs.store.keys import WORKER_GROUP, Keys
 from jobs.store.redis_client import make_redis
 from jobs.store.timers import Timers
+from jobs.store.wiring import redis_service
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
@@ -77,6 +79,7 @@ class Procs:
     keys: Keys
     workers: list[subprocess.Popen[bytes]]
     logs: list[Path]
+    redis: aioredis.Redis
 
     async def until(self, job_id: str, pred: Callable[[Job], bool], within: float) -> Job:
         """Poll (approving approval gates as a non-requester) until `pred(job)` holds."""
@@ -136,8 +139,8 @@ async def procs(
     settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
     inventory = load_inventory(values["PPS_INVENTORY"], env={**sim.credentials_env()})
     keys = Keys(prefix)
-    p = Procs(server, sim, JobService(redis, settings, inventory, SystemClock(), keys), keys,
-              workers, logs)
+    p = Procs(server, sim, redis_service(redis, settings, inventory, SystemClock(), keys), keys,
+              workers, logs, redis)
     try:
         for log in logs:
             assert await worker_started(log, 20), p.log_text()
@@ -162,7 +165,7 @@ async def test_resilience_worker_processes_through_four_redis_restarts(procs: Pr
     lines = []
     for point, pred in POINTS.items():
         at_point = await p.until(job.id, pred, within=20)
-        timers_before = await Timers(p.service.redis, p.keys).all(job.id)
+        timers_before = await Timers(p.redis, p.keys).all(job.id)
         p.server.kill()
         await asyncio.sleep(DOWN)
         await p.server.start()
@@ -170,9 +173,9 @@ async def test_resilience_worker_processes_through_four_redis_restarts(procs: Pr
         after = await p.service.get(job.id)
         assert (after.state, after.step) == (at_point.state, at_point.step), point
         if point.endswith("_gate"):  # nobody commits before the approval: cache still empty
-            assert await p.service.redis.script_exists(COMMIT_SHA) == [False]
+            assert await p.redis.script_exists(COMMIT_SHA) == [False]
         if point == "settle":
-            timers = await Timers(p.service.redis, p.keys).all(job.id)
+            timers = await Timers(p.redis, p.keys).all(job.id)
             assert timers.get(at_point.wake_timer) == timers_before[at_point.wake_timer]
         mark = (at_point.state, at_point.step, at_point.updated_at)
         moved = await p.until(
@@ -186,7 +189,7 @@ async def test_resilience_worker_processes_through_four_redis_restarts(procs: Pr
     writes = p.writes("east")
     text = p.log_text()
     per_worker = await _outage_logs(p)
-    groups = [g["name"] for g in await p.service.redis.xinfo_groups(p.keys.queue)]
+    groups = [g["name"] for g in await p.redis.xinfo_groups(p.keys.queue)]
     lines.append(
         f"worker-processes restarts={p.server.starts - 1} final={done.state.value} "
         f"disable={sum('login_permission=false' in w for w in writes)} "

@@ -18,7 +18,7 @@ from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster
 from jobs.config.log import ChangeLog
 from jobs.store.lease import Lease
-from jobs.worker.step_runner import Runner
+from jobs.store.wiring import redis_runner
 
 StartRig = Callable[..., Awaitable[Rig]]
 
@@ -47,7 +47,7 @@ async def test_resilience_stop_with_a_tick_in_flight_is_quiet(
 
 async def test_resilience_heartbeat_between_items_is_not_a_lost_lease(rig: StartRig) -> None:
     r = await rig(workers=0)  # a runner of our own, driven by hand
-    runner = Runner(r.redis, r.keys, r.settings, r.inventory, SystemClock(), _no_appliance)
+    runner = redis_runner(r.redis, r.keys, r.settings, r.inventory, SystemClock(), _no_appliance)
     job = await r.create("solo")
     assert runner.lease is None
     assert await runner.heartbeat(), "no lease at this instant: nothing was lost"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs.rules.model import Decision, GateKind, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import Decision, GateKind, State, Step
+from jobs.rules.timer_names import SETTLE
 from jobs.steps.base import Advance, AskApproval, Fail, Poll
 from tests.fakes.harness import TARGET_BUILD, Harness
 
@@ -26,13 +28,30 @@ async def test_disable_gate_asks_with_evidence_then_advances_once_approved(
     assert any("412 active sessions will be cut" in line for line in ev["summary"])
     h.job.step = Step.GATE_DISABLE
     h.apply(ask)
-    # Rejected (or aborted) is not approval: asking again is all the step may do.
-    h.decide_open(Decision.REJECTED)
-    assert isinstance(await h.run(Step.GATE_DISABLE), AskApproval)
-    h.job.add_gate(GateKind.APPROVAL, Step.GATE_DISABLE, h.clock.now() + 1)
+    gate = h.job.open_gate()
+    assert gate is not None and gate.kind is GateKind.APPROVAL
+    assert h.job.state is State.AWAITING_APPROVAL
+    # The approval moves the job on; the step, if it ran again, sees who approved.
     h.decide_open(Decision.APPROVED, "UBOSS")
+    assert h.job.step is Step.DISABLE_LOGINS and h.job.state is State.QUEUED
     done = await h.run(Step.GATE_DISABLE)
     assert isinstance(done, Advance) and "UBOSS" in done.detail
+    assert h.fake.calls == []
+
+
+async def test_disable_gate_rejected_cancels_and_the_step_only_asks_again(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness("standalone")
+    h.job.step = Step.GATE_DISABLE
+    h.apply(await h.run())
+    h.decide_open(Decision.REJECTED, "UBOSS")
+    # Nothing changed on the appliance: the job ends cancelled and lets go of the cluster.
+    assert h.job.state is State.CANCELLED and h.job.settled
+    assert h.store.locks == {}
+    assert [e.data["state"] for e in h.events(EventKind.FINISHED)] == ["cancelled"]
+    # Rejected (or aborted) is not approval: asking again is all the step may do.
+    assert isinstance(await h.run(Step.GATE_DISABLE), AskApproval)
     assert h.fake.calls == []
 
 
@@ -62,8 +81,9 @@ async def test_settle_polls_for_the_remaining_time_then_advances(
     first = await h.run()
     assert isinstance(first, Poll)
     assert first.after == 200 and first.progress and "Waiting 3 min" in first.progress
-    h.apply(first)  # the fake clock moves by `after`
-    assert h.job.step == Step.SETTLE
+    h.apply(first)
+    assert h.job.step == Step.SETTLE and h.job.state is State.WAITING
+    assert h.wake() == SETTLE and h.clock.now() == h.job.outputs.rejoined_at + 300
     done = await h.run()
     assert isinstance(done, Advance) and "5 min" in done.detail
 
@@ -75,7 +95,8 @@ async def test_settle_reentered_early_polls_again_without_a_new_progress_line(
     h.job.step = Step.SETTLE
     h.job.outputs.rejoined_at = h.clock.now()
     h.apply(await h.run())
-    h.clock.advance(-250)  # a timer fired early (or a re-delivery)
+    h.wait()
+    h.clock.advance(-250)  # the timer fired early (or a re-delivery)
     again = await h.run()
     assert isinstance(again, Poll) and again.after == 250 and again.progress is None
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from jobs.rules.model import Decision, Step
+from jobs.rules.events import EventKind
+from jobs.rules.model import Decision, State, Step
 from jobs.rules.outputs import InstallOut
 from jobs.steps.base import Advance, AskOperator, Fail
 from tests.fakes.harness import TARGET_BUILD, Harness
@@ -70,6 +71,13 @@ async def test_refused_422_fails_with_the_appliance_message_and_stays_refused(
     again = await h.run()  # re-entry: the recorded outcome, not a second upload
     assert isinstance(again, Fail) and again.error == result.error
     assert h.fake.count("install") == 1
+    # Applied: the job fails, logins flagged disabled (the disable may have gone through)
+    # and the enable gate stays open.
+    h.apply(again)
+    assert h.job.state is State.FAILED and h.job.logins_disabled
+    gate = h.job.open_gate()
+    assert gate is not None and gate.step is Step.GATE_ENABLE
+    assert h.events(EventKind.LOGINS_DISABLED_ALERT)
 
 
 async def test_unsupported_asks_the_operator_with_package_and_sha(

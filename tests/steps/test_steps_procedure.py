@@ -1,5 +1,5 @@
-"""The whole procedure on the fake cluster, applied by a runner-like loop: every mode,
-re-runs after lost commits, the reboot deadline, and operator-assisted runs."""
+"""The whole procedure on the fake cluster, applied through the real transitions: every
+mode, re-runs after lost commits, the reboot deadline, and operator-assisted runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from jobs.appliance.protocol import VIP
 from jobs.procedures import UPGRADE
-from jobs.rules.model import Decision, State, Step
-from jobs.steps.base import Advance, AskApproval, AskOperator, Fail
+from jobs.rules.events import EventKind
+from jobs.rules.model import Decision, GateKind, State, Step, StepStatus
+from jobs.rules.timer_names import REMINDER
+from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
 from tests.fakes.harness import TARGET_BUILD, Harness
 
 MakeHarness = Callable[..., Harness]
@@ -83,6 +85,8 @@ async def test_every_step_run_twice_still_one_side_effect_each(
             break
         if isinstance(result, AskApproval):
             h.decide_open(Decision.APPROVED)
+        elif isinstance(result, Poll):
+            h.wait()
     assert h.job.state == State.SUCCEEDED, h.job.error
     assert side_effects(h)["disable"] == 1
     assert side_effects(h)["enable"] == 1
@@ -96,16 +100,30 @@ async def test_reboot_deadline_fails_with_each_nodes_last_state(
     h.fake.never_return("east-b")
     result = await h.drive()
     assert isinstance(result, Fail)
-    assert h.job.step == Step.WATCH_REBOOT
+    assert h.job.step_record(Step.WATCH_REBOOT).status is StepStatus.FAILED
     err = result.error
     assert err.startswith("Nodes did not all come back on 9.1R18 within 30 min of the install.")
     assert f"east-a: up on {TARGET_BUILD}" in err and "Leader" in err
     assert "east-b: not answering since" in err and "last on 9.1R17 (build 27583)" in err
     assert "VIP: on east-a" in err
-    # Logins stay disabled: the runner keeps them flagged and offers the enable gate.
-    assert h.job.logins_disabled and h.fake.login_permission is False
     accepted = h.job.outputs.install_accepted_at
     assert h.clock.now() - accepted >= 1800
+    # Logins stay disabled: the job fails loudly, keeps them flagged, offers the enable gate
+    # and reminds.
+    assert h.job.state is State.FAILED and h.job.error == err
+    assert h.job.logins_disabled and h.fake.login_permission is False
+    gate = h.job.open_gate()
+    assert gate is not None and gate.step is Step.GATE_ENABLE and gate.kind is GateKind.APPROVAL
+    assert h.job.step is Step.GATE_ENABLE and not h.job.settled
+    [alert] = h.events(EventKind.LOGINS_DISABLED_ALERT)
+    assert "user logins are still disabled on c1" in alert.data["text"]
+    assert h.wake() == REMINDER and h.events(EventKind.REMINDER)
+    # Approving the enable gate re-enables logins; the job stays failed and lets go.
+    h.decide_open(Decision.APPROVED)
+    assert isinstance(await h.drive(), Advance)
+    assert h.job.state is State.FAILED and h.job.settled and h.fake.login_permission is True
+    assert side_effects(h) == {"disable": 1, "enable": 1, "install": 1, "export": 2}
+    assert h.store.locks == {}
 
 
 async def test_operator_assisted_when_writes_are_unsupported(make_harness: MakeHarness) -> None:
