@@ -28,6 +28,7 @@ from jobs.rules.model import Job, State, Step
 from jobs.service import JobService, UpgradeRequest
 from jobs.steps.drift import AFTER, BEFORE, DIFF
 from jobs.store.keys import Keys
+from jobs.store.wiring import redis_service
 from jobs.worker.process import Worker
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
@@ -91,7 +92,8 @@ async def e2e(
             worker = Worker(redis, settings, inventory, appliance_factory=appliance,
                             name="drift", keys=keys)
             run_worker(stack, worker)
-            return Run(sim, settings, JobService(redis, settings, inventory, SystemClock(), keys))
+            service = redis_service(redis, settings, inventory, SystemClock(), keys)
+            return Run(sim, settings, service)
 
         yield start
 
