@@ -1,4 +1,4 @@
-"""`ppsbot`: bot | worker | simulator | demo | check | backups verify."""
+"""`ppsbot`: bot | worker | simulator | demo | check | backups verify | diff."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("job_id", nargs="?", default=None, help="one job's backup")
     which.add_argument("--all", action="store_true", help="every backup (the default)")
     v.add_argument("--dir", default=None, help="backup folder (default: $PPS_BACKUP_DIR)")
+    d = sub.add_parser("diff", help="print a job's stored configuration drift")
+    d.add_argument("job_id", help="the job id, e.g. J-0042")
+    d.add_argument("--backup-dir", default=None, help="backup folder (default: from Redis)")
+    d.add_argument("--cluster", default=None, help="the job's cluster (with --backup-dir)")
+    d.add_argument("--json", action="store_true", help="the stored diff as JSON")
     args = parser.parse_args(argv)
 
     if args.cmd == "bot":
@@ -51,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         from bot.backups import main as backups_main
 
         return backups_main(args.job_id, args.dir)
+    if args.cmd == "diff":
+        from bot.diff import main as diff_main
+
+        return diff_main(
+            args.job_id, backup_base=args.backup_dir, cluster=args.cluster, as_json=args.json
+        )
     parser.error(f"unknown command {args.cmd}")
     return 2
 

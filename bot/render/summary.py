@@ -1,8 +1,8 @@
 """The final summary of a job and the dry-run plan.
 
 Summary: per-step durations, how long user logins were disabled, builds before and after
-per node, backup files. Plan: the preflight checks, then the steps with what each will
-do, the acting node, backups, gates and expected downtime.
+per node, backup files, the configuration drift check. Plan: the preflight checks, then
+the steps with what each will do, the acting node, backups, gates and expected downtime.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.render.common import outside, procedure_word, state_word, target_text
-from bot.render.limits import Message, header, mention, message, section, sections_for_lines
+from bot.render.limits import Message, clip, header, mention, message, section, sections_for_lines
 from jobs.procedures import Procedure, procedure_for
 from jobs.rules.model import Job, State, Step
+from jobs.steps.drift import DIFF as DIFF_FILE
 from jobs.steps.plan import fmt_duration
 
 _TITLES: dict[str, str] = {
@@ -66,6 +67,34 @@ def _backups(job: Job, files: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+DRIFT_PATH_CHARS = 100  # a path longer than this is cut (20 of them fit one section)
+
+
+def drift_lines(job: Job, drift: Any) -> list[str]:
+    """The drift check's lines: "configuration unchanged", or the changed paths."""
+    if not isinstance(drift, dict):
+        return []
+    status = drift.get("status")
+    where = f" Full diff: `{DIFF_FILE}` (`ppsbot diff {job.id}`)." if drift.get("file") else ""
+    if status == "unreadable":
+        why = outside(str(drift.get("reason") or "the tree could not be read"))
+        return [f"❔ *Drift check:* configuration not compared ({why}).{where}"]
+    left = drift.get("not_compared") or 0
+    skipped = f" {left} subtree(s) not compared (left out of a snapshot)." if left else ""
+    if status == "unchanged":
+        compared = drift.get("compared") or 0
+        return [f"⚙️ *Drift check:* configuration unchanged ({compared} settings compared)."
+                f"{skipped}"]
+    counts = [f"{drift.get(k)} {k}" for k in ("changed", "removed", "added") if drift.get(k)]
+    first = [c for c in drift.get("first") or [] if isinstance(c, dict)]
+    rows = [f"{c.get('op')} {clip(str(c.get('path')), DRIFT_PATH_CHARS)}" for c in first]
+    total = sum(int(drift.get(k) or 0) for k in ("changed", "removed", "added"))
+    more = f"\n… and {total - len(rows)} more" if total > len(rows) else ""
+    block = "```" + outside("\n".join(rows)) + more + "```" if rows else ""
+    head = f"⚠️ *Drift check:* configuration changed ({', '.join(counts)}).{skipped}{where}"
+    return [head + ("\n" + block if block else "")]
+
+
 def final_summary(job: Job, data: dict[str, Any]) -> Message:
     """The summary posted when a job ends (FINISHED event data: state, summary)."""
     state = str(data.get("state") or job.state.value)
@@ -102,6 +131,7 @@ def final_summary(job: Job, data: dict[str, Any]) -> Message:
     files = s.get("backups") or []
     if files:
         blocks.extend(sections_for_lines(_backups(job, files)))
+    blocks.extend(sections_for_lines(drift_lines(job, s.get("drift"))))
     if job.dry_run:
         blocks.extend(sections_for_lines(_preflight(job.outputs.preflight or [])))
     return message(f"{outside(title)} ({job.id})", blocks)
@@ -111,7 +141,7 @@ def _preflight(rows: list[Any]) -> list[str]:
     lines = ["*Preflight*"] if rows else []
     for r in rows:
         if isinstance(r, dict):
-            icon = "✅" if r.get("ok") else "❌"
+            icon = "⚠️" if r.get("warn") else "✅" if r.get("ok") else "❌"
             lines.append(f"{icon} {outside(str(r.get('detail') or r.get('check')))}")
         else:
             lines.append(f"• {outside(str(r))}")

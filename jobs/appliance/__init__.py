@@ -9,6 +9,7 @@
 - `reply`: answers read streamed with a size cap.
 - `policy`: retry, timeout, answer-size and TLS policy as plain values.
 - `parse`: checks and parses every answer (everything from outside is hostile).
+- `config_tree`: the bounded, read-only walk of the configuration tree (drift check).
 - `versions`: firmware version strings (`9.1R18`, `9.1R17.1 (build 27583)`) and comparisons.
 
 Only the protocol is re-exported here; import `jobs.appliance.client` for the client.

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from jobs.appliance.config_tree import ConfigTree, TreeLimits, walk_tree
 from jobs.appliance.parse import (
     AnswerError,
     decode_export,
@@ -28,7 +30,7 @@ from jobs.appliance.parse import (
 )
 from jobs.appliance.policy import Limits, MiB, RetryPolicy, Timeouts, log
 from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, Rejected, SystemInfo
-from jobs.appliance.transport import PpsSession
+from jobs.appliance.transport import API, PpsSession
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster
 from jobs.config.settings import Settings
@@ -139,6 +141,20 @@ class PpsClient:
         """`GET healthcheck.cgi?status=all` (no auth): the cheap "is it serving" probe."""
         text = await self.session.get_text(node, HEALTHCHECK_PATH, {"status": "all"})
         return parse_healthcheck(text)
+
+    async def config_tree(self, node: str, limits: TreeLimits) -> ConfigTree:
+        """`GET configuration` and the linked subtrees, read-only, within `limits`."""
+
+        async def fetch(href: str) -> tuple[Any, int]:
+            path = href.removeprefix(API)  # `href`s are absolute paths
+            resp = await self.session.call(node, "GET", path, idempotent=True)
+            text = resp.text
+            try:
+                return json.loads(text), len(text.encode())
+            except ValueError:
+                raise Rejected(node, resp.status_code, f"{path}: answer is not JSON") from None
+
+        return await walk_tree(fetch, limits, self.session.clock, node)
 
     # -- writes (never retried blindly; the steps read back) -------------------------
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from jobs.appliance.config_tree import ConfigTree, TreeLimits
 
 VIP = "<vip>"  # target name meaning "through the cluster VIP"
 
@@ -121,6 +124,11 @@ class Appliance(Protocol):
 
     async def rollback(self, node: str) -> None:
         """Boot the rollback partition (`POST maintenance`). Returns once accepted (202/200)."""
+
+    async def config_tree(self, node: str, limits: TreeLimits) -> ConfigTree:
+        """Read-only walk of the configuration tree within `limits` (drift check).
+
+        Raises when the root cannot be read; subtrees it could not read are listed."""
         ...
 
     async def aclose(self) -> None: ...

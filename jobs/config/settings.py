@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # ... one attempt of a step, plus the transfers it makes (jobs/worker/budget.py).
     PPS_STEP_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
     PPS_EXPORT_MAX_MB: int = Field(64, ge=1)  # largest configuration export read (MiB)
+    # Configuration-tree snapshots (drift check): bytes of answers, answers, whole walk.
+    PPS_CONFIG_MAX_MB: float = Field(16.0, gt=0)
+    PPS_CONFIG_MAX_OBJECTS: int = Field(5000, ge=1)
+    PPS_CONFIG_TIMEOUT_SECONDS: float = Field(120.0, gt=0)
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 

@@ -8,7 +8,7 @@ written by an older bot reads back unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,9 +29,43 @@ class PreflightOut(StepOut):
     target_build: str | None = None
 
 
+class ConfigSnapshot(StepOut):
+    """One snapshot of the configuration tree (drift check), stored beside the backups."""
+
+    readable: bool
+    node: str
+    at: float
+    file: str | None = None  # its name in the backup folder, when readable
+    sha256: str | None = None
+    objects: int = 0  # answers read
+    size: int = 0  # bytes of those answers
+    not_read: int = 0  # subtrees left out (a refused link, a cap, the deadline)
+    reason: str | None = None  # why it is unreadable, or why subtrees were left out
+
+
+class DriftChange(StepOut):
+    op: Literal["+", "-", "~"]  # added, removed, changed
+    path: str
+
+
+class DriftReport(StepOut):
+    """The configuration before vs after: counts, the first paths, the stored diff."""
+
+    status: Literal["unchanged", "changed", "unreadable"]
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    first: list[DriftChange] = []  # the first paths (DRIFT_LINES), by path
+    compared: int = 0  # leaf settings compared
+    not_compared: int = 0  # subtrees left out of either snapshot
+    reason: str | None = None  # unreadable: which snapshot and why
+    file: str | None = None  # the full diff in the backup folder
+
+
 class BackupOut(StepOut):
     backups: list[dict[str, Any]] | None = None  # one entry per file (name, size, sha256)
     backup_dir: str | None = None
+    config_before: ConfigSnapshot | None = None
 
 
 class RecordOut(StepOut):
@@ -97,6 +131,8 @@ class SettleOut(StepOut):
 class VerifyOut(StepOut):
     builds_after: dict[str, str] | None = None
     summary: dict[str, Any] | None = None
+    config_after: ConfigSnapshot | None = None
+    drift: DriftReport | None = None
 
 
 class EngineOut(StepOut):

@@ -143,7 +143,7 @@ def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> Non
 
 
 def summary(job: Job, now: float) -> dict[str, Any]:
-    """The FINISHED summary: per-step durations, logins-off time, builds, backups."""
+    """The FINISHED summary: per-step durations, logins-off time, builds, backups, drift."""
     steps = procedure_for(job).steps
     durations = {
         s.value: round(d, 3) for s in steps if (d := job.step_record(s).duration) is not None
@@ -161,6 +161,7 @@ def summary(job: Job, now: float) -> dict[str, Any]:
         "backups": job.outputs.backups,
         "error": job.error or None,
         "aborted_by": job.outputs.aborted_by,
+        "drift": job.outputs.drift.model_dump(mode="json") if job.outputs.drift else None,
     }
 
 

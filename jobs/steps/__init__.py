@@ -9,6 +9,8 @@ appliance, acts at most once, verifies), plus what the steps share.
 - `common`: the acting node, login targets, reads that never raise.
 - `reboot_observer`: the reboot watch's decisions over successive polls (pure).
 - `backup_files`: the backup folder on disk (files, manifest).
+- `drift`, `config_diff`: the configuration drift check (snapshots, stored files) and its
+  pure diff.
 - `plan`: the plan preflight shows and the wording it uses.
 """
 

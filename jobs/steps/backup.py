@@ -4,6 +4,7 @@ Check first: a complete manifest of this very job (id and creation time) whose f
 means the backup is already done; a folder that belongs to anything else is an error, never
 reused. After writing, every file is read back from disk and compared with the manifest
 before the step ends, so the disable gate is only offered over a backup known to be good.
+Then the configuration tree's snapshot for the drift check (`jobs.steps.drift`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jobs.steps.backup_files import (
 )
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, acting_node, attempt
+from jobs.steps.drift import snapshot_before
 
 KINDS: tuple[ExportKind, ...] = ("system", "user")
 
@@ -38,9 +40,10 @@ async def run(ctx: StepContext) -> StepResult:
     if foreign:
         return Fail(f"Backup: {foreign}")
     if done is not None:
+        config, said = await snapshot_before(ctx, folder)
         return Advance(
-            outputs=BackupOut(backups=done, backup_dir=str(folder)),
-            detail=f"verified, backup already in {folder}",
+            outputs=BackupOut(backups=done, backup_dir=str(folder), config_before=config),
+            detail=f"verified, backup already in {folder}; {said}",
         )
     node = acting_node(ctx)
     exports: dict[str, bytes] = {}
@@ -63,9 +66,10 @@ async def run(ctx: StepContext) -> StepResult:
         problems = check.problems() or [f"the manifest in {folder} is not the one written"]
         return Fail(f"Backup: read back from {folder}, " + "; ".join(problems))
     sizes = ", ".join(f"{f['file']} {_size(f['size'])}" for f in files)
+    config, said = await snapshot_before(ctx, folder)  # drift check; never fails the backup
     return Advance(
-        outputs=BackupOut(backups=files, backup_dir=str(folder)),
-        detail=f"verified: {sizes} from {node}",
+        outputs=BackupOut(backups=files, backup_dir=str(folder), config_before=config),
+        detail=f"verified: {sizes} from {node}; {said}",
     )
 
 

@@ -22,6 +22,7 @@ from jobs.steps.common import (
     read_logins,
     resolve_active,
 )
+from jobs.steps.drift import preflight_row
 from jobs.steps.plan import make_plan
 from jobs.steps.reboot_observer import in_cluster, reported, status_words
 
@@ -76,6 +77,8 @@ async def run(ctx: StepContext) -> StepResult:
     else:
         acting_name = acting
         checks.add("acting node", True, f"acting node {acting}")
+    if job.dry_run:  # whether the drift check will work; never a failed check
+        checks.rows.append(await preflight_row(ctx, acting_name))
     logins = await read_logins(ctx)
     sessions = None if isinstance(logins, Failed) else logins.users.sessions
     plan = make_plan(

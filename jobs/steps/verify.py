@@ -1,14 +1,20 @@
-"""Step 11, verify: every node on the target build and in the cluster; the summary."""
+"""Step 11, verify: every node on the target build and in the cluster; the summary.
+
+Also the configuration drift check (`jobs.steps.drift`): reported, never a failure.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jobs.appliance.protocol import Overview
 from jobs.appliance.versions import matches
 from jobs.rules.outputs import VerifyOut
+from jobs.steps.backup_files import backup_dir
 from jobs.steps.base import Advance, Fail, StepContext, StepResult
 from jobs.steps.common import Failed, attempt
+from jobs.steps.drift import compare_after
 from jobs.steps.plan import fmt_duration
 from jobs.steps.reboot_observer import in_cluster, status_words
 
@@ -34,12 +40,17 @@ async def run(ctx: StepContext) -> StepResult:
         for name in builds:
             if not in_cluster(views, name):
                 problems.append(f"{name} is not in the cluster ({status_words(views, name)})")
+    folder = ctx.job.outputs.backup_dir or backup_dir(
+        ctx.settings.PPS_BACKUP_DIR, ctx.cluster.name, ctx.job.id
+    )
+    config, drift, said = await compare_after(ctx, Path(folder))
+    out = VerifyOut(builds_after=builds, config_after=config, drift=drift)
     if problems:
-        return Fail("Verify: " + "; ".join(problems), outputs=VerifyOut(builds_after=builds))
-    summary = _summary(ctx, builds)
+        return Fail("Verify: " + "; ".join(problems), outputs=out)
+    out.summary = _summary(ctx, builds)
     return Advance(
-        outputs=VerifyOut(builds_after=builds, summary=summary),
-        detail=f"{len(builds)} node(s) on {ctx.job.target}, cluster healthy",
+        outputs=out,
+        detail=f"{len(builds)} node(s) on {ctx.job.target}, cluster healthy; {said}",
     )
 
 

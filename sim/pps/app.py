@@ -4,7 +4,8 @@ Each listener gets its own Starlette app whose `resolve()` names the node answer
 node itself, or whichever node holds the VIP. Faults apply here: slow answers, flapping
 503s, 404 on the [assumed] writes, refused installs and rollbacks, empty exports, expired
 keys, answers drip-fed a byte at a time, huge answers to reads, an install lost in transit
-(connection reset, nothing starts), and a proxy's 502/504 to an install that did start.
+(connection reset, nothing starts), a proxy's 502/504 to an install that did start, and an
+unreadable or a huge configuration tree.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from sim.pps.config_tree import resource
 from sim.pps.listener import ResetConnection, reset_connection
 from sim.pps.packages import build_string, read_package_header
 from sim.pps.state import SimCluster, SimNode
@@ -248,6 +250,14 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
         start(cluster, node, None)
         return JSONResponse({"status": "rolling back"}, status_code=202)
 
+    async def configuration(request: Request, cluster: SimCluster, node: SimNode) -> Response:
+        if cluster.faults.config_unreadable:
+            return _error(500, "REST service is down")
+        found = resource(
+            cluster.config, request.path_params.get("path", ""), cluster.faults.config_huge_objects
+        )
+        return _error(404, "Not Found") if found is None else JSONResponse(found)
+
     async def healthcheck(request: Request, cluster: SimCluster, node: SimNode) -> Response:
         lines = {
             "CPU-UTILIZATION": "3",
@@ -287,6 +297,8 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
             methods=["POST"],
         ),
         Route(api + "system/maintenance", wrap(maintenance, "key", "rollback"), methods=["POST"]),
+        Route(api + "configuration", wrap(configuration, "key")),
+        Route(api + "configuration/{path:path}", wrap(configuration, "key")),
         Route("/dana-na/healthcheck/healthcheck.cgi", wrap(healthcheck, None)),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]

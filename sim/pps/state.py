@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from sim.pps.config_tree import build_config
+
 Mode = Literal["standalone", "active-passive", "active-active"]
 MODES = ("standalone", "active-passive", "active-active")
 
@@ -52,6 +54,7 @@ class Knobs:
     key_ttl_seconds: float | None = None  # None: keys live until reboot or expire_keys
     legacy_auth: bool | None = None  # None: served below 22.7R2.1, 404 from it on
     realm_auth: bool = True  # False: realm_auth answers 404 (an old appliance)
+    upgrade_changes_config: bool = False  # a new build changes a setting, drops an object
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Faults:
     install_lost: int = 0  # the next N installs are lost: connection reset, nothing starts
     install_proxy_status: int | None = None  # the install starts, but a proxy answers this
     rollback_status: int | None = None  # rollbacks answer this (422/500 refused, 404/405/501)
+    config_unreadable: bool = False  # the configuration tree answers 500
+    config_huge_objects: int = 0  # this many extra ~1 KiB roles in the configuration tree
 
 
 def update_dataclass(obj: Any, changes: dict[str, Any], what: str) -> None:
@@ -151,8 +156,12 @@ class SimCluster:
     upgrade_target: str | None = None
     log: list[WriteEntry] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)  # replicated: every node serves it
+    config_migrated: bool = False  # `upgrade_changes_config` has happened
 
     def __post_init__(self) -> None:
+        if not self.config:
+            self.config = build_config(self.name, self.mode, [n.name for n in self.nodes])
         if not self.preferred_active and self.nodes:
             self.preferred_active = self.nodes[0].name
         if self.mode == "active-passive":
@@ -310,6 +319,7 @@ class SimCluster:
             "sessions": len(self.sessions),
             "upgrading": self.upgrading,
             "upgrade_target": self.upgrade_target,
+            "config_migrated": self.config_migrated,
             "vip_url": self.vip_url or None,
             "vip_holder": self.vip_holder,
             "preferred_active": self.preferred_active if self.mode == "active-passive" else None,

@@ -4,7 +4,8 @@ Standalone: one install, one reboot. Active/passive: the active node installs an
 the VIP moves to the passive, the active comes back on the new build and rejoins, the VIP
 returns, then the passive installs, reboots and rejoins. Active/active: the node that was
 asked goes first, the others follow one after the other. A node listed in
-`faults.never_returns` reboots and stays down; the sequence stops there.
+`faults.never_returns` reboots and stays down; the sequence stops there. With the knob
+`upgrade_changes_config` the first node back on the new build migrates the configuration.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 from typing import Protocol
 
+from sim.pps.config_tree import migrate
 from sim.pps.state import SimCluster, SimNode
 
 # Let the accepted answer (202/200) leave before the node starts closing its port.
@@ -66,6 +68,11 @@ async def install_and_reboot(cluster: SimCluster, node: SimNode, target: str, ne
     await net.sync(cluster)
     await asyncio.sleep(cluster.knobs.install_seconds)
     await reboot(cluster, node, net, new_build=target)
+    back = node.build == target  # else it never came back
+    if back and cluster.knobs.upgrade_changes_config and not cluster.config_migrated:
+        migrate(cluster.config)  # the new build's migration, replicated to the cluster
+        cluster.config_migrated = True
+        cluster.event(f"{node.name}: configuration migrated by {target}")
 
 
 def upgrade_order(cluster: SimCluster, first: SimNode) -> list[SimNode]:

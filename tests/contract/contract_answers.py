@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from tests.contract.contract_config import TREE, is_configuration
 from tests.contract.contract_ports import Port
 
 ADMIN_USER, ADMIN_PASSWORD, REALM = "ct-admin", "ct-Pa55-not-real", "Admin Users"
@@ -118,7 +119,7 @@ class Answers:
             ("POST", "system/binary-configuration"): self._export,
             ("POST", "system/maintenance/upgrade"): self._install,
         }
-        handler = handlers.get(route)
+        handler = self._configuration if is_configuration(*route) else handlers.get(route)
         if handler is None:
             return error_answer(call, 404, "unknown resource")
         if call.auth != "key":
@@ -238,6 +239,14 @@ class Answers:
         if self.knobs.crlf:
             text = text.replace("\n", "\r\n")
         return PlainTextResponse(text)
+
+    async def _configuration(
+        self, node: FakeNode, call: Call, req: Request, raw: bytes
+    ) -> Response:
+        if raw or call.query:
+            return error_answer(call, 400, "a configuration read takes no query and no body")
+        found = TREE.get(call.path.removeprefix(API))
+        return error_answer(call, 404, "unknown resource") if found is None else JSONResponse(found)
 
     async def _install(self, node: FakeNode, call: Call, req: Request, raw: bytes) -> Response:
         if self.knobs.assumed_status is not None:

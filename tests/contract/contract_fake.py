@@ -2,10 +2,11 @@
 
 Independent of `sim/`: it plays an appliance the way an outside test would. Each node has
 its own port (A/P with a VIP: one more port, served by the node holding the VIP). It knows
-`realm_auth` (or, in the `legacy` variant, only `GET auth`), the three reads, the two
-exports, `PUT active-users` and `POST maintenance/upgrade`; anything else answers 404,
-malformed requests 400. Every request is recorded in `FakeCluster.calls` with how it
-authenticated, so tests can assert the client made only documented calls. An install runs
+`realm_auth` (or, in the `legacy` variant, only `GET auth`), the three reads, the
+configuration tree, the two exports, `PUT active-users` and `POST maintenance/upgrade`;
+anything else answers 404, malformed requests 400. Every request is recorded in
+`FakeCluster.calls` with how it authenticated, so tests can assert the client made only
+documented calls. An install runs
 the KB12940 sequence: install, reboot (port closed: connection refused), back on the new
 build with uptime reset and no api keys, rejoin; then the next node. What each call
 answers is in contract_answers.py; this module holds the cluster, its ports and its

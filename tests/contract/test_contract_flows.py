@@ -41,6 +41,8 @@ def _succeeded(run: Run, done: Job) -> None:
     sha = next(s for s, build in run.fake.packages.items() if build == TARGET)
     uploads = [c.body for c in run.fake.calls if c.method == "POST" and c.path == INSTALL]
     assert uploads == [{"package": sha}]  # the catalogue's file, byte for byte
+    drift = done.outputs.drift  # the configuration tree, read before and after, all of it
+    assert drift is not None and drift.status == "unchanged" and drift.compared == 5
 
 
 def _backups_match(run: Run, done: Job, node: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
+from jobs.appliance.config_tree import ConfigTree, TreeLimits
 from jobs.appliance.protocol import ActiveUsers, ExportKind, Overview, SystemInfo
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster
@@ -95,6 +96,9 @@ class PersistentFake:
 
     async def export_config(self, node: str, kind: ExportKind) -> bytes:
         return await self._with(lambda f: f.export_config(node, kind))
+
+    async def config_tree(self, node: str, limits: TreeLimits) -> ConfigTree:
+        return await self._with(lambda f: f.config_tree(node, limits))
 
     async def install(self, node: str, package: Path) -> None:
         await self._with(lambda f: f.install(node, package))

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from jobs.appliance.config_tree import ConfigTree, TreeLimits
 from jobs.appliance.protocol import (
     STATUS_DISABLED,
     STATUS_ENABLED,
@@ -33,6 +34,7 @@ from jobs.appliance.protocol import (
 )
 from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster
+from tests.fakes.config_tree import default_config, read_tree
 from tests.fakes.node import (
     DOWN,
     INSTALLING,
@@ -107,6 +109,7 @@ class FakeCluster:
         self.lost_answers: list[Fault] = []  # the call acts, then its answer is lost
         self.counters: dict[str, int] = {}  # "method@node" -> calls received
         self.calls: list[dict[str, Any]] = []  # side-effect calls, in order
+        self.config: dict[str, Any] = default_config(nodes)  # href -> JSON (replicated)
 
     @classmethod
     def for_cluster(cls, cluster: Cluster, clock: Clock, **kw: Any) -> FakeCluster:
@@ -235,6 +238,10 @@ class FakeCluster:
         if rollback_at(n, now) is None:
             self._refuse(node, 422, "no rollback partition")
         self._schedule(n.name, None, now)
+
+    async def config_tree(self, node: str, limits: TreeLimits) -> ConfigTree:
+        self._enter("config_tree", node)
+        return await read_tree(self.config, node, limits, self.clock)
 
     async def aclose(self) -> None:
         return None

@@ -30,7 +30,7 @@ from jobs.worker.process import Worker
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
-from tests.support.job_driver import JobDriver, fast_settings, run_worker
+from tests.fakes import E2E_TIMINGS, JobDriver, make_settings, run_worker
 
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
@@ -108,7 +108,7 @@ async def sim_stack(
                 data["clusters"][name].update(extra)
             env = sim.credentials_env()
             inventory = parse_inventory(data, tmp_path, env=env)
-            settings = fast_settings(prefix, tmp_path, **kw)
+            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
 
             def appliance(cluster: Cluster) -> Appliance:
                 return make_appliance(cluster, env=env, settings=settings)

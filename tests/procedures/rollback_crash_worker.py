@@ -32,7 +32,7 @@ from jobs.steps.base import StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
 from jobs.worker.process import Worker
-from tests.support.job_driver import fast_settings
+from tests.fakes import E2E_TIMINGS, make_settings
 
 KILL_POINTS = ("sent", "checkpoint")
 
@@ -70,7 +70,7 @@ def after_commit(kill_at: str | None) -> Callable[[Job, StepResult | None], Awai
 
 
 async def amain(args: argparse.Namespace) -> int:
-    settings = fast_settings(args.prefix, Path(args.backups))
+    settings = make_settings(Path(args.backups), args.prefix, timings=E2E_TIMINGS)
     inventory = load_inventory(args.inventory)
     redis = make_redis(args.redis_url)
     worker = Worker(

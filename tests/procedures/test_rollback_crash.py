@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,8 @@ from jobs.store.wiring import redis_service
 from sim.pps.config import parse_config
 from sim.pps.packages import write_package
 from sim.pps.simulator import Simulator
-from tests.support.job_driver import JobDriver, fast_settings
+from tests.fakes import E2E_TIMINGS, PYTHON, ROOT, JobDriver, child_env, make_settings
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = ROOT / ".venv" / "bin" / "python"
 REQUESTER, APPROVER = "UREQ0001", "UAPP0002"
 RUNNING, ROLLBACK = "9.1R17 (build 27583)", "9.1R16 (build 26213)"
 # Reboots long enough that the second worker finds the node still away (`sent`).
@@ -53,7 +50,7 @@ class Driver(JobDriver):
 async def start_worker(
     tmp: Path, prefix: str, redis_url: str, name: str, env: dict[str, str], kill_at: str | None
 ) -> asyncio.subprocess.Process:
-    python = PYTHON if PYTHON.exists() else Path(sys.executable)
+    python = PYTHON
     args = ["-m", "tests.procedures.rollback_crash_worker", "--prefix", prefix]
     args += ["--redis-url", redis_url, "--inventory", str(tmp / "inventory.yml")]
     args += ["--backups", str(tmp), "--name", name]
@@ -61,7 +58,8 @@ async def start_worker(
         args += ["--kill-at", kill_at]
     with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
         return await asyncio.create_subprocess_exec(
-            str(python), *args, cwd=str(ROOT), stdout=log, stderr=log, env={**os.environ, **env}
+            str(python), *args, cwd=str(ROOT), stdout=log, stderr=log,
+            env=child_env({**os.environ, **env}),
         )
 
 
@@ -100,7 +98,7 @@ async def test_worker_killed_around_the_rollback_call_never_sends_it_twice(
         (tmp_path / "inventory.yml").write_text(yaml.safe_dump(sim.inventory(fw)))
         env = sim.credentials_env()
         inventory = load_inventory(tmp_path / "inventory.yml", env=env)
-        settings = fast_settings(prefix, tmp_path)
+        settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS)
         service = redis_service(redis, settings, inventory, SystemClock(), keys)
         drive = Driver(service)
         job, _ = await service.create_job(

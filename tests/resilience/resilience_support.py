@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.notifier.loop import Notifier
+from jobs.appliance.config_tree import ConfigTree, TreeLimits
 from jobs.appliance.protocol import ActiveUsers, Appliance, ExportKind, Overview, SystemInfo
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster, Inventory
@@ -86,6 +87,9 @@ class HookedAppliance:
 
     async def export_config(self, node: str, kind: ExportKind) -> bytes:
         return await self.fake.export_config(node, kind)
+
+    async def config_tree(self, node: str, limits: TreeLimits) -> ConfigTree:
+        return await self.fake.config_tree(node, limits)
 
     async def install(self, node: str, package: Path) -> None:
         await self.fake.install(node, package)
