@@ -22,6 +22,7 @@ from jobs.appliance.policy import Limits, MiB, Timeouts
 from jobs.appliance.protocol import Rejected, Unreachable
 from jobs.config.inventory import Cluster, Node
 from jobs.config.settings import Settings
+from tests.appliance.appliance_support import cluster_of
 
 STANDALONE = {"mode": "standalone", "nodes": ["solo"]}
 WATCHDOG = 10.0  # the old client kept such a call running for minutes to hours
@@ -32,12 +33,12 @@ def _env(sim: Any) -> dict[str, str]:
     return {"U": c.username, "P": c.password}
 
 
-async def test_drip_fed_answer_ends_at_the_call_deadline(start_sim: Any, kit: Any) -> None:
+async def test_drip_fed_answer_ends_at_the_call_deadline(start_sim: Any) -> None:
     # One byte every 0.3 s never trips the 2 s read timeout: the answer alone (about 400
     # bytes) would take two minutes, the login's answer before it another 15 s.
     sim = await start_sim({"c": {**STANDALONE, "faults": {"drip_seconds": 0.3}}})
     settings = Settings(_env_file=None, PPS_POLL_SECONDS=1.0, PPS_CALL_TIMEOUT_SECONDS=1.5)
-    client = make_appliance(kit.cluster_of(sim, "c"), env=_env(sim), settings=settings)
+    client = make_appliance(cluster_of(sim, "c"), env=_env(sim), settings=settings)
     t0 = time.monotonic()
     async with client:
         with pytest.raises(Unreachable, match=r"within 1.5 s \(call deadline\)"):
@@ -47,14 +48,14 @@ async def test_drip_fed_answer_ends_at_the_call_deadline(start_sim: Any, kit: An
     assert took < 3.0
 
 
-async def test_deadline_covers_the_retries_of_a_read(start_sim: Any, kit: Any) -> None:
+async def test_deadline_covers_the_retries_of_a_read(start_sim: Any) -> None:
     # Every answer is slow and a 503: three attempts with backoff would take over 3 s.
     sim = await start_sim(
         {"c": {**STANDALONE, "faults": {"flap_503": 100, "slow_seconds": 0.4}}}
     )
     c = sim.cluster("c")
     client = PpsClient(
-        kit.cluster_of(sim, "c"),
+        cluster_of(sim, "c"),
         c.username,
         c.password,
         timeouts=Timeouts(connect=1.0, read=2.0, total=1.0),
@@ -68,11 +69,11 @@ async def test_deadline_covers_the_retries_of_a_read(start_sim: Any, kit: Any) -
 
 
 async def test_huge_answer_is_refused_at_the_cap_without_buffering_it(
-    start_sim: Any, kit: Any
+    start_sim: Any
 ) -> None:
     size = 300 * MiB
     sim = await start_sim({"c": {**STANDALONE, "faults": {"huge_reply_bytes": size}}})
-    client = make_appliance(kit.cluster_of(sim, "c"), env=_env(sim), settings=Settings())
+    client = make_appliance(cluster_of(sim, "c"), env=_env(sim), settings=Settings())
     async with client:
         await client.session.api_key("solo")  # log in first: measure the read alone
         tracemalloc.start()
@@ -88,12 +89,12 @@ async def test_huge_answer_is_refused_at_the_cap_without_buffering_it(
     assert peak < 40 * MiB
 
 
-async def test_exports_have_their_own_larger_cap(start_sim: Any, kit: Any) -> None:
+async def test_exports_have_their_own_larger_cap(start_sim: Any) -> None:
     # The simulator's exports are about 2.9 kB of base64; JSON answers padded to 5 kB.
     sim = await start_sim({"c": {**STANDALONE, "faults": {"huge_reply_bytes": 5000}}})
     c = sim.cluster("c")
     client = PpsClient(
-        kit.cluster_of(sim, "c"), c.username, c.password, limits=Limits(json=4000, export=4000)
+        cluster_of(sim, "c"), c.username, c.password, limits=Limits(json=4000, export=4000)
     )
     async with client:
         assert (await client.export_config("solo", "system")).startswith(b"PPS-SIM-CONFIG")

@@ -11,6 +11,7 @@ import pytest
 
 from jobs.appliance.config_tree import ROOT_HREF, TreeLimits, list_names, walk_tree
 from jobs.appliance.protocol import Rejected, Unreachable
+from tests.appliance.appliance_support import client_of
 from tests.fakes.clock import FakeClock
 
 B = ROOT_HREF
@@ -141,9 +142,9 @@ def test_list_items_are_addressed_by_distinct_names_only() -> None:
 # -- against the simulator (real HTTP) ------------------------------------------------------
 
 
-async def test_client_reads_the_simulated_tree_from_every_node(start_sim: Any, kit: Any) -> None:
+async def test_client_reads_the_simulated_tree_from_every_node(start_sim: Any) -> None:
     sim = await start_sim({"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"]}})
-    async with kit.client_of(sim, "east") as client:
+    async with client_of(sim, "east") as client:
         a = await client.config_tree("east-a", TreeLimits())
         b = await client.config_tree("east-b", TreeLimits())
     assert a.complete and a.objects == 21
@@ -154,19 +155,19 @@ async def test_client_reads_the_simulated_tree_from_every_node(start_sim: Any, k
     assert sim.cluster("east").log == []  # reads only: nothing in the write log
 
 
-async def test_client_unreadable_tree_raises_rejected(start_sim: Any, kit: Any) -> None:
+async def test_client_unreadable_tree_raises_rejected(start_sim: Any) -> None:
     sim = await start_sim({"lab": {"mode": "standalone", "nodes": ["lab-1"],
                                    "faults": {"config_unreadable": True}}})
-    async with kit.client_of(sim, "lab", attempts=2) as client:
+    async with client_of(sim, "lab", attempts=2) as client:
         with pytest.raises(Rejected) as err:
             await client.config_tree("lab-1", TreeLimits())
     assert err.value.status == 500
 
 
-async def test_client_huge_tree_stops_at_the_caps(start_sim: Any, kit: Any) -> None:
+async def test_client_huge_tree_stops_at_the_caps(start_sim: Any) -> None:
     sim = await start_sim({"lab": {"mode": "standalone", "nodes": ["lab-1"],
                                    "faults": {"config_huge_objects": 300}}})
-    async with kit.client_of(sim, "lab") as client:
+    async with client_of(sim, "lab") as client:
         by_count = await client.config_tree("lab-1", TreeLimits(max_objects=40))
         by_size = await client.config_tree("lab-1", TreeLimits(max_bytes=64 * 1024))
     assert by_count.objects == 40 and by_count.stopped == "object cap of 40 reached"

@@ -240,14 +240,14 @@ async def test_request_in_flight_is_reset_when_the_node_goes_down(
 
 
 async def test_install_lost_in_transit_resets_and_starts_nothing(
-    start_sim: Any, kit: Any, tmp_path: Path
+    start_sim: Any, tmp_path: Path
 ) -> None:
     sim = await start_sim(
         {"c": {"mode": "standalone", "nodes": ["solo"], "faults": {"install_lost": 1}}}
     )
     pkg = tmp_path / "p.pkg"
     write_package(pkg, "9.1R18", 29865)
-    async with kit.client_of(sim, "c", attempts=1) as client:
+    async with client_of(sim, "c", attempts=1) as client:
         with pytest.raises(Unreachable, match="reset or closed"):
             await client.install("solo", pkg)
         await asyncio.sleep(0.2)
@@ -263,24 +263,24 @@ async def test_install_lost_in_transit_resets_and_starts_nothing(
 
 @pytest.mark.parametrize("status", [502, 504])
 async def test_proxy_5xx_while_the_install_starts(
-    start_sim: Any, kit: Any, tmp_path: Path, status: int
+    start_sim: Any, tmp_path: Path, status: int
 ) -> None:
     sim = await start_sim(
         {
             "c": {
                 "mode": "standalone",
                 "nodes": ["solo"],
-                "knobs": kit.FAST,
+                "knobs": FAST,
                 "faults": {"install_proxy_status": status},
             }
         }
     )
     pkg = tmp_path / "p.pkg"
     write_package(pkg, "9.1R18", 29865)
-    async with kit.client_of(sim, "c", attempts=1) as client:
+    async with client_of(sim, "c", attempts=1) as client:
         with pytest.raises(ApplianceError) as err:
             await client.install("solo", pkg)
     assert f"HTTP {status}" in str(err.value)
     c = sim.cluster("c")
-    await kit.wait_for(lambda: c.node("solo").build == TARGET)  # it did install
+    await wait_for(lambda: c.node("solo").build == TARGET)  # it did install
     assert [(e.call, e.status) for e in c.log] == [("install", status)]

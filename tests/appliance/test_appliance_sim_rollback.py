@@ -9,23 +9,24 @@ import httpx
 import pytest
 
 from jobs.appliance.protocol import VIP, Rejected, Unsupported
+from tests.appliance.appliance_support import FAST, client_of, wait_for
 
 RUNNING, BACK = "9.1R17 (build 27583)", "9.1R16 (build 26213)"
 
 
 async def test_active_passive_rollback_vip_moves_and_both_nodes_swap(
-    start_sim: Any, kit: Any
+    start_sim: Any
 ) -> None:
     sim = await start_sim(
-        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": FAST}}
     )
     c = sim.cluster("east")
-    async with kit.client_of(sim, "east") as client:
+    async with client_of(sim, "east") as client:
         with pytest.raises(Rejected, match="passive"):  # like an install: the active node only
             await client.rollback("east-b")
         await client.rollback("east-a")
         assert c.upgrading and c.upgrade_target == BACK
-        await kit.wait_for(lambda: not c.upgrading)
+        await wait_for(lambda: not c.upgrading)
         info = await client.system_info(VIP)
     assert [(n.build, n.rollback_build) for n in c.nodes] == [(BACK, RUNNING)] * 2
     assert info.host_name == "east-a"  # the VIP came back
@@ -38,15 +39,15 @@ async def test_active_passive_rollback_vip_moves_and_both_nodes_swap(
 
 
 async def test_active_active_followers_reboot_one_after_the_other(
-    start_sim: Any, kit: Any
+    start_sim: Any
 ) -> None:
     sim = await start_sim(
-        {"aa": {"mode": "active-active", "nodes": ["x", "y", "z"], "knobs": kit.FAST}}
+        {"aa": {"mode": "active-active", "nodes": ["x", "y", "z"], "knobs": FAST}}
     )
     c = sim.cluster("aa")
-    async with kit.client_of(sim, "aa") as client:
+    async with client_of(sim, "aa") as client:
         await client.rollback("y")
-        await kit.wait_for(lambda: not c.upgrading)
+        await wait_for(lambda: not c.upgrading)
     assert [n.build for n in c.nodes] == [BACK] * 3
     reboots = [t for _, t in c.events if t.endswith("rebooting")]
     assert reboots == ["y: rebooting", "x: rebooting", "z: rebooting"]
@@ -54,16 +55,16 @@ async def test_active_active_followers_reboot_one_after_the_other(
 
 
 async def test_a_follower_without_a_partition_stops_the_sequence(
-    start_sim: Any, kit: Any
+    start_sim: Any
 ) -> None:
     nodes = ["x", {"name": "y", "rollback_build": None}, "z"]
-    sim = await start_sim({"aa": {"mode": "active-active", "nodes": nodes, "knobs": kit.FAST}})
+    sim = await start_sim({"aa": {"mode": "active-active", "nodes": nodes, "knobs": FAST}})
     c = sim.cluster("aa")
-    async with kit.client_of(sim, "aa") as client:
+    async with client_of(sim, "aa") as client:
         with pytest.raises(Rejected, match="no rollback partition"):
             await client.rollback("y")
         await client.rollback("x")
-        await kit.wait_for(lambda: not c.upgrading)
+        await wait_for(lambda: not c.upgrading)
     assert [n.build for n in c.nodes] == [BACK, RUNNING, RUNNING]
     assert any("y: no rollback partition; rollback stops" in t for _, t in c.events)
 
@@ -74,24 +75,24 @@ async def test_a_follower_without_a_partition_stops_the_sequence(
      (501, Unsupported)],
 )
 async def test_rollback_faults_map_to_refused_or_unsupported(
-    start_sim: Any, kit: Any, status: int, error: type[Exception]
+    start_sim: Any, status: int, error: type[Exception]
 ) -> None:
     faults = {"rollback_status": status}
     sim = await start_sim(
         {"solo": {"mode": "standalone", "nodes": ["solo"], "faults": faults,
-                  "knobs": kit.FAST}}
+                  "knobs": FAST}}
     )
     c = sim.cluster("solo")
-    async with kit.client_of(sim, "solo", attempts=1) as client:
+    async with client_of(sim, "solo", attempts=1) as client:
         with pytest.raises(error, match=str(status)):
             await client.rollback("solo")
     assert not c.upgrading and c.nodes[0].build == RUNNING
     assert [(e.call, e.status) for e in c.log] == [("rollback", status)]  # sent once
 
 
-async def test_console_rollback_follows_the_api_rules(start_sim: Any, kit: Any) -> None:
+async def test_console_rollback_follows_the_api_rules(start_sim: Any) -> None:
     sim = await start_sim(
-        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": kit.FAST}}
+        {"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"], "knobs": FAST}}
     )
     base = sim.control_url + "/_sim/clusters/east/nodes"
     c = sim.cluster("east")
@@ -102,6 +103,6 @@ async def test_console_rollback_follows_the_api_rules(start_sim: Any, kit: Any) 
         assert r.status_code == 200 and r.json()["upgrading"] is True
         r = await http.post(f"{base}/east-a/console-rollback")
         assert r.status_code == 400 and "in progress" in r.json()["error"]
-    await kit.wait_for(lambda: not c.upgrading)
+    await wait_for(lambda: not c.upgrading)
     assert [n.build for n in c.nodes] == [BACK, BACK]
     assert c.log == []  # the write log records API calls only

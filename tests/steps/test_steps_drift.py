@@ -13,7 +13,7 @@ import pytest
 
 from jobs.appliance.config_tree import ROOT_HREF
 from jobs.rules.model import Step
-from jobs.steps.backup_files import backup_dir, read_backup
+from jobs.steps.backup_files import JobRef, backup_dir, read_backup
 from jobs.steps.base import Advance, Fail
 from jobs.steps.drift import AFTER, BEFORE, DIFF
 from tests.fakes.config_tree import ROLES
@@ -63,7 +63,8 @@ async def test_backup_stores_the_tree_private_and_listed_in_the_manifest(
     assert doc["tree"]["users"]["user-roles"]["role"][1]["session-timeout"] == 15
     [entry] = manifest(h)["config"]
     assert entry["file"] == BEFORE and entry["sha256"] == snap.sha256
-    assert read_backup(folder(h)) == result.outputs.backups  # the exports are still a backup
+    me = JobRef(h.job.id, h.cluster.name, h.job.created_at)
+    assert read_backup(folder(h), me) == result.outputs.backups  # the exports are still a backup
     assert h.fake.count("config_tree", "east-a") == 1
 
 
