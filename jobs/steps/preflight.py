@@ -45,28 +45,8 @@ async def run(ctx: StepContext) -> StepResult:
     """Check everything, decide the acting node, build the plan."""
     checks = Checks()
     cluster, job = ctx.cluster, ctx.job
-    if cluster.window is not None:
-        inside = cluster.window.contains(ctx.clock.now())
-        checks.add(
-            "window",
-            inside,
-            f"inside the maintenance window {cluster.window.text}"
-            if inside
-            else f"outside the maintenance window {cluster.window.text}",
-        )
-    infos: dict[str, SystemInfo] = {}
-    views: dict[str, Overview] = {}
-    for name in cluster.node_names:
-        info = await attempt(ctx.appliance.system_info(name))
-        if isinstance(info, Failed):
-            why = f"does not answer ({info.message})" if info.unreachable else info.message
-            checks.add(f"auth {name}", False, f"{name} {why}")
-            continue
-        infos[name] = info
-        checks.add(f"auth {name}", True, f"{name} answers, runs {info.build}")
-        ov = await attempt(ctx.appliance.overview(name))
-        if isinstance(ov, Overview):
-            views[name] = ov
+    _window(ctx, checks)
+    infos, views = await _read_nodes(ctx, checks)
     _membership(ctx, checks, infos, views)
     package = _package(ctx, checks)
     _versions(ctx, checks, infos)
@@ -193,8 +173,8 @@ async def run_rollback(ctx: StepContext) -> StepResult:
     """Rollback preflight: every node answers and is in the cluster, every node has a
     rollback partition and all hold the same build, which becomes the job's target."""
     checks = Checks()
-    _rollback_window(ctx, checks)
-    infos, views = await _rollback_reads(ctx, checks)
+    _window(ctx, checks)
+    infos, views = await _read_nodes(ctx, checks)
     _membership(ctx, checks, infos, views)
     target = _rollback_partitions(ctx, checks, infos)
     acting = await resolve_active(ctx)
@@ -236,7 +216,7 @@ async def run_rollback(ctx: StepContext) -> StepResult:
     )
 
 
-def _rollback_window(ctx: StepContext, checks: Checks) -> None:
+def _window(ctx: StepContext, checks: Checks) -> None:
     window = ctx.cluster.window
     if window is None:
         return
@@ -245,7 +225,7 @@ def _rollback_window(ctx: StepContext, checks: Checks) -> None:
     checks.add("window", inside, f"{where} the maintenance window {window.text}")
 
 
-async def _rollback_reads(
+async def _read_nodes(
     ctx: StepContext, checks: Checks
 ) -> tuple[dict[str, SystemInfo], dict[str, Overview]]:
     infos: dict[str, SystemInfo] = {}

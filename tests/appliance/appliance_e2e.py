@@ -54,6 +54,9 @@ class Run(JobDriver):
     async def events(self, job_id: str, kind: EventKind) -> list[dict[str, Any]]:
         return [e.data for e in await self.service.store.events(job_id) if e.kind is kind]
 
+    def builds(self, cluster: str) -> list[str]:
+        return [n.build for n in self.sim.cluster(cluster).nodes]
+
     def writes(self, cluster: str) -> dict[str, list[str]]:
         """Per node: every API write received, as `call=detail:status`."""
         c = self.sim.cluster(cluster)
@@ -66,6 +69,39 @@ class Run(JobDriver):
 Start = Callable[..., Awaitable[Run]]
 
 
+async def start_run(
+    stack: AsyncExitStack,
+    redis: aioredis.Redis,
+    prefix: str,
+    keys: Keys,
+    tmp_path: Path,
+    clusters: dict[str, Any],
+    inventory_edit: dict[str, Any] | None = None,
+    *,
+    make: type[Run] = Run,
+    **kw: Any,
+) -> Run:
+    """Start the simulator with `clusters`, a worker and the service; `make` builds the
+    `Run` (a subclass adds its own requests). Everything stops with `stack`."""
+    sim = Simulator(sim_config(clusters))
+    await sim.start()
+    stack.push_async_callback(sim.stop)
+    data = sim.inventory(sim_firmware(tmp_path))
+    for name, extra in (inventory_edit or {}).items():
+        data["clusters"][name].update(extra)
+    env = sim.credentials_env()
+    inventory = parse_inventory(data, tmp_path, env=env)
+    settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
+
+    def appliance(cluster: Cluster) -> Appliance:
+        return make_appliance(cluster, env=env, settings=settings)
+
+    worker = Worker(redis, settings, inventory, appliance_factory=appliance, name="e2e", keys=keys)
+    run_worker(stack, worker)
+    service = redis_service(redis, settings, inventory, SystemClock(), keys)
+    return make(sim, inventory, settings, service)
+
+
 @pytest.fixture
 async def e2e(
     redis: aioredis.Redis, prefix: str, keys: Keys, tmp_path: Path
@@ -76,25 +112,8 @@ async def e2e(
         async def start(
             clusters: dict[str, Any], inventory_edit: dict[str, Any] | None = None, **kw: Any
         ) -> Run:
-            sim = Simulator(sim_config(clusters))
-            await sim.start()
-            stack.push_async_callback(sim.stop)
-            data = sim.inventory(sim_firmware(tmp_path))
-            for name, extra in (inventory_edit or {}).items():
-                data["clusters"][name].update(extra)
-            env = sim.credentials_env()
-            inventory = parse_inventory(data, tmp_path, env=env)
-            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
-
-            def appliance(cluster: Cluster) -> Appliance:
-                return make_appliance(cluster, env=env, settings=settings)
-
-            worker = Worker(
-                redis, settings, inventory, appliance_factory=appliance, name="e2e", keys=keys
-            )
-            run_worker(stack, worker)
-            service = redis_service(redis, settings, inventory, SystemClock(), keys)
-            return Run(sim, inventory, settings, service)
+            return await start_run(stack, redis, prefix, keys, tmp_path, clusters,
+                                   inventory_edit, **kw)
 
         yield start
 
@@ -110,7 +129,7 @@ def sim_config(clusters: dict[str, Any]) -> Any:
 
 
 def builds(run: Run, cluster: str) -> list[str]:
-    return [n.build for n in run.sim.cluster(cluster).nodes]
+    return run.builds(cluster)
 
 
 async def happy(run: Run, cluster: str) -> Job:
