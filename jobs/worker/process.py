@@ -1,5 +1,8 @@
 """The worker process (`ppsbot worker`): consume work items, run one step each, repeat.
 
+Up to `PPS_WORKER_CONCURRENCY` items run at once (`jobs.worker.pool`), each under its own
+lease and fence, never two of one job at once; a slow step holds up only its own job.
+
 Delivery guarantee: at-least-once delivery of work items (stream + consumer group, reclaim of
 items a dead worker left pending), at-most-once appliance side effects (lease + fencing token
 on every job write + steps that check before they act). Any number of workers may run at once.
@@ -40,6 +43,7 @@ from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
+from jobs.worker.pool import ItemPool
 from jobs.worker.step_runner import AfterCommit, Runner
 
 log = structlog.get_logger("jobs.worker.process")
@@ -109,19 +113,20 @@ class Worker:
         self.reclaim_idle_ms = 2 * lease_ms
         self._stop = asyncio.Event()
         self._reclaimed: list[WorkItem] = []
-        self._current: WorkItem | None = None
+        self.pool = ItemPool(settings.PPS_WORKER_CONCURRENCY, self._run_item, self._item_failed)
         self._redis_up: bool | None = None
-        self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
+        self._stage = "read"  # the loop's stage that may fail ("handle": an item, via the pool)
         self._loop_fault: str | None = None  # the stage that failed, until it works again
         self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
-        self._lost_lease_of: str | None = None  # the item whose lost lease was reported
+        self._lost_lease_of: set[str] = set()  # items whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
         self.guard = DataLossGuard(redis, self.keys, self.clock)
         self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
 
     def stop(self) -> None:
-        """Ask the worker to finish the current item and return from `run()`."""
+        """Ask the worker to finish the items running now and return from `run()`."""
         self._stop.set()
+        self.pool.wake()
 
     @property
     def stopping(self) -> bool:
@@ -189,6 +194,7 @@ class Worker:
                     failures += 1
                     await self._sleep(backoff(failures))
         finally:
+            await self._drain()  # the heartbeat keeps renewing leases meanwhile
             scheduler.shutdown(wait=False)
             with contextlib.suppress(Exception):  # best effort: else it ages out in 3 leases
                 await asyncio.wait_for(self.presence.leave(self.name), 2)
@@ -196,20 +202,20 @@ class Worker:
             log.info("worker stopped", worker=self.name, handled=self.handled)
 
     async def _consume_once(self) -> None:
+        """Admit as many items as the pool has room for; they run in the background."""
         self._stage = "read"
+        await self.pool.wait_free()
+        if self.stopping:
+            return
+        room = self.pool.free
         if self._reclaimed:
-            items, self._reclaimed = self._reclaimed, []
+            items, self._reclaimed = self._reclaimed[:room], self._reclaimed[room:]
         else:
-            items = await self.queue.read(self.block_ms)
+            items = await self.queue.read(self.block_ms, count=room)
             self._loop_ok("read")
-        for n, item in enumerate(items):
-            if self.stopping:
-                # Not handled: leave pending (reclaimed by the next worker), keep the rest.
-                self._reclaimed = items[n:]
-                return
-            self._stage = "handle"
-            await self._handle(item)
-            self._loop_ok("handle")
+        for item in items:
+            self.pool.submit(item)
+        await asyncio.sleep(0)  # let them take their leases before the next (blocking) read
 
     def _loop_ok(self, stage: str) -> None:
         """A stage of the loop worked. The loop's fault is over when the stage that failed
@@ -222,15 +228,41 @@ class Worker:
         if self._faults.recovered("loop"):
             log.info("work items run again", worker=self.name)
 
+    async def _run_item(self, item: WorkItem) -> None:
+        # The pool's task body: `_handle` is looked up per call (tests replace it).
+        await self._handle(item)
+        self._loop_ok("handle")
+
     async def _handle(self, item: WorkItem) -> None:
-        self._current = item
+        """Run one item and acknowledge it once its commit is done."""
+        outcome = await self.runner.handle(item)
+        await self.queue.ack(item)
+        self.handled += 1
+        log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
+
+    def _item_failed(self, item: WorkItem, exc: Exception) -> None:
+        """An item's run raised: it stays pending and is reclaimed later. Redis away is the
+        loop's to wait out; anything else is logged when it starts, not on every item."""
+        if isinstance(exc, REDIS_DOWN):
+            self._mark_redis(False, exc)
+            return
+        self._loop_fault = "handle"
+        if self._faults.failing("loop", exc):
+            log.exception("work item crashed", worker=self.name, job_id=item.job_id,
+                          exc_info=exc)
+
+    async def _drain(self) -> None:
+        """Shutdown: let running items finish, hand the ones not started back at once."""
         try:
-            outcome = await self.runner.handle(item)
-            await self.queue.ack(item)
-            self.handled += 1
-            log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
-        finally:
-            self._current = None
+            left = await self.pool.close()
+        except asyncio.CancelledError:
+            self.pool.cancel()
+            raise
+        left += self._reclaimed
+        self._reclaimed = []
+        for item in left:
+            with contextlib.suppress(Exception):  # else reclaimed after two leases
+                await asyncio.wait_for(self.queue.hand_back(item), 2)
 
     def _mark_redis(self, up: bool, exc: BaseException | None = None) -> None:
         # Log once per change of state, not once per attempt.
@@ -296,26 +328,31 @@ class Worker:
 
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""
-        if self._reclaimed or self._redis_up is False:
+        if self._reclaimed or self._redis_up is False or self.stopping:
             return
         try:
             items = await self.queue.reclaim(self.reclaim_idle_ms)
         except REDIS_DOWN:
             return
+        items = [i for i in items if i.id not in self.pool]
         if items:
             log.info("reclaimed stale work", count=len(items), worker=self.name)
             self._reclaimed.extend(items)
 
     async def heartbeat(self) -> None:
-        """Scheduler tick: extend the lease of the job being worked on, and its item."""
-        item = self._current
-        if item is None:
+        """Scheduler tick: extend the lease of every job being worked on, and their items."""
+        items = self.pool.items()
+        self._lost_lease_of.intersection_update(i.id for i in items)
+        if not items:
             return
         try:
-            if not await self.runner.heartbeat() and self._lost_lease_of != item.id:
-                self._lost_lease_of = item.id  # once per item: its commit will be refused
-                log.warning("lease lost while working", job_id=item.job_id)
-            await self.queue.touch(item)
+            running = self.pool.running()
+            kept = await asyncio.gather(*(self.runner.heartbeat(i.id) for i in running))
+            for item, ok in zip(running, kept, strict=True):
+                if not ok and item.id not in self._lost_lease_of:
+                    self._lost_lease_of.add(item.id)  # once per item: its commit is refused
+                    log.warning("lease lost while working", job_id=item.job_id)
+            await self.queue.touch(*items)
         except REDIS_DOWN:
             pass
 
@@ -342,7 +379,7 @@ async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> 
 
 
 def main(name: str | None = None) -> int:
-    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the current step and exit 0."""
+    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the running steps and exit 0."""
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     try:
