@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bot_main()
     if args.cmd == "worker":
-        from jobs.worker.process import main as worker_main
+        from jobs.worker.entry import main as worker_main
 
         return worker_main(name=args.name)
     if args.cmd == "simulator":

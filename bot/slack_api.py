@@ -1,20 +1,22 @@
-"""The Web API client (base URL from `SLACK_API_URL`, rate-limit retries) and call pacing.
+"""The Web API client (base URL from `SLACK_API_URL`, connection retries) and call pacing.
 
-slack_sdk retries only connection errors by default; the client here also retries a 429
-after its `Retry-After`. `Pacer` remembers a `Retry-After` that outlived those retries and
-holds every later call until it has elapsed, so no call is made before Slack allows it.
+Slack limits `chat.postMessage` per channel and every other method per method. `Pacer`
+keeps one bucket per such limit (`bucket`): a 429 holds only its own bucket until its
+`Retry-After` has elapsed, and the call is retried then (`RATE_LIMIT_RETRIES` times), so a
+rate-limited channel never delays posts to another channel nor card edits, and no call is
+made before Slack allows it: one call per bucket is in flight at a time, so the next one
+knows the last one's `Retry-After`. The 429 retries live here, not in slack_sdk's handler, which
+would sleep inside one call while other calls of the same bucket went early.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -23,7 +25,8 @@ from jobs.config.clock import Clock
 from jobs.config.settings import Settings
 
 TIMEOUT_SECONDS = 10
-RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_RETRIES = 2  # 429s retried by `Pacer.call` after their Retry-After
+PER_CHANNEL_METHODS = frozenset({"chat.postMessage"})  # Slack's limit is per channel
 # Slack error codes worth retrying for as long as they last.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -42,16 +45,21 @@ PERMANENT_ERRORS = frozenset({
 
 
 def make_client(settings: Settings) -> AsyncWebClient:
-    """An AsyncWebClient for the bot token, at `SLACK_API_URL`, retrying 429s and resets."""
+    """An AsyncWebClient for the bot token, at `SLACK_API_URL`, retrying resets (429s are
+    retried by `Pacer`, per bucket)."""
     return AsyncWebClient(
         token=settings.SLACK_BOT_TOKEN.get_secret_value() or None,
         base_url=settings.SLACK_API_URL,
         timeout=TIMEOUT_SECONDS,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        ],
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2)],
     )
+
+
+def bucket(method: str, kwargs: Mapping[str, Any]) -> str:
+    """The rate-limit bucket of a call: `chat.postMessage:<channel>`, else the method."""
+    if method in PER_CHANNEL_METHODS:
+        return f"{method}:{kwargs.get('channel', '')}"
+    return method
 
 
 def retry_after(exc: SlackApiError) -> float | None:
@@ -87,32 +95,50 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 class Pacer:
-    """Runs Web API calls no earlier than the last `Retry-After` allows, and counts them."""
+    """Runs Web API calls no earlier than their bucket's last `Retry-After` allows, retries
+    a 429 after it, and counts the calls."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, retries: int = RATE_LIMIT_RETRIES) -> None:
         self.clock = clock
-        self.not_before = 0.0  # monotonic seconds
+        self.retries = retries
+        self.not_before: dict[str, float] = {}  # bucket -> monotonic seconds
+        # One call in flight per bucket: the next waits for its answer, so a 429 it
+        # brings (and its Retry-After) is known before the bucket is called again.
+        self._turns: dict[str, asyncio.Lock] = {}
 
-    async def wait(self) -> None:
-        delay = self.not_before - self.clock.monotonic()
-        if delay > 0:
+    def delay(self, key: str) -> float:
+        """Seconds until a call in bucket `key` may be made (0: now)."""
+        return max(0.0, self.not_before.get(key, 0.0) - self.clock.monotonic())
+
+    async def wait(self, key: str) -> None:
+        # Re-check after waking: a 429 of another call may have pushed the bucket further.
+        while (delay := self.delay(key)) > 0:
             await self.clock.sleep(delay)
 
     async def call(
         self, method: str, fn: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
     ) -> AsyncSlackResponse:
-        """`await fn(**kwargs)` after any pending Retry-After; remembers a new one."""
-        await self.wait()
-        try:
-            resp = await fn(**kwargs)
-        except SlackApiError as exc:
-            delay = retry_after(exc)
-            if delay is not None:
-                self.not_before = max(self.not_before, self.clock.monotonic() + delay)
-            SLACK_CALLS.labels(method, exc.response.get("error") or "error").inc()
-            raise
-        except Exception:
-            SLACK_CALLS.labels(method, "network").inc()
-            raise
-        SLACK_CALLS.labels(method, "ok").inc()
-        return resp
+        """`await fn(**kwargs)` once its bucket allows; a 429 holds the bucket for its
+        `Retry-After` and is retried after it (up to `retries` times, then raised)."""
+        key = bucket(method, kwargs)
+        for attempt in range(self.retries + 1):
+            try:
+                async with self._turns.setdefault(key, asyncio.Lock()):
+                    await self.wait(key)
+                    resp = await fn(**kwargs)
+            except SlackApiError as exc:
+                SLACK_CALLS.labels(method, exc.response.get("error") or "error").inc()
+                delay = retry_after(exc)
+                if delay is None:
+                    raise
+                until = self.clock.monotonic() + delay
+                self.not_before[key] = max(self.not_before.get(key, 0.0), until)
+                if attempt == self.retries:
+                    raise
+                continue
+            except Exception:
+                SLACK_CALLS.labels(method, "network").inc()
+                raise
+            SLACK_CALLS.labels(method, "ok").inc()
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover

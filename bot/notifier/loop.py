@@ -23,8 +23,10 @@ then interleave out of order. A consumer left by a stopped process is deleted on
 nothing pending and has been idle for `PRUNE_IDLE_MS` (what it had pending is taken over
 with XAUTOCLAIM first).
 
-Slack errors that may pass (429, 5xx, network) leave the job's entries pending and are
-retried after a pause, never before a `Retry-After` elapsed (`Pacer`); errors Slack uses
+The jobs of a batch are handled side by side, each job's events in order. Slack errors
+that may pass (429, 5xx, network) leave the job's entries pending and are retried after a
+pause; a 429 holds only its own bucket (a channel's posts, or one method) until its
+`Retry-After` elapsed (`Pacer`), never the other jobs and channels; errors Slack uses
 for a call that can never succeed (`invalid_blocks`, `channel_not_found`, ...) are logged
 and the event is acknowledged; any other error code is retried `UNKNOWN_ERROR_RETRIES`
 times first, so one odd answer cannot leave a card showing a stale state.
@@ -208,11 +210,10 @@ class Notifier:
                 await self.redis.xgroup_delconsumer(self.keys.events, NOTIFIER_GROUP, name)
 
     async def process(self, entries: list[Entry]) -> bool:
-        """Handle a batch in order; True when every entry was handled and acknowledged."""
-        handled: list[tuple[str, str]] = []
-        blocked: set[str] = set()
-        dirty: dict[str, int] = {}  # job id -> highest event seq handled in this batch
-        changed = False
+        """Handle a batch: each job's events in order, the jobs side by side (a job whose
+        Slack calls wait on a rate limit holds up no other job); True when every entry was
+        handled and acknowledged."""
+        by_job: dict[str, list[tuple[str, Event]]] = {}
         for eid, fields in entries:
             try:
                 ev = Event.from_fields(fields)
@@ -220,26 +221,39 @@ class Notifier:
                 log.error("notifier_bad_event", entry=eid, error=repr(exc))
                 await self.redis.xack(self.keys.events, NOTIFIER_GROUP, eid)
                 continue
-            if ev.job_id in blocked:
-                continue  # keep this job's events in order: retry from the failed one
-            if await self._attempt(ev.job_id, ev.kind.value, self.writer.handle(ev)):
-                handled.append((eid, ev.job_id))
-                dirty[ev.job_id] = max(dirty.get(ev.job_id, 0), ev.seq)
-                changed = changed or ev.kind in self.change_kinds
-            else:
-                blocked.add(ev.job_id)
+            by_job.setdefault(ev.job_id, []).append((eid, ev))
         last_id = entries[-1][0] if entries else "0-0"
-        for job_id, seq in dirty.items():
-            if job_id not in blocked and not await self._attempt(
-                job_id, "card", self.writer.refresh_card(job_id, upto=(seq, last_id))
-            ):
-                blocked.add(job_id)
-        done = [eid for eid, job_id in handled if job_id not in blocked]
+        results = await asyncio.gather(
+            *(self._process_job(job_id, evs, last_id) for job_id, evs in by_job.items())
+        )
+        done = [eid for ids, _ in results for eid in ids]
         if done:
             await self.redis.xack(self.keys.events, NOTIFIER_GROUP, *done)
-        if changed and self.on_change is not None:
+        acked = set(done)
+        if self.on_change is not None and any(
+            ev.kind in self.change_kinds for evs in by_job.values() for eid, ev in evs
+            if eid in acked
+        ):
             self.on_change()
-        return not blocked
+        return all(ok for _, ok in results)
+
+    async def _process_job(
+        self, job_id: str, events: list[tuple[str, Event]], last_id: str
+    ) -> tuple[list[str], bool]:
+        """One job's events of a batch, in order, then its card: the entry ids to
+        acknowledge (none when it must be retried from the failed event) and success."""
+        handled: list[str] = []
+        seq = 0  # the highest event seq handled in this batch
+        for eid, ev in events:
+            if not await self._attempt(job_id, ev.kind.value, self.writer.handle(ev)):
+                return [], False  # keep this job's events in order: retry from here
+            handled.append(eid)
+            seq = max(seq, ev.seq)
+        if handled and not await self._attempt(
+            job_id, "card", self.writer.refresh_card(job_id, upto=(seq, last_id))
+        ):
+            return [], False
+        return handled, True
 
     async def _attempt(self, job_id: str, what: str, work: Awaitable[None]) -> bool:
         """Run `work`; False when it should be retried later (the entry stays pending)."""

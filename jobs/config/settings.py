@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     PPS_RETENTION_DAYS: float = Field(400.0, gt=0)  # finished jobs' records expire after this
     PPS_USER_UPGRADES_PER_HOUR: int = Field(20, ge=1)  # per user, dry runs included
     PPS_GATE_TIMEOUT_SECONDS: float = Field(14400.0, gt=0)  # unanswered disable gate: cancel
+    PPS_WORKER_CONCURRENCY: int = Field(32, ge=1)  # items one worker runs at once
     PPS_ALLOWED_CHANNELS: str = ""  # channel ids where commands and clicks count; "" = any
     PPS_FLEET_POLL_SECONDS: float = Field(300.0, gt=0)  # read-only poll of idle clusters
     # One appliance call as a whole (login, retries, the last byte of the answer) ...

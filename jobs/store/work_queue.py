@@ -81,11 +81,25 @@ class WorkQueue:
         claimed = resp[1]
         return [WorkItem.from_entry(eid, f) for eid, f in claimed if f]
 
-    async def touch(self, item: WorkItem) -> None:
-        """Reset the item's idle time while it is being worked on, so no one reclaims it."""
-        await self.redis.xclaim(
-            self.keys.queue, WORKER_GROUP, self.consumer, 0, [item.id], justid=True
-        )
+    async def touch(self, *items: WorkItem) -> None:
+        """Reset the items' idle time while they are being worked on, so no one reclaims
+        them (one command for all of them)."""
+        if items:
+            await self.redis.xclaim(
+                self.keys.queue, WORKER_GROUP, self.consumer, 0, [i.id for i in items],
+                justid=True,
+            )
+
+    async def hand_back(self, item: WorkItem) -> None:
+        """Give an item this consumer will not run back to the group at once (a stopping
+        worker): a fresh copy is queued and the delivered one acknowledged, in one step."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.keys.queue, {"job_id": item.job_id, "kind": item.kind, "token": item.token}
+            )
+            pipe.xack(self.keys.queue, WORKER_GROUP, item.id)
+            pipe.xdel(self.keys.queue, item.id)
+            await pipe.execute()
 
     async def ack(self, item: WorkItem) -> None:
         """Acknowledge and delete a handled item (keeps the stream short)."""

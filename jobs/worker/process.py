@@ -1,13 +1,16 @@
 """The worker process (`ppsbot worker`): consume work items, run one step each, repeat.
 
+Up to `PPS_WORKER_CONCURRENCY` items run at once (`jobs.worker.pool`), each under its own
+lease and fence, never two of one job at once; a slow step holds up only its own job.
+
 Delivery guarantee: at-least-once delivery of work items (stream + consumer group, reclaim of
 items a dead worker left pending), at-most-once appliance side effects (lease + fencing token
 on every job write + steps that check before they act). Any number of workers may run at once.
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
-`XAUTOCLAIM` reclaim, the lease heartbeat, the fleet poll (`jobs.fleet.poller`, read-only,
-each tick its own task so a slow appliance never holds up the job work), and reminders while
-a long step keeps the loop busy (they must not wait behind a hung appliance call). Durable
+`XAUTOCLAIM` reclaim, the lease heartbeat and the fleet poll (`jobs.fleet.poller`, read-only,
+each tick its own task so a slow appliance never holds up the job work). Reminders are work
+items like the steps: a hung step of one job never holds up another job's reminder. Durable
 state lives in Redis, never here.
 """
 
@@ -17,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -30,12 +32,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.appliance.protocol import Appliance
 from jobs.config.clock import Clock, SystemClock, ms
-from jobs.config.inventory import Cluster, Inventory, InventoryError, load_inventory, log_warnings
-from jobs.config.log import ChangeLog, configure_logging
-from jobs.config.settings import Settings, get_settings
+from jobs.config.inventory import Cluster, Inventory
+from jobs.config.log import ChangeLog
+from jobs.config.settings import Settings
 from jobs.fleet.poller import FleetPoller
 from jobs.fleet.poller import tick_seconds as fleet_tick_seconds
-from jobs.rules import timer_names
 from jobs.rules.model import Step
 from jobs.steps.base import StepFn
 from jobs.store.dataloss import DataLossGuard
@@ -44,10 +45,11 @@ from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.lease import RedisLeases
 from jobs.store.presence import Presence
-from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
+from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
-from jobs.worker.step_runner import REMINDED, AfterCommit, Runner
+from jobs.worker.pool import ItemPool
+from jobs.worker.step_runner import AfterCommit, Runner
 
 log = structlog.get_logger("jobs.worker.process")
 
@@ -113,30 +115,17 @@ class Worker:
             steps=steps,
             after_commit=after_commit,
         )
-        # Reminders posted by a scheduler tick while the loop is busy with one step: their
-        # own runner, so its lease never mixes with the step's (which the heartbeat renews).
-        self.reminders = Runner(
-            self.store,
-            self.timers,
-            RedisLeases(redis, self.keys),
-            settings,
-            inventory,
-            self.clock,
-            self._appliance,
-            steps=steps,
-        )
         lease_ms = ms(settings.PPS_LEASE_SECONDS)
         self.block_ms = max(50, min(BLOCK_MS, lease_ms // 2))
         self.reclaim_idle_ms = 2 * lease_ms
         self._stop = asyncio.Event()
         self._reclaimed: list[WorkItem] = []
-        self._current: WorkItem | None = None
-        self._current_since = 0.0  # monotonic time the current item was taken
+        self.pool = ItemPool(settings.PPS_WORKER_CONCURRENCY, self._run_item, self._item_failed)
         self._redis_up: bool | None = None
-        self._stage = "read"  # what the consume loop is doing: "read" or "handle" an item
+        self._stage = "read"  # the loop's stage that may fail ("handle": an item, via the pool)
         self._loop_fault: str | None = None  # the stage that failed, until it works again
         self._faults = ChangeLog()  # what is failing now (the loop, a tick): log changes only
-        self._lost_lease_of: str | None = None  # the item whose lost lease was reported
+        self._lost_lease_of: set[str] = set()  # items whose lost lease was reported
         self.handled = 0  # items handled, for tests and logs
         self.guard = DataLossGuard(redis, self.keys, self.clock)
         self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
@@ -144,8 +133,9 @@ class Worker:
                                  self.clock, settings.PPS_FLEET_POLL_SECONDS, self.name)
 
     def stop(self) -> None:
-        """Ask the worker to finish the current item and return from `run()`."""
+        """Ask the worker to finish the items running now and return from `run()`."""
         self._stop.set()
+        self.pool.wake()
 
     @property
     def stopping(self) -> bool:
@@ -176,7 +166,6 @@ class Worker:
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
             (self.poll_fleet, fleet_tick_seconds(self.settings.PPS_FLEET_POLL_SECONDS)),
-            (self.remind_behind_step, tick_seconds(self.settings)),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -220,6 +209,7 @@ class Worker:
                     failures += 1
                     await self._sleep(backoff(failures))
         finally:
+            await self._drain()  # the heartbeat keeps renewing leases meanwhile
             scheduler.shutdown(wait=False)
             with contextlib.suppress(Exception):  # best effort: else it ages out in 3 leases
                 await asyncio.wait_for(self.presence.leave(self.name), 2)
@@ -227,20 +217,20 @@ class Worker:
             log.info("worker stopped", worker=self.name, handled=self.handled)
 
     async def _consume_once(self) -> None:
+        """Admit as many items as the pool has room for; they run in the background."""
         self._stage = "read"
+        await self.pool.wait_free()
+        if self.stopping:
+            return
+        room = self.pool.free
         if self._reclaimed:
-            items, self._reclaimed = self._reclaimed, []
+            items, self._reclaimed = self._reclaimed[:room], self._reclaimed[room:]
         else:
-            items = await self.queue.read(self.block_ms)
+            items = await self.queue.read(self.block_ms, count=room)
             self._loop_ok("read")
-        for n, item in enumerate(items):
-            if self.stopping:
-                # Not handled: leave pending (reclaimed by the next worker), keep the rest.
-                self._reclaimed = items[n:]
-                return
-            self._stage = "handle"
-            await self._handle(item)
-            self._loop_ok("handle")
+        for item in items:
+            self.pool.submit(item)
+        await asyncio.sleep(0)  # let them take their leases before the next (blocking) read
 
     def _loop_ok(self, stage: str) -> None:
         """A stage of the loop worked. The loop's fault is over when the stage that failed
@@ -253,15 +243,41 @@ class Worker:
         if self._faults.recovered("loop"):
             log.info("work items run again", worker=self.name)
 
+    async def _run_item(self, item: WorkItem) -> None:
+        # The pool's task body: `_handle` is looked up per call (tests replace it).
+        await self._handle(item)
+        self._loop_ok("handle")
+
     async def _handle(self, item: WorkItem) -> None:
-        self._current, self._current_since = item, self.clock.monotonic()
+        """Run one item and acknowledge it once its commit is done."""
+        outcome = await self.runner.handle(item)
+        await self.queue.ack(item)
+        self.handled += 1
+        log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
+
+    def _item_failed(self, item: WorkItem, exc: Exception) -> None:
+        """An item's run raised: it stays pending and is reclaimed later. Redis away is the
+        loop's to wait out; anything else is logged when it starts, not on every item."""
+        if isinstance(exc, REDIS_DOWN):
+            self._mark_redis(False, exc)
+            return
+        self._loop_fault = "handle"
+        if self._faults.failing("loop", exc):
+            log.exception("work item crashed", worker=self.name, job_id=item.job_id,
+                          exc_info=exc)
+
+    async def _drain(self) -> None:
+        """Shutdown: let running items finish, hand the ones not started back at once."""
         try:
-            outcome = await self.runner.handle(item)
-            await self.queue.ack(item)
-            self.handled += 1
-            log.debug("item handled", job_id=item.job_id, kind=item.kind, outcome=outcome)
-        finally:
-            self._current = None
+            left = await self.pool.close()
+        except asyncio.CancelledError:
+            self.pool.cancel()
+            raise
+        left += self._reclaimed
+        self._reclaimed = []
+        for item in left:
+            with contextlib.suppress(Exception):  # else reclaimed after two leases
+                await asyncio.wait_for(self.queue.hand_back(item), 2)
 
     def _mark_redis(self, up: bool, exc: BaseException | None = None) -> None:
         # Log once per change of state, not once per attempt.
@@ -332,57 +348,33 @@ class Worker:
         with contextlib.suppress(*REDIS_DOWN):
             await self.fleet.poll_due()
 
-    async def remind_behind_step(self) -> None:
-        """Scheduler tick: while one item has kept the loop busy for over two ticks (a slow
-        or hung step), post the reminders that are due; they would wait behind it."""
-        item = self._current
-        busy = self.clock.monotonic() - self._current_since
-        if item is None or busy < 2 * tick_seconds(self.settings) or self._redis_up is False:
-            return
-        with contextlib.suppress(*REDIS_DOWN):
-            posted = await self.remind_due(self.clock.now(), skip=item.job_id)
-            if posted:
-                log.info("reminders posted behind a long step", count=posted, job_id=item.job_id)
-
-    async def remind_due(self, now: float, skip: str = "") -> int:
-        """Post every reminder that is due now, found from the jobs rather than the work
-        stream (where it may wait behind a long step); returns how many. A reminder handled
-        both ways posts once: each commit expects the job's `reminder_timer`."""
-        posted = 0
-        for job_id in await self.store.active_ids():
-            job = None if job_id == skip else await self.store.get(job_id)
-            if job is None or not job.reminder_timer or not job.needs_reminder:
-                continue
-            due = await self.timers.due(job.reminder_timer)
-            if due is not None and due > now:
-                continue  # not due (None: released into the stream, so it is)
-            _, kind, token = timer_names.parse_member(job.reminder_timer)
-            outcome = await self.reminders.handle(WorkItem("", job_id, kind, token))
-            posted += outcome == REMINDED
-        return posted
-
     async def reclaim(self) -> None:
         """Scheduler tick: take over items idle for more than two leases (dead workers)."""
-        if self._reclaimed or self._redis_up is False:
+        if self._reclaimed or self._redis_up is False or self.stopping:
             return
         try:
             items = await self.queue.reclaim(self.reclaim_idle_ms)
         except REDIS_DOWN:
             return
+        items = [i for i in items if i.id not in self.pool]
         if items:
             log.info("reclaimed stale work", count=len(items), worker=self.name)
             self._reclaimed.extend(items)
 
     async def heartbeat(self) -> None:
-        """Scheduler tick: extend the lease of the job being worked on, and its item."""
-        item = self._current
-        if item is None:
+        """Scheduler tick: extend the lease of every job being worked on, and their items."""
+        items = self.pool.items()
+        self._lost_lease_of.intersection_update(i.id for i in items)
+        if not items:
             return
         try:
-            if not await self.runner.heartbeat() and self._lost_lease_of != item.id:
-                self._lost_lease_of = item.id  # once per item: its commit will be refused
-                log.warning("lease lost while working", job_id=item.job_id)
-            await self.queue.touch(item)
+            running = self.pool.running()
+            kept = await asyncio.gather(*(self.runner.heartbeat(i.id) for i in running))
+            for item, ok in zip(running, kept, strict=True):
+                if not ok and item.id not in self._lost_lease_of:
+                    self._lost_lease_of.add(item.id)  # once per item: its commit is refused
+                    log.warning("lease lost while working", job_id=item.job_id)
+            await self.queue.touch(*items)
         except REDIS_DOWN:
             pass
 
@@ -396,29 +388,3 @@ class Worker:
                 log.warning("appliance close failed", exc_info=True)
         self._appliances.clear()
         self._fleet_appliances.clear()
-
-
-async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
-    redis = make_redis(settings.REDIS_URL)
-    worker = Worker(redis, settings, inventory, name=name)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    try:
-        await worker.run()
-    finally:
-        await redis.aclose()
-    return 0
-
-
-def main(name: str | None = None) -> int:
-    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the current step and exit 0."""
-    settings = get_settings()
-    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
-    try:
-        inventory = load_inventory(settings.PPS_INVENTORY)
-    except InventoryError as exc:
-        log.error("inventory is invalid", problems=exc.problems)
-        return 2
-    log_warnings(inventory)
-    return asyncio.run(_amain(settings, inventory, name))

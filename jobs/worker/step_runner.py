@@ -59,7 +59,8 @@ EXPIRED = "expired"  # an unanswered disable gate cancelled its job
 
 
 class Runner:
-    """Runs steps for one worker. Not concurrent: one item at a time.
+    """Runs steps for one worker, several items at once (each under its own lease; the
+    worker's pool never runs two items of one job at once).
 
     Talks to the store through `jobs.store.ports` (the process wiring passes the Redis
     implementations in).
@@ -86,7 +87,8 @@ class Runner:
         self.appliances = appliances
         self._steps = steps
         self.after_commit = after_commit
-        self.lease: JobLease | None = None  # held while handling an item (heartbeat renews it)
+        # item id -> the lease held while that item is handled (the heartbeat renews each)
+        self.held: dict[str, JobLease] = {}
 
     def implementation(self, job: Job) -> StepFn | None:
         """The function of the job's current step: from its procedure's table, unless the
@@ -96,15 +98,13 @@ class Runner:
         procedure = procedure_for(job)
         return procedure.spec(job.step).run if job.step in procedure else None
 
-    async def heartbeat(self) -> bool:
-        """Extend (or take back) the current lease; False only when another worker has it.
-
-        No lease at this moment (being taken or just released around an item) is not a loss.
-        """
-        lease = self.lease
+    async def heartbeat(self, item_id: str) -> bool:
+        """Extend (or take back) the lease held for `item_id`; False only when another
+        worker has it. No lease at this moment (being taken or just released) is no loss."""
+        lease = self.held.get(item_id)
         if lease is None:
             return True
-        return await lease.renew() or self.lease is not lease
+        return await lease.renew() or self.held.get(item_id) is not lease
 
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""
@@ -112,7 +112,7 @@ class Runner:
         if not await self._acquire(lease):
             await self._retry_later(item)
             return BUSY
-        self.lease = lease
+        self.held[item.id] = lease
         try:
             snap = await self.store.load(item.job_id)
             if snap is None:
@@ -130,7 +130,8 @@ class Runner:
                     return SKIPPED
                 return await self._run_step(snap)
         finally:
-            self.lease = None
+            if self.held.get(item.id) is lease:
+                del self.held[item.id]
             await lease.release()
 
     async def _acquire(self, lease: JobLease) -> bool:

@@ -90,6 +90,7 @@ async def test_new_jobs_are_indexed_per_cluster_when_created(
     engine: Engine, redis: aioredis.Redis, keys: Keys
 ) -> None:
     a = await engine.create("solo", dry_run=True)
+    engine.clock.advance(1)  # ids are random: jobs created at one instant would order by id
     b = await engine.create("east", dry_run=True)
     await engine.drain()
     engine.clock.advance(1)

@@ -49,32 +49,33 @@ async def test_resilience_heartbeat_between_items_is_not_a_lost_lease(rig: Start
     r = await rig(workers=0)  # a runner of our own, driven by hand
     runner = redis_runner(r.redis, r.keys, r.settings, r.inventory, SystemClock(), _no_appliance)
     job = await r.create("solo")
-    assert runner.lease is None
-    assert await runner.heartbeat(), "no lease at this instant: nothing was lost"
+    item = "1-0"  # the work item the lease is held for
+    assert runner.held == {}
+    assert await runner.heartbeat(item), "no lease at this instant: nothing was lost"
 
     # The item finishes (lease released) while a heartbeat's renew is on its way.
     lease = Lease(r.redis, r.keys, job.id, 5.0)
     assert await lease.acquire()
-    runner.lease = lease
+    runner.held[item] = lease
     renew = lease.renew
 
     async def released_meanwhile() -> bool:
-        runner.lease = None
+        del runner.held[item]
         await lease.release()
         return await renew()
 
     lease.renew = released_meanwhile  # type: ignore[method-assign]
-    assert await runner.heartbeat()
+    assert await runner.heartbeat(item)
 
     # Really lost: another worker holds the lease now.
     mine = Lease(r.redis, r.keys, job.id, 0.05)
     assert await mine.acquire()
-    runner.lease = mine
+    runner.held[item] = mine
     await asyncio.sleep(0.1)  # expired
     other = Lease(r.redis, r.keys, job.id, 5.0)
     assert await other.acquire()
-    assert not await runner.heartbeat()
-    runner.lease = None
+    assert not await runner.heartbeat(item)
+    del runner.held[item]
     await other.release()
 
 

@@ -16,15 +16,16 @@ def texts(msgs: list[Any]) -> str:
     return "\n".join(m.text + json.dumps(m.blocks, ensure_ascii=False) for m in msgs)
 
 
-def assert_card_calls(st: Any, jid: str) -> Any:
-    """Exactly one chat.postMessage made the card; every card post/update had metadata."""
+def assert_card_calls(st: Any, jid: str, *, edited: bool = True) -> Any:
+    """Exactly one chat.postMessage made the card; every card post/update had metadata;
+    `edited`: the card was updated in place at least once."""
     posts = [c for c in st.store.calls_of("chat.postMessage") if c.ok
              and not c.args.get("thread_ts")
              and (c.args.get("metadata") or {}).get("event_payload", {}).get("job_id") == jid]
     assert len(posts) == 1
     (card,) = st.cards(jid)
     updates = [c for c in st.calls_on("chat.update", card.ts) if c.ok]
-    assert updates, "the card was edited in place"
+    assert updates or not edited, "the card was edited in place"
     for c in [*posts, *updates]:
         meta = c.args["metadata"]
         assert meta["event_type"] == "pps_job"
@@ -116,7 +117,9 @@ async def test_slack_dry_run_posts_the_plan(stack: StackFactory) -> None:
     fake = st.fakes["cluster-east"]
     assert fake.login_permission is True
     assert all(n.build.startswith("9.1R17") for n in fake.nodes.values())
-    assert_card_calls(st, jid)
+    # A dry run may end before the notifier first reads its job: the card is then posted
+    # already final (it is rendered from the job record) and never needs an edit.
+    assert_card_calls(st, jid, edited=False)
 
 
 async def test_slack_operator_assisted_install_with_confirm(stack: StackFactory) -> None:

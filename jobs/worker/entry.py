@@ -1,0 +1,42 @@
+"""`ppsbot worker`: settings, logging and the inventory, then one `Worker` until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from jobs.config.inventory import Inventory, InventoryError, load_inventory, log_warnings
+from jobs.config.log import configure_logging
+from jobs.config.settings import Settings, get_settings
+from jobs.store.redis_client import make_redis
+from jobs.worker.process import Worker
+
+log = structlog.get_logger("jobs.worker.process")
+
+
+async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
+    redis = make_redis(settings.REDIS_URL)
+    worker = Worker(redis, settings, inventory, name=name)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def main(name: str | None = None) -> int:
+    """`ppsbot worker`: run until SIGTERM/SIGINT, then finish the running steps and exit 0."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    try:
+        inventory = load_inventory(settings.PPS_INVENTORY)
+    except InventoryError as exc:
+        log.error("inventory is invalid", problems=exc.problems)
+        return 2
+    log_warnings(inventory)
+    return asyncio.run(_amain(settings, inventory, name))
