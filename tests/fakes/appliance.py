@@ -10,8 +10,7 @@ Used by unit tests (with `FakeClock`) and by the engine's real-process crash tes
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -42,27 +41,19 @@ from tests.fakes.node import (
     REJOINING,
     SERVING,
     FakeNode,
+    Fault,
     Upgrade,
     boot_at,
     build_at,
     phase,
     rollback_at,
     running,
+    spread,
+    version_in,
 )
 
 MODES = ("standalone", "active-passive", "active-active")
 WRITE_METHODS = ("set_login_permission", "install", "export_config", "rollback")
-_PKG_VERSION_RE = re.compile(r"(\d+\.\d+R\d+(?:\.\d+)?)", re.IGNORECASE)
-
-@dataclass
-class Fault:
-    """`count` more calls of `method` (on `node`, or any node) answer HTTP `status`."""
-
-    method: str
-    status: int
-    count: int = 1
-    node: str | None = None
-
 
 class FakeCluster:
     """One cluster's appliances in memory. See the module docstring."""
@@ -91,7 +82,7 @@ class FakeCluster:
         self.clock = clock
         self.mode = mode
         now = clock.now()
-        per_node = sessions if isinstance(sessions, dict) else _spread(sessions, nodes)
+        per_node = sessions if isinstance(sessions, dict) else spread(sessions, nodes)
         self.nodes: dict[str, FakeNode] = {
             n: FakeNode(n, build, rollback_build, now - uptime_seconds, per_node.get(n, 0))
             for n in nodes
@@ -148,7 +139,7 @@ class FakeCluster:
     def console_install(self, node: str, package: Path) -> None:
         """Maintenance > System > Upgrade/Downgrade > Install Now on `node`."""
         self._settle()
-        new_build = self.packages.get(package.name) or _version_in(package.name)
+        new_build = self.packages.get(package.name) or version_in(package.name)
         if new_build is None:
             raise ValueError(f"{package.name} is not a firmware package")
         self._schedule(node, new_build, self.clock.now())
@@ -221,7 +212,7 @@ class FakeCluster:
             self._refuse(node, 422, "an upgrade is already in progress")
         if self.mode == "active-passive" and n.name != self._vip_holder(now):
             self._refuse(node, 422, f"not on this node: {n.name} is the passive node")
-        new_build = self.packages.get(package.name) or _version_in(package.name)
+        new_build = self.packages.get(package.name) or version_in(package.name)
         if new_build is None:
             self._refuse(node, 422, f"{package.name} is not a firmware package")
         self._schedule(n.name, new_build, now)
@@ -399,17 +390,6 @@ class FakeCluster:
                 word = STATUS_LEADER if n.name == leader else STATUS_ENABLED
                 out.append(MemberStatus(n.name, True, word))
         return tuple(out)
-
-
-def _spread(total: int, nodes: list[str]) -> dict[str, int]:
-    """Spread `total` sessions over the nodes (the first ones get the remainder)."""
-    q, r = divmod(max(0, total), len(nodes))
-    return {n: q + (1 if i < r else 0) for i, n in enumerate(nodes)}
-
-
-def _version_in(file_name: str) -> str | None:
-    m = _PKG_VERSION_RE.search(file_name)
-    return m.group(1) if m else None
 
 
 __all__ = ["FakeCluster", "FakeNode", "Fault", "Upgrade"]

@@ -4,6 +4,7 @@ for it in absolute times, and what it is doing at any moment (pure functions of 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Phases of a node at one moment.
@@ -81,3 +82,27 @@ def running(n: FakeNode, t: float) -> bool:
     """A scheduled upgrade that has not finished yet."""
     u = n.upgrade
     return u is not None and (u.joined_at is None or t < u.joined_at)
+
+
+@dataclass
+class Fault:
+    """`count` more calls of `method` (on `node`, or any node) answer HTTP `status`."""
+
+    method: str
+    status: int
+    count: int = 1
+    node: str | None = None
+
+
+_PKG_VERSION_RE = re.compile(r"(\d+\.\d+R\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def spread(total: int, nodes: list[str]) -> dict[str, int]:
+    """Spread `total` sessions over the nodes (the first ones get the remainder)."""
+    q, r = divmod(max(0, total), len(nodes))
+    return {n: q + (1 if i < r else 0) for i, n in enumerate(nodes)}
+
+
+def version_in(file_name: str) -> str | None:
+    m = _PKG_VERSION_RE.search(file_name)
+    return m.group(1) if m else None
