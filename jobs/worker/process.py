@@ -6,6 +6,8 @@ on every job write + steps that check before they act). Any number of workers ma
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
 `XAUTOCLAIM` reclaim and the lease heartbeat. Durable state lives in Redis, never here.
+Beside the queue: the escalation webhook (`jobs.worker.pager`, background tasks), the metrics
+counted from job events (`jobs.worker.metrics`) and their HTTP side (`metrics_server`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ from jobs.store.dataloss import DataLossGuard
 from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.lease import RedisLeases
+from jobs.store.page_marks import PageMarks
 from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff, make_redis
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
+from jobs.worker.metrics import EventTally
+from jobs.worker.metrics_server import serve_worker_metrics
+from jobs.worker.pager import Pager
 from jobs.worker.step_runner import AfterCommit, Runner
 
 log = structlog.get_logger("jobs.worker.process")
@@ -118,6 +124,10 @@ class Worker:
         self.handled = 0  # items handled, for tests and logs
         self.guard = DataLossGuard(redis, self.keys, self.clock)
         self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
+        self.pager = Pager(self.runner.store, self.timers, PageMarks(redis, self.keys), settings,
+                           self.clock)
+        self.runner.pager = self.pager
+        self.tally = EventTally(redis, self.keys, self.clock, self.name)
 
     def stop(self) -> None:
         """Ask the worker to finish the current item and return from `run()`."""
@@ -146,6 +156,7 @@ class Worker:
             (self.heartbeat, max(0.05, lease / 3)),
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
+            (self.tally.count_events, max(0.2, tick_seconds(self.settings))),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -320,6 +331,7 @@ class Worker:
             pass
 
     async def _close(self) -> None:
+        await self.pager.aclose()
         for appliance in self._appliances.values():
             try:
                 await appliance.aclose()
@@ -334,9 +346,12 @@ async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    server = await serve_worker_metrics(worker.tally, redis, settings, worker.name)
     try:
         await worker.run()
     finally:
+        if server is not None:
+            await server.stop()
         await redis.aclose()
     return 0
 
