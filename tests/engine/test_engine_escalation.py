@@ -34,7 +34,8 @@ async def esc(
 ) -> Engine:
     settings = make_settings(tmp_path, prefix, PPS_ESCALATE_AFTER_SECONDS=AFTER,
                              PPS_ONCALL="UONCALL,SONCALL", PPS_ESCALATION_CHANNEL="CESC",
-                             PPS_ESCALATION_WEBHOOK=HOOK, PPS_REMINDER_SECONDS=600)
+                             PPS_ESCALATION_WEBHOOK=HOOK, PPS_REMINDER_SECONDS=600,
+                             PPS_APPROVERS="UAPP1,SGROUP1")
     return await Engine(redis, keys, settings, inventory, clock, stubs.registry()).start()
 
 
@@ -98,6 +99,10 @@ async def test_logins_off_too_long_escalates_once_then_resolves(
         await tick_paging(esc, pager, 600)
     assert len(await esc.events(job.id, EventKind.ESCALATED)) == 1
     assert len(hook.sent) == 1
+    reminders = await esc.events(job.id, EventKind.REMINDER)
+    off = [r for r in reminders if "disabled since" in r.data["text"]]
+    assert len(off) >= 4  # while logins are off they mention the approvers too
+    assert all(r.data["approvers"] == ["UAPP1", "SGROUP1"] for r in off)
     await esc.service.approve(job.id, await esc.gate(job.id), APPROVER)
     done = await esc.run_until(job.id, lambda j: j.terminal)
     assert done.state is State.SUCCEEDED and done.outputs.escalation_resolved_at is not None
