@@ -33,6 +33,7 @@ from starlette.types import Lifespan
 
 from bot import metrics
 from bot.render.commands import render_reply
+from bot.report_upload import ReportUploader
 from bot.slack_api import Pacer
 from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
 from handlers.auth import Authorizer
@@ -44,6 +45,7 @@ from jobs.config.inventory import Inventory
 from jobs.config.log import get_logger
 from jobs.config.settings import Settings
 from jobs.service import JobService
+from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -172,6 +174,8 @@ def create_app(
         # and do their work in a lazy listener.
         process_before_response=True,
     )
+    commands.reports = ReportUploader(JobStore(redis, keys, clock), client, pacer, redis, keys,
+                                      clock).request
 
     async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""`ppsbot`: bot | worker | simulator | demo | check."""
+"""`ppsbot`: bot | worker | simulator | demo | check | report."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default=None, help="listen address (default: the config's host)")
     sub.add_parser("demo", help="run the whole thing locally with a Slack stand-in page")
     sub.add_parser("check", help="validate settings + inventory and reach every node")
+    r = sub.add_parser("report", help="print a job's change record (Markdown or JSON)")
+    r.add_argument("job_id", help="the job id, e.g. J-0042")
+    r.add_argument("--format", choices=("md", "json"), default="md", help="default: md")
     args = parser.parse_args(argv)
 
     if args.cmd == "bot":
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.check import main as check_main
 
         return check_main()
+    if args.cmd == "report":
+        from bot.report_cli import main as report_main
+
+        return report_main(args.job_id, args.format)
     parser.error(f"unknown command {args.cmd}")
     return 2
 

@@ -6,6 +6,7 @@
     abort <job-id>
     history [<cluster>]
     clusters
+    report <job-id>
     help
 
 No I/O here: whether a cluster or a job exists is the command runner's question.
@@ -25,6 +26,7 @@ USAGE_LINES: tuple[str, ...] = (
     "/pps abort <job-id>",
     "/pps history [<cluster>]",
     "/pps clusters",
+    "/pps report <job-id>",
     "/pps help",
 )
 
@@ -69,11 +71,16 @@ class Clusters:
 
 
 @dataclass(frozen=True)
+class Report:
+    job_id: str
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
 
-Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Help
+Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Report | Help
 
 
 class ParseError(ValueError):
@@ -193,4 +200,9 @@ def parse(text: str) -> Command:
     if verb == "clusters":
         _no_more(args, "clusters")
         return Clusters()
+    if verb == "report":
+        if not args:
+            raise ParseError("Which job? `report` needs a job id.", _usage("report"))
+        _no_more(args[1:], "report")
+        return Report(_job_id(args[0], "report"))
     raise ParseError(f"Unknown command `{words[0]}`.")
