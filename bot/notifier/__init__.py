@@ -4,6 +4,7 @@
 - `card_writer`: `CardWriter`, what one event posts (card, thread reply, gate message), each
   at most once.
 - `dataloss_alert`: `DataLossAlert`, the channel alert when Redis lost its data.
+- `escalation`: `EscalationPoster`, the escalation posts (called by `CardWriter`).
 """
 
 from bot.notifier.card_writer import CardWriter

@@ -6,6 +6,7 @@ within Slack's limits, with a plain-text fallback). No I/O.
 - `gates`: approval requests, operator-assisted requests, and their decided forms.
 - `summary`: the final summary and the dry-run plan.
 - `commands`: replies to `/pps` commands.
+- `escalation`: the call to on-call, its note in the card's thread, the all-clear.
 - `common`: words and icons shared by the renderers; `limits`: Slack's limits and escaping.
 """
 

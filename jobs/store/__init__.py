@@ -13,6 +13,8 @@
 - `lease`: the per-job lease with a fencing token.
 - `presence`: which workers are alive.
 - `dataloss`: the epoch marker that notices Redis losing its data.
+- `page_marks`: how each escalation webhook call of a job ended (sent at most once).
+- `event_feed`: the `events` stream read through a group of its own (the worker metrics).
 - `lua`: the scripts.
 - `wiring`: `JobService` and `Runner` built over one Redis client.
 

@@ -20,7 +20,8 @@ def test_slack_manifest_declares_the_contract() -> None:
     assert cmd["command"] == "/pps" and cmd["description"]
     assert "upgrade <cluster>" in cmd["usage_hint"]
     assert set(m["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "chat:write.public", "usergroups:read", "users:read"}
+        "commands", "chat:write", "chat:write.public", "usergroups:read", "users:read",
+        "files:write"}
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["socket_mode_enabled"] is True
     assert m["display_information"]["name"] and m["features"]["bot_user"]["display_name"]
