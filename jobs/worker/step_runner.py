@@ -181,6 +181,8 @@ class Runner:
             return SKIPPED  # superseded, or reminders stopped
         new, change = clone(job), Change()
         remind(new, change, self.clock.now(), self.settings, self.approvers(job.cluster))
+        # A job left waiting by an older version has no escalation armed yet: arm it now.
+        escalation.arm(new, change, self.settings)
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
 

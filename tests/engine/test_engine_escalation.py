@@ -201,3 +201,19 @@ async def test_a_resolve_waits_for_its_trigger_and_a_late_trigger_is_dropped(
     marks = PageMarks(redis, keys)
     assert await marks.outcome(job.id, "trigger") == "skipped"
     assert await marks.outcome(job.id, "resolve") == "skipped"
+
+
+async def test_a_job_waiting_since_before_the_upgrade_is_armed_by_its_next_reminder(
+    esc: Engine, redis: aioredis.Redis, keys: Keys
+) -> None:
+    """A job held with logins off when this version was deployed has no escalate timer:
+    its next reminder arms it, and it escalates (at once: it has waited long enough)."""
+    hook = FakeHook()
+    pager = with_pager(esc, hook, redis, keys)
+    job = await at_enable_gate(esc)
+    await redis.zrem(keys.timers, *[m for m in await esc.timers.all(job.id) if "|escalate|" in m])
+    await tick_paging(esc, pager, AFTER + 60)  # the reminder fires (no escalation armed)
+    assert await esc.events(job.id, EventKind.ESCALATED) == []
+    assert "escalate" in await esc.timer_names(job.id)
+    await tick_paging(esc, pager, 0)
+    assert len(await esc.events(job.id, EventKind.ESCALATED)) == 1
