@@ -129,9 +129,9 @@ class FileApi:
             return PlainTextResponse("file not found", status_code=404)
         data = await request.body()
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            parts = [v for v in form.values() if not isinstance(v, str)]
-            data = await parts[0].read() if parts else b""
+            async with request.form() as form:
+                parts = [v for v in form.values() if not isinstance(v, str)]
+                data = await parts[0].read() if parts else b""
         if len(data) != f.length:
             return PlainTextResponse(f"length {len(data)} differs from {f.length}",
                                      status_code=400)
