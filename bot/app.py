@@ -37,6 +37,7 @@ from bot import metrics
 from bot.notifier.home import HomePublisher
 from bot.origin_guard import origin_middleware
 from bot.render.commands import render_reply
+from bot.report_upload import ReportUploader
 from bot.request_limits import BodyLimit
 from bot.slack_api import Pacer
 from handlers.actions import GATE_ACTIONS, ActionRunner, Click, ClickOutcome
@@ -53,6 +54,7 @@ from jobs.fleet.view import FleetView
 from jobs.service import JobService
 from jobs.store.fleet import FleetStore
 from jobs.store.home_viewers import HomeViewers
+from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -196,6 +198,8 @@ def create_app(
         # and do their work in a lazy listener.
         process_before_response=True,
     )
+    commands.reports = ReportUploader(JobStore(redis, keys, clock), client, pacer, redis, keys,
+                                      clock).request
 
     async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""`ppsbot`: bot | worker | simulator | demo | check | backups verify | diff."""
+"""`ppsbot`: bot | worker | simulator | demo | check | backups verify | diff | report."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--backup-dir", default=None, help="backup folder (default: from Redis)")
     d.add_argument("--cluster", default=None, help="the job's cluster (with --backup-dir)")
     d.add_argument("--json", action="store_true", help="the stored diff as JSON")
+    r = sub.add_parser("report", help="print a job's change record (Markdown or JSON)")
+    r.add_argument("job_id", help="the job id, e.g. J-0042")
+    r.add_argument("--format", choices=("md", "json"), default="md", help="default: md")
     args = parser.parse_args(argv)
 
     if args.cmd == "bot":
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return diff_main(
             args.job_id, backup_base=args.backup_dir, cluster=args.cluster, as_json=args.json
         )
+    if args.cmd == "report":
+        from bot.report_cli import main as report_main
+
+        return report_main(args.job_id, args.format)
     parser.error(f"unknown command {args.cmd}")
     return 2
 

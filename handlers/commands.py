@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from handlers import grammar
@@ -24,6 +25,7 @@ from handlers.replies import (
     RateLimited,
     Refused,
     Reply,
+    ReportQueued,
     Usage,
 )
 from jobs.config.clock import Clock
@@ -31,6 +33,7 @@ from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.fleet.view import FleetView
 from jobs.rules.errors import EngineError, UnknownCluster
+from jobs.rules.model import Job
 from jobs.service import JobService, UpgradeRequest
 
 HISTORY_LIMIT = 20
@@ -49,8 +52,15 @@ class Caller:
     trigger_id: str | None = None
 
 
+# Posts a job's change record in its thread in the background (the bot wires it: it makes
+# Web API calls, which the ack path never waits for).
+ReportHook = Callable[[Job, "Caller"], Awaitable[None]]
+
+
 class CommandRunner:
     """Executes `/pps` commands against the engine."""
+
+    reports: ReportHook | None = None  # `/pps report`; None: refused
 
     def __init__(
         self,
@@ -106,6 +116,8 @@ class CommandRunner:
                 jobs = await self.service.history(cmd.cluster, limit=HISTORY_LIMIT)
                 where = f" on {cmd.cluster}" if cmd.cluster else ""
                 return JobList(f"Recent jobs{where}", jobs, f"No jobs yet{where}.")
+            case grammar.Report():
+                return await self._report(cmd, caller)
             case grammar.Clusters():
                 return ClusterList(await self.fleet.facts())
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
@@ -207,6 +219,15 @@ class CommandRunner:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:24]
         first_seen = await self.service.first_seen(f"command:{digest}", REDELIVERY_SECONDS)
         return f"slack-trigger:{digest}:{first_seen}"
+
+    async def _report(self, cmd: grammar.Report, caller: Caller) -> Reply:
+        job = await self.service.find(cmd.job_id)
+        if job is None:
+            return Refused(f"No job `{cmd.job_id}` (unknown, or its records expired).")
+        if self.reports is None:
+            return Refused("Change records cannot be posted from here.")
+        await self.reports(job, caller)
+        return ReportQueued(job)
 
     async def _status(self, target: str) -> Reply:
         cluster = self.inventory.cluster(target)

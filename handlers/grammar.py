@@ -7,6 +7,7 @@
     history [<cluster>]
     clusters
     rollback <cluster> [--at <time>] [--dry-run]
+    report <job-id>
     help
 
 No I/O here: whether a cluster or a job exists is the command runner's question.
@@ -27,6 +28,7 @@ USAGE_LINES: tuple[str, ...] = (
     "/pps history [<cluster>]",
     "/pps clusters",
     "/pps rollback <cluster> [--at <time>] [--dry-run]",
+    "/pps report <job-id>",
     "/pps help",
 )
 
@@ -78,11 +80,16 @@ class Clusters:
 
 
 @dataclass(frozen=True)
+class Report:
+    job_id: str
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
 
-Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Rollback | Help
+Command = Upgrade | Status | ListJobs | Abort | History | Clusters | Rollback | Report | Help
 
 
 class ParseError(ValueError):
@@ -225,4 +232,9 @@ def parse(text: str) -> Command:
         return Clusters()
     if verb == "rollback":
         return _parse_rollback(args)
+    if verb == "report":
+        if not args:
+            raise ParseError("Which job? `report` needs a job id.", _usage("report"))
+        _no_more(args[1:], "report")
+        return Report(_job_id(args[0], "report"))
     raise ParseError(f"Unknown command `{words[0]}`.")

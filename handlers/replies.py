@@ -86,6 +86,13 @@ class Aborted:
 
 
 @dataclass(frozen=True)
+class ReportQueued:
+    """`report`: the change record is being posted in the job's thread, as a file."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
 class Failed:
     """Something unexpected broke (Redis down, a bug): say so without a traceback."""
 
@@ -94,5 +101,5 @@ class Failed:
 
 Reply = (
     Usage | HelpText | Refused | RateLimited | Queued | JobReport | ClusterReport | JobList
-    | ClusterList | Aborted | Failed
+    | ClusterList | Aborted | ReportQueued | Failed
 )

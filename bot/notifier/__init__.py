@@ -6,6 +6,7 @@
 - `dataloss_alert`: `DataLossAlert`, the channel alert when Redis lost its data.
 - `home`: `HomePublisher`, the App Home tab published on open and republished for recent
   viewers when a job changes state (paced per user).
+- `escalation`: `EscalationPoster`, the escalation posts (called by `CardWriter`).
 """
 
 from bot.notifier.card_writer import CardWriter

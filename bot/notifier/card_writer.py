@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import NOTIFIER_EVENTS
+from bot.notifier.escalation import EscalationPoster
 from bot.render.card import card
 from bot.render.gates import gate_message
 from bot.render.limits import Message
@@ -87,6 +88,8 @@ class CardWriter:
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
         elif ev.kind is EventKind.GATE_DECIDED:
             await self.close_gate(job, str(ev.data.get("gate_id")))
+        elif ev.kind in (EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED):
+            await EscalationPoster(self, self.redis).handle(job, card_ts, ev)
         if post is not None:
             await self._once(job, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
         if ev.seq:
@@ -133,6 +136,20 @@ class CardWriter:
         await self._book(job, stored)
         self._unstored.pop(memo, None)
         return stored[field]
+
+    async def post_once(
+        self,
+        job: Job,
+        name: str,
+        post: Callable[[], Awaitable[str]],
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        """Post at most once per (job, `name`); the message ts (see `_once`)."""
+        return await self._once(job, name, post, extra)
+
+    async def reply(self, job: Job, card_ts: str, post: ThreadPost) -> str:
+        """A reply in the card's thread (broadcast when `post` says so)."""
+        return await self._reply(job, card_ts, post)
 
     async def _post(self, job: Job, msg: Message, **extra: Any) -> str:
         resp = await self.pacer.call("chat.postMessage", self.client.chat_postMessage,

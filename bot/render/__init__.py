@@ -8,6 +8,7 @@ within Slack's limits, with a plain-text fallback). No I/O.
 - `commands`: replies to `/pps` commands.
 - `fleet`: the fleet at a glance (one cluster's facts, laid out within a block budget), for
   `/pps clusters` and the App Home tab; `home`: the Home tab's view (`views.publish`).
+- `escalation`: the call to on-call, its note in the card's thread, the all-clear.
 - `common`: words and icons shared by the renderers; `limits`: Slack's limits and escaping.
 """
 

@@ -39,6 +39,7 @@ from handlers.replies import (
     RateLimited,
     Refused,
     Reply,
+    ReportQueued,
     Usage,
 )
 from jobs.rules.model import Job, State
@@ -141,6 +142,11 @@ def render_reply(reply: Reply, team_url: str | None = None) -> Message:
                                "disabled, so the enable request is offered: an approver "
                                "approves it to re-enable logins, then the job ends."])
             return _lines([f"Abort of `{job.id}` accepted ({state_word(job.state)})."])
+        case ReportQueued(job=job):
+            where = "in its thread" if job.card_ts else f"in <#{job.channel}>" \
+                if job.channel.startswith("C") else "in the job's channel"
+            return _lines([f"The change record of `{job.id}` is being posted {where} as a "
+                           "Markdown file (*ppsbot report* prints it too)."])
         case Failed(ref=ref):
             return _lines([f"Something went wrong on my side (ref `{escape(ref)}`). "
                            "Check `/pps status` before trying again."])

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     PPS_CONFIG_MAX_MB: float = Field(16.0, gt=0)
     PPS_CONFIG_MAX_OBJECTS: int = Field(5000, ge=1)
     PPS_CONFIG_TIMEOUT_SECONDS: float = Field(120.0, gt=0)
+    # Logins off this long while a human is awaited: escalate (once per job).
+    PPS_ESCALATE_AFTER_SECONDS: float = Field(1800.0, gt=0)
+    PPS_ESCALATION_CHANNEL: str = ""  # "": the job's card channel
+    PPS_ONCALL: str = ""  # user (U/W) and user-group (S) ids mentioned on escalation
+    PPS_ESCALATION_WEBHOOK: str = ""  # PagerDuty Events API v2 URL; "": no page
+    PPS_ESCALATION_ROUTING_KEY: SecretStr = SecretStr("")  # the integration key, when needed
+    PPS_WORKER_METRICS_PORT: int = Field(9102, ge=0, le=65535)  # 0: no metrics server
     LOG_FORMAT: str = "auto"  # auto | json | console
     LOG_LEVEL: str = "INFO"
 
@@ -71,6 +78,11 @@ class Settings(BaseSettings):
     @property
     def operators(self) -> list[str]:
         return split_ids(self.PPS_OPERATORS)
+
+    @property
+    def oncall(self) -> list[str]:
+        """Who an escalation mentions (PPS_ONCALL)."""
+        return split_ids(self.PPS_ONCALL)
 
     @property
     def retention_seconds(self) -> float:

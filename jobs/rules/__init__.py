@@ -7,6 +7,8 @@
 - `timer_names`: durable timer kinds and member names.
 - `transitions`: how a step's result moves a job (`start_step`, `apply_result`, `remind`).
 - `decisions`: human decisions (`approve`, `reject`, `confirm`, `abort`).
+- `gate_wait`: reminders and the timeout at an unanswered disable gate.
+- `escalation`: on-call called when logins stay off too long while a human is awaited.
 
 The step table of each procedure is in `jobs.procedures`.
 """

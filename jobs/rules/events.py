@@ -28,6 +28,9 @@ class EventKind(StrEnum):
     LOGINS_DISABLED_ALERT = "logins_alert"  # data: {"text"} failure/hold with logins off
     PLAN = "plan"  # data: {"preflight": [...], "plan": {...}}  dry runs
     FINISHED = "finished"  # data: {"state", "summary": {...}}
+    # data: {"channel", "oncall", "since", "text"}: logins off too long, on-call called
+    ESCALATED = "escalated"
+    ESCALATION_RESOLVED = "escalation_resolved"  # data: {"channel", "since", "text"}
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ class EngineOut(StepOut):
 
     evidence: dict[str, dict[str, Any]] | None = None  # gate id -> what the gate showed
     aborted_by: str | None = None
+    escalated_at: float | None = None  # on-call was called (jobs.rules.escalation)
+    escalation_resolved_at: float | None = None  # logins back on after the escalation
 
 
 class Outputs(

@@ -13,7 +13,11 @@ REMINDER = "reminder"
 START = "start"
 RETRY = "retry"  # a work item put back because another worker held the lease
 GATE_TIMEOUT = "gate_timeout"  # the disable gate went unanswered; token = the gate id
-KINDS: frozenset[str] = frozenset({POLL, SETTLE, REMINDER, START, RETRY, GATE_TIMEOUT})
+ESCALATE = "escalate"  # logins off too long while a human is awaited (jobs.rules.escalation)
+PAGE = "page"  # one attempt at the escalation webhook; token = `<action>:<attempt>`
+KINDS: frozenset[str] = frozenset(
+    {POLL, SETTLE, REMINDER, START, RETRY, GATE_TIMEOUT, ESCALATE, PAGE}
+)
 
 
 def member(job_id: str, kind: str, token: str | None = None) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from jobs.config.settings import Settings
 from jobs.procedures import Logins, procedure_for
+from jobs.rules import escalation
 from jobs.rules import timer_names as timers
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
@@ -129,7 +130,8 @@ def clear_wake(job: Job, change: Change) -> None:
 
 def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> None:
     """Start reminders when they become due (DESIGN §4.12), stop them when not; arm the
-    timeout of an open disable gate (idempotent: due when the gate opened + the timeout)."""
+    timeout of an open disable gate (idempotent: due when the gate opened + the timeout) and
+    the escalation while logins are off (`jobs.rules.escalation`)."""
     wanted = reminders_wanted(job)
     if wanted and not job.reminder_timer:
         job.reminder_timer = timers.member(job.id, timers.REMINDER)
@@ -140,6 +142,7 @@ def sync_timers(job: Job, change: Change, now: float, settings: Settings) -> Non
     gate = awaiting_disable_approval(job)
     if gate is not None:
         change.add_timer(gate_timeout_member(job.id, gate.id), gate_deadline(gate, settings))
+    escalation.arm(job, change, settings)
 
 
 def summary(job: Job, now: float) -> dict[str, Any]:
@@ -232,7 +235,7 @@ def start_step(job: Job, change: Change, now: float) -> None:
         set_state(job, change, State.RUNNING, f"{title} started")
 
 
-def _advance(job: Job, change: Change, result: Advance, now: float) -> None:
+def _advance(job: Job, change: Change, result: Advance, now: float, settings: Settings) -> None:
     procedure = procedure_for(job)
     step = job.step
     spec = procedure.spec(step)
@@ -245,6 +248,7 @@ def _advance(job: Job, change: Change, result: Advance, now: float) -> None:
     elif spec.logins is Logins.ENABLED:
         job.logins_disabled = False
         job.logins_enabled_at = now
+        escalation.resolve(job, change, now, settings)
     nxt = procedure.next(step)
     if spec.ends_dry_run and job.dry_run:
         plan = {"preflight": job.outputs.preflight, "plan": job.outputs.plan}
@@ -297,7 +301,7 @@ def apply_result(job: Job, result: StepResult, now: float, settings: Settings) -
         clear_wake(job, change)
     if isinstance(result, Advance):
         mark_step(job, step, StepStatus.DONE, now, result.detail)
-        _advance(job, change, result, now)
+        _advance(job, change, result, now, settings)
     elif isinstance(result, Poll):
         mark_step(job, step, StepStatus.WAITING, now)
         spec = procedure_for(job).spec(step)

@@ -17,6 +17,8 @@
   job reads the fleet view needs.
 - `home_viewers`: `HomeViewers`, who opened the App Home tab recently, and the per-user
   publish pace.
+- `page_marks`: how each escalation webhook call of a job ended (sent at most once).
+- `event_feed`: the `events` stream read through a group of its own (the worker metrics).
 - `lua`: the scripts.
 - `wiring`: `JobService` and `Runner` built over one Redis client.
 

@@ -9,6 +9,10 @@
   `jobs.rules.transitions`, commit fenced.
 - `entry`: `main`, the `ppsbot worker` command (settings, logging, signals).
 - `budget`: how long one attempt of a step may run, and what a cut-off attempt becomes.
+- `pager` and `webhook`: the escalation webhook (PagerDuty Events API v2), retried from
+  durable timers, sent in the background.
+- `metrics` and `metrics_server`: the metrics counted from the job events, served with
+  `/healthz` on PPS_WORKER_METRICS_PORT.
 """
 
 from jobs.worker.entry import main

@@ -11,6 +11,7 @@ from jobs.config.inventory import Inventory, InventoryError, load_inventory, log
 from jobs.config.log import configure_logging
 from jobs.config.settings import Settings, get_settings
 from jobs.store.redis_client import make_redis
+from jobs.worker.metrics_server import serve_worker_metrics
 from jobs.worker.process import Worker
 
 log = structlog.get_logger("jobs.worker.process")
@@ -22,9 +23,12 @@ async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    server = await serve_worker_metrics(worker.tally, redis, settings, worker.name)
     try:
         await worker.run()
     finally:
+        if server is not None:
+            await server.stop()
         await redis.aclose()
     return 0
 

@@ -8,10 +8,10 @@ items a dead worker left pending), at-most-once appliance side effects (lease + 
 on every job write + steps that check before they act). Any number of workers may run at once.
 
 APScheduler (`AsyncIOScheduler`, memory job store) only ticks: the durable-timer release, the
-`XAUTOCLAIM` reclaim, the lease heartbeat and the fleet poll (`jobs.fleet.poller`, read-only,
-each tick its own task so a slow appliance never holds up the job work). Reminders are work
-items like the steps: a hung step of one job never holds up another job's reminder. Durable
-state lives in Redis, never here.
+`XAUTOCLAIM` reclaim, the lease heartbeat, the fleet poll (`jobs.fleet.poller`, read-only) and
+the metrics tally (`jobs.worker.metrics`). Reminders are work items like the steps; the
+escalation webhook (`jobs.worker.pager`) runs in background tasks. Durable state lives in
+Redis, never here.
 """
 
 from __future__ import annotations
@@ -44,10 +44,13 @@ from jobs.store.fleet import FleetStore
 from jobs.store.job_store import JobStore
 from jobs.store.keys import Keys
 from jobs.store.lease import RedisLeases
+from jobs.store.page_marks import PageMarks
 from jobs.store.presence import Presence
 from jobs.store.redis_client import BLOCK_MS, REDIS_PROBE_MAX, backoff
 from jobs.store.timers import Timers
 from jobs.store.work_queue import WorkItem, WorkQueue
+from jobs.worker.metrics import EventTally
+from jobs.worker.pager import Pager
 from jobs.worker.pool import ItemPool
 from jobs.worker.step_runner import AfterCommit, Runner
 
@@ -131,6 +134,10 @@ class Worker:
         self.presence = Presence(redis, self.keys, self.clock, settings.PPS_LEASE_SECONDS)
         self.fleet = FleetPoller(FleetStore(redis, self.keys), inventory, self._fleet_appliance,
                                  self.clock, settings.PPS_FLEET_POLL_SECONDS, self.name)
+        self.pager = Pager(self.runner.store, self.timers, PageMarks(redis, self.keys), settings,
+                           self.clock)
+        self.runner.pager = self.pager
+        self.tally = EventTally(redis, self.keys, self.clock, self.name)
 
     def stop(self) -> None:
         """Ask the worker to finish the items running now and return from `run()`."""
@@ -166,6 +173,7 @@ class Worker:
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
             (self.poll_fleet, fleet_tick_seconds(self.settings.PPS_FLEET_POLL_SECONDS)),
+            (self.tally.count_events, max(0.2, tick_seconds(self.settings))),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -379,6 +387,7 @@ class Worker:
             pass
 
     async def _close(self) -> None:
+        await self.pager.aclose()
         shared = {id(a) for a in self._appliances.values()}
         fleet_only = [a for a in self._fleet_appliances.values() if id(a) not in shared]
         for appliance in [*self._appliances.values(), *fleet_only]:

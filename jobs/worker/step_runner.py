@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import structlog
 
@@ -21,7 +22,7 @@ from jobs.config.clock import Clock
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
-from jobs.rules import decisions, timer_names
+from jobs.rules import decisions, escalation, timer_names
 from jobs.rules.change import Change
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
@@ -56,6 +57,13 @@ SKIPPED = "skipped"  # nothing to run now (settled, waiting on a human, not due)
 MISSING = "missing"
 REMINDED = "reminded"
 EXPIRED = "expired"  # an unanswered disable gate cancelled its job
+ESCALATED = "escalated"  # logins off too long while a human is awaited: on-call called
+
+
+class PageSender(Protocol):
+    """Sends the escalation webhook for a `page` item, in the background (jobs/worker/pager.py)."""
+
+    async def handle(self, item: WorkItem) -> str: ...
 
 
 class Runner:
@@ -77,8 +85,10 @@ class Runner:
         appliances: ApplianceFactory,
         steps: Mapping[Step, StepFn] | None = None,
         after_commit: AfterCommit | None = None,
+        pager: PageSender | None = None,
     ) -> None:
         self.store = store
+        self.pager = pager
         self.timers = timers
         self.leases = leases
         self.settings = settings
@@ -108,6 +118,8 @@ class Runner:
 
     async def handle(self, item: WorkItem) -> str:
         """Process one work item; returns the outcome (see the constants above)."""
+        if item.kind == timer_names.PAGE:  # no lease: a webhook call never holds up the job
+            return await self.pager.handle(item) if self.pager is not None else SKIPPED
         lease = self.leases.lease(item.job_id, self.settings.PPS_LEASE_SECONDS)
         if not await self._acquire(lease):
             await self._retry_later(item)
@@ -124,6 +136,8 @@ class Runner:
                     return await self._remind(snap, item)
                 if item.kind == timer_names.GATE_TIMEOUT:
                     return await self._gate_timeout(snap, item)
+                if item.kind == timer_names.ESCALATE:
+                    return await self._escalate(snap, item)
                 why = self.not_runnable(snap.job, item)
                 if why:
                     log.debug("skip", reason=why, kind=item.kind)
@@ -172,6 +186,8 @@ class Runner:
         new, change = clone(job), Change()
         change.remove_timer(item.member)  # still scheduled when a worker tick handles it
         remind(new, change, self.clock.now(), self.settings, self.approvers(job.cluster))
+        # A job left waiting by an older version has no escalation armed yet: arm it now.
+        escalation.arm(new, change, self.settings)
         ok = await self.store.commit(snap, new, change, expect=(*FENCED, "reminder_timer"))
         return REMINDED if ok else REFUSED
 
@@ -194,6 +210,21 @@ class Runner:
             return DONE  # fired early (the timeout was raised): re-armed
         log.info("disable gate unanswered: job cancelled", gate=item.token)
         return EXPIRED
+
+    async def _escalate(self, snap: Snapshot, item: WorkItem) -> str:
+        new = clone(snap.job)
+        change = escalation.escalate(new, self.clock.now(), self.settings)
+        if change is None:
+            return SKIPPED  # logins back on, nobody awaited, or escalated already
+        if not await self.store.commit(snap, new, change):
+            # The job moved meanwhile (a decision): look again shortly, it may still wait.
+            await self.timers.schedule(item.member, self.clock.now() + 1.0)
+            return REFUSED
+        if new.outputs.escalated_at is None:
+            return DONE  # fired early: re-armed
+        log.warning("logins off too long: escalated", channel=self.settings.PPS_ESCALATION_CHANNEL
+                    or new.channel)
+        return ESCALATED
 
     async def _commit(self, snap: Snapshot, new: Job, change: Change) -> None:
         if not await self.store.commit(snap, new, change):

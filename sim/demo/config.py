@@ -263,6 +263,10 @@ def write_demo(
         "PPS_CHANNEL": CHANNEL,
         "PPS_APPROVERS": approvers,
         "PPS_TWO_PERSON_RULE": "true",
+        # Logins off 5 min with the enable request unanswered: an escalation in the channel
+        # and a webhook the stand-in records (GET /_standin/webhook).
+        "PPS_ESCALATE_AFTER_SECONDS": "300",
+        "PPS_ESCALATION_WEBHOOK": f"http://{host}:{standin_port}/_standin/webhook",
         "PPS_SETTLE_SECONDS": str(timings.settle),
         "PPS_POLL_SECONDS": str(timings.poll),
         "PPS_REBOOT_TIMEOUT_SECONDS": str(timings.reboot_timeout),

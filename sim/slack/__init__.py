@@ -4,6 +4,7 @@
 - `signing`: signed slash commands and clicks sent to the bot; `socket_mode`: the WebSocket side.
 - `control`: the JSON control API the tests and the page use; `blocks`: Block Kit checks.
 - `channel_page`: the browser view of a channel (`static/`).
+- `files`: Slack's external file upload; `webhook`: a receiver of escalation webhooks.
 """
 
 from sim.slack.standin import create_standin_app

@@ -23,6 +23,10 @@ Control API (what the demo page and the tests use):
   `"home"` for the viewer).
 - `POST /_standin/response/<id>` -> the `response_url` target (5 uses, like Slack).
 - `GET  /_standin/calls` -> a JSON list of the recorded Web API calls.
+- Files (`sim.slack.files`): `files.getUploadURLExternal`, the upload URL it hands out,
+  `files.completeUploadExternal`; `GET /_standin/files` and `/_standin/files/<id>`.
+- Escalation webhooks (`sim.slack.webhook`): `POST /_standin/webhook` records a PagerDuty
+  Events API v2 event; `GET /_standin/webhook` lists them; `POST /_standin/webhook/fail`.
 - `GET  /_standin/socket` -> Socket Mode connections and envelopes (`sim.slack.socket_mode`);
   `POST /_standin/socket/drop {"mode": "close" | "disconnect"}` closes every connection
   (or asks its client to move), as Slack does now and then.
@@ -47,6 +51,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from sim.slack.control import Control
+from sim.slack.files import FileApi
 from sim.slack.socket_mode import ACK_TIMEOUT_SECONDS, SocketHub
 from sim.slack.store import (
     DEFAULT_USERS,
@@ -55,6 +60,7 @@ from sim.slack.store import (
     StandinUser,
 )
 from sim.slack.webapi import api_route
+from sim.slack.webhook import WebhookReceiver
 
 
 def create_standin_app(
@@ -71,7 +77,8 @@ def create_standin_app(
     ack_timeout: float = ACK_TIMEOUT_SECONDS,
 ) -> Starlette:
     """The stand-in app; its store is `app.state.standin`, its control `app.state.control`,
-    its Socket Mode side `app.state.socket`.
+    its Socket Mode side `app.state.socket`, its files `app.state.files` and its webhook
+    receiver `app.state.webhook`.
 
     `bot_url` is the bot's request URL (`.../slack/events`); it may be changed later via
     `app.state.control.bot_url` (handy when both ports are only known after binding).
@@ -90,7 +97,10 @@ def create_standin_app(
         if control.client is not None:
             await control.client.aclose()
 
+    files, webhook = FileApi(store), WebhookReceiver()
     routes: list[BaseRoute] = [
+        *files.routes(),  # before the generic `/api/{method}`
+        *webhook.routes(),
         api_route(store, hub),
         Route("/_standin/state", control.state, methods=["GET"]),
         Route("/_standin/calls", control.calls, methods=["GET"]),
@@ -107,6 +117,8 @@ def create_standin_app(
     app.state.standin = store
     app.state.control = control
     app.state.socket = hub
+    app.state.files = files
+    app.state.webhook = webhook
     return app
 
 

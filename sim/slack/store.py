@@ -60,6 +60,7 @@ class Message:
     edited: bool = False
     reply_broadcast: bool = False
     ephemeral_for: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # shared by a file upload
 
     def public(self) -> dict[str, Any]:
         """The JSON shape of `GET /_standin/state`."""
@@ -73,6 +74,7 @@ class Message:
             "edited": self.edited,
             "reply_broadcast": self.reply_broadcast,
             "ephemeral_for": self.ephemeral_for,
+            "files": self.files,
         }
 
     def slack_shape(self) -> dict[str, Any]:
@@ -90,6 +92,8 @@ class Message:
             m["thread_ts"] = self.thread_ts
         if self.metadata is not None:
             m["metadata"] = self.metadata
+        if self.files:
+            m["files"] = self.files
         return m
 
 

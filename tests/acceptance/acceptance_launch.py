@@ -71,6 +71,7 @@ def launch(tmp: Path, sim_clusters: dict[str, Any], *, channels: dict[str, str],
         "PPS_REBOOT_TIMEOUT_SECONDS": "20", "PPS_REMINDER_SECONDS": "0.5",
         "PPS_LEASE_SECONDS": "0.6", "PPS_BACKUP_DIR": str(tmp / "backups"),
         "PPS_USER_UPGRADES_PER_HOUR": "1000",  # one requester makes every job of the suite
+        "PPS_WORKER_METRICS_PORT": "0",  # several workers on this host: no shared port
         "PORT": str(port), "LOG_FORMAT": "json", **sim.credentials_env(), **extra_env,
     }
     if minimal:

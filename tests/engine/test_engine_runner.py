@@ -94,7 +94,8 @@ async def test_reminders_run_only_while_a_human_is_awaited_at_the_disable_gate_o
     assert len(at_gate) == 1 and "approval to disable all user logins" in at_gate[0].data["text"]
     job = await to_enable_gate_of(engine, job)
     assert len(await engine.events(job.id, EventKind.REMINDER)) == 1  # none between the gates
-    assert await engine.timer_names(job.id) == ["reminder"]
+    # Logins are off and a human is awaited: reminders, and the escalation armed.
+    assert sorted(await engine.timer_names(job.id)) == ["escalate", "reminder"]
     await engine.tick(engine.settings.PPS_REMINDER_SECONDS)
     await engine.tick(engine.settings.PPS_REMINDER_SECONDS)
     reminders = (await engine.events(job.id, EventKind.REMINDER))[1:]

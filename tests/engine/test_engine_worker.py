@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 import yaml
@@ -44,6 +45,7 @@ from tests.fakes import (
     FakeCluster,
     Recorder,
     child_env,
+    free_port,
     inventory_data,
     make_settings,
     new_fake,
@@ -209,7 +211,8 @@ async def test_redis_outage_is_waited_out_logged_once_and_work_resumes(
 async def test_ppsbot_worker_exits_0_on_sigterm(
     prefix: str, tmp_path: Path, redis_url: str
 ) -> None:
-    """The real entry point: settings and inventory from the environment, SIGTERM -> exit 0."""
+    """The real entry point: settings and inventory from the environment, `/healthz` and
+    `/metrics` on PPS_WORKER_METRICS_PORT, SIGTERM -> exit 0."""
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory_data(tmp_path, CLUSTERS)))
     env = {
@@ -220,6 +223,8 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
         "PPS_INVENTORY": str(inv),
         "PPS_LEASE_SECONDS": "1",
         "LOG_FORMAT": "json",
+        "PPS_WORKER_METRICS_PORT": str(port := free_port()),
+        "HOST": "127.0.0.1",
     }
     with (tmp_path / "worker.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -231,6 +236,12 @@ async def test_ppsbot_worker_exits_0_on_sigterm(
     if not await worker_started(log_file, 15):
         proc.kill()
         raise AssertionError(log_file.read_text())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        health = await http.get("/healthz")
+        assert health.status_code == 200 and health.json()["worker"] == "cli-worker"
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200 and "pps_logins_disabled 0.0" in metrics.text
+        assert "pps_jobs_total" in metrics.text and "pps_escalations_total" in metrics.text
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 10) == 0
     text = (tmp_path / "worker.log").read_text()

@@ -16,12 +16,12 @@ from typing import Any
 from jobs.config.inventory import Cluster, Inventory
 from jobs.config.settings import Settings
 from jobs.procedures import procedure_for
-from jobs.rules import decisions
+from jobs.rules import decisions, escalation
 from jobs.rules.change import Change
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, Job, State, Step
 from jobs.rules.outputs import StepOut
-from jobs.rules.timer_names import REMINDER, parse_member
+from jobs.rules.timer_names import ESCALATE, REMINDER, parse_member
 from jobs.rules.transitions import apply_result, clone, remind, start_step, sync_timers
 from jobs.steps.base import (
     AskApproval,
@@ -113,8 +113,9 @@ class Harness:
     def wake(self) -> str:
         """The timer tick: move the fake clock to the job's next durable timer and fire it.
 
-        A reminder is posted as the runner posts it (`jobs.rules.transitions.remind`); after
-        a poll, settle or start timer the step is due (`run` it). Returns the timer's kind.
+        A reminder or an escalation is posted as the runner posts it (`remind`,
+        `jobs.rules.escalation.escalate`); after a poll, settle or start timer the step is
+        due (`run` it). Returns the timer's kind.
         """
         snap = self._snapshot()
         job = snap.job
@@ -130,6 +131,11 @@ class Harness:
             new, change = clone(job), Change()
             remind(new, change, self.clock.now(), self.settings)
             self._commit(snap, new, change, (*FENCED, "reminder_timer"))
+        elif kind == ESCALATE:
+            new = clone(job)
+            esc = escalation.escalate(new, self.clock.now(), self.settings)
+            if esc is not None:
+                self._commit(snap, new, esc, FENCED)
         return kind
 
     def wait(self) -> None:

@@ -119,6 +119,7 @@ async def procs(
         "PPS_BACKUP_DIR": str(tmp_path / "backups"), "PPS_POLL_SECONDS": "0.1",
         "PPS_SETTLE_SECONDS": "2", "PPS_REBOOT_TIMEOUT_SECONDS": "20",
         "PPS_REMINDER_SECONDS": "60", "PPS_LEASE_SECONDS": "0.6",
+        "PPS_WORKER_METRICS_PORT": "0",  # two workers on this host
     }
     env = {**os.environ, **values, **sim.credentials_env(), "LOG_FORMAT": "json"}
     workers, logs = [], []

@@ -20,7 +20,8 @@ def test_slack_manifest_declares_the_contract() -> None:
     assert cmd["command"] == "/pps" and cmd["description"]
     assert "upgrade <cluster>" in cmd["usage_hint"]
     assert set(m["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "chat:write.public", "usergroups:read", "users:read"}
+        "commands", "chat:write", "chat:write.public", "usergroups:read", "users:read",
+        "files:write"}
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["features"]["app_home"]["home_tab_enabled"] is True
     assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]

@@ -11,7 +11,7 @@ from jobs.appliance.protocol import VIP
 from jobs.procedures import UPGRADE
 from jobs.rules.events import EventKind
 from jobs.rules.model import Decision, GateKind, State, Step, StepStatus
-from jobs.rules.timer_names import REMINDER
+from jobs.rules.timer_names import ESCALATE, REMINDER
 from jobs.steps.base import Advance, AskApproval, AskOperator, Fail, Poll
 from tests.fakes.harness import TARGET_BUILD, Harness
 
@@ -117,6 +117,9 @@ async def test_reboot_deadline_fails_with_each_nodes_last_state(
     assert h.job.step is Step.GATE_ENABLE and not h.job.settled
     [alert] = h.events(EventKind.LOGINS_DISABLED_ALERT)
     assert "user logins are still disabled on c1" in alert.data["text"]
+    # The reboot deadline and the escalation delay are both 30 min by default: logins have
+    # been off that long and a human is now awaited, so on-call is called at once.
+    assert h.wake() == ESCALATE and h.events(EventKind.ESCALATED)
     assert h.wake() == REMINDER and h.events(EventKind.REMINDER)
     # Approving the enable gate re-enables logins; the job stays failed and lets go.
     h.decide_open(Decision.APPROVED)

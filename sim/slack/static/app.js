@@ -231,6 +231,11 @@
         ? h("span", { class: "broadcast", text: "in a thread" }) : null,
       meta ? h("span", { class: "meta", text: `${meta.event_type} · ${meta.event_payload.job_id || ""} · ${meta.event_payload.state || ""}` }) : null);
     node.append(head, PPS.renderBlocks(m, { names: userName, onAction, message: m }));
+    if (m.files && m.files.length) {  // shared by files.completeUploadExternal (change records)
+      node.append(h("div", { class: "files" }, m.files.map((f) =>
+        h("a", { class: "file", href: `/_standin/files/${encodeURIComponent(f.id)}`,
+                 target: "_blank", "data-file-id": f.id, text: `📄 ${f.title || f.name}` }))));
+    }
     if (replies && replies.length) {
       const open = S.expanded.has(m.ts);
       const toggle = h("button", {

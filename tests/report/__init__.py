@@ -1,0 +1,1 @@
+"""Unit tests of the change records (jobs/report): pure, no Redis."""
