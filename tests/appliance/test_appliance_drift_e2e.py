@@ -10,42 +10,26 @@ import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from jobs.appliance.client import make_appliance
-from jobs.appliance.protocol import Appliance
-from jobs.config.clock import SystemClock
-from jobs.config.inventory import Cluster, parse_inventory
-from jobs.config.settings import Settings
 from jobs.rules.events import EventKind
 from jobs.rules.model import Job, State, Step
-from jobs.service import JobService, UpgradeRequest
+from jobs.service import UpgradeRequest
 from jobs.steps.drift import AFTER, BEFORE, DIFF
 from jobs.store.keys import Keys
-from jobs.store.wiring import redis_service
-from jobs.worker.process import Worker
-from sim.pps.config import parse_config
-from sim.pps.simulator import Simulator
-from tests.fakes import E2E_TIMINGS, JobDriver, make_settings, run_worker, sim_firmware
+from tests.appliance.appliance_e2e import Run, start_run
+from tests.fakes import PPSBOT, child_env
 
-ROOT = Path(__file__).resolve().parents[2]
-FAST = {"install_seconds": 0.1, "reboot_seconds": 0.3, "rejoin_seconds": 0.1}
 PROTOCOLS = "/system/settings/security/ssl-options/allowed-protocols"
 LEGACY = "/users/sign-in-policies/user-url/*~1legacy~1"
 
 
-@dataclass
-class Run(JobDriver):
-    approver = "UAPP0002"
-
-    sim: Simulator
-    settings: Settings
-    service: JobService
+class DriftRun(Run):
+    """The appliance end-to-end set-up, plus a whole upgrade in one call."""
 
     async def upgrade(self, cluster: str, dry_run: bool = False) -> Job:
         job, created = await self.service.create_job(
@@ -66,29 +50,15 @@ class Run(JobDriver):
 @pytest.fixture
 async def e2e(
     redis: aioredis.Redis, prefix: str, keys: Keys, tmp_path: Path
-) -> AsyncIterator[Callable[..., Awaitable[Run]]]:
+) -> AsyncIterator[Callable[..., Awaitable[DriftRun]]]:
     """`await e2e({cluster: {...}}, **settings)` → a simulator, a worker and the service."""
     async with AsyncExitStack() as stack:
 
-        async def start(clusters: dict[str, Any], **kw: Any) -> Run:
-            merged = {
-                n: {**c, "knobs": {**FAST, **c.get("knobs", {})}} for n, c in clusters.items()
-            }
-            sim = Simulator(parse_config({"clusters": merged}, Path(".")))
-            await sim.start()
-            stack.push_async_callback(sim.stop)
-            env = sim.credentials_env()
-            inventory = parse_inventory(sim.inventory(sim_firmware(tmp_path)), tmp_path, env=env)
-            settings = make_settings(tmp_path, prefix, timings=E2E_TIMINGS, **kw)
-
-            def appliance(cluster: Cluster) -> Appliance:
-                return make_appliance(cluster, env=env, settings=settings)
-
-            worker = Worker(redis, settings, inventory, appliance_factory=appliance,
-                            name="drift", keys=keys)
-            run_worker(stack, worker)
-            service = redis_service(redis, settings, inventory, SystemClock(), keys)
-            return Run(sim, settings, service)
+        async def start(clusters: dict[str, Any], **kw: Any) -> DriftRun:
+            run = await start_run(stack, redis, prefix, keys, tmp_path, clusters,
+                                  make=DriftRun, **kw)
+            assert isinstance(run, DriftRun)
+            return run
 
         yield start
 
@@ -99,14 +69,17 @@ async def ppsbot_diff(run: Run, *args: str) -> tuple[int, str, str]:
            "PPS_REDIS_PREFIX": run.settings.PPS_REDIS_PREFIX,
            "PPS_BACKUP_DIR": run.settings.PPS_BACKUP_DIR}
     proc = await asyncio.create_subprocess_exec(
-        str(ROOT / ".venv" / "bin" / "ppsbot"), "diff", *args, env=env,
+        str(PPSBOT), "diff", *args, env=child_env(env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_no_drift_says_configuration_unchanged(e2e: Callable[..., Awaitable[Run]]) -> None:
+StartDrift = Callable[..., Awaitable[DriftRun]]
+
+
+async def test_no_drift_says_configuration_unchanged(e2e: StartDrift) -> None:
     run = await e2e({"lab": {"mode": "standalone", "nodes": ["lab-1"]}})
     done = await run.upgrade("lab")
     drift = done.outputs.drift
@@ -126,7 +99,7 @@ async def test_no_drift_says_configuration_unchanged(e2e: Callable[..., Awaitabl
 
 
 async def test_an_upgrade_that_changes_the_configuration_is_reported(
-    e2e: Callable[..., Awaitable[Run]],
+    e2e: Callable[..., Awaitable[DriftRun]],
 ) -> None:
     run = await e2e({"east": {"mode": "active-passive", "nodes": ["east-a", "east-b"],
                               "knobs": {"upgrade_changes_config": True}}})
@@ -156,7 +129,7 @@ async def test_an_upgrade_that_changes_the_configuration_is_reported(
 
 
 async def test_an_unreadable_tree_is_reported_never_a_failure(
-    e2e: Callable[..., Awaitable[Run]],
+    e2e: Callable[..., Awaitable[DriftRun]],
 ) -> None:
     run = await e2e({"lab": {"mode": "standalone", "nodes": ["lab-1"],
                              "faults": {"config_unreadable": True}}})
@@ -171,7 +144,7 @@ async def test_an_unreadable_tree_is_reported_never_a_failure(
 
 
 async def test_a_huge_tree_is_read_up_to_the_size_bound(
-    e2e: Callable[..., Awaitable[Run]],
+    e2e: Callable[..., Awaitable[DriftRun]],
 ) -> None:
     run = await e2e({"lab": {"mode": "standalone", "nodes": ["lab-1"],
                              "faults": {"config_huge_objects": 400}}},
@@ -190,7 +163,7 @@ async def test_a_huge_tree_is_read_up_to_the_size_bound(
 
 
 async def test_dry_run_reports_whether_the_tree_is_readable(
-    e2e: Callable[..., Awaitable[Run]],
+    e2e: Callable[..., Awaitable[DriftRun]],
 ) -> None:
     run = await e2e({"lab": {"mode": "standalone", "nodes": ["lab-1"]},
                      "bad": {"mode": "standalone", "nodes": ["bad-1"],
