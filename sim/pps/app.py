@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,7 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
 
     def wrap(handler: Handler, auth: str | None, write: str | None = None) -> Any:
         async def endpoint(request: Request) -> Response:
+            received = time.time()  # the write log's `received_at` (benchmarks time clicks to it)
             target = resolve()
             if target is None:  # the port is being closed; a real VIP would not answer
                 return _error(503, "no node behind this address")
@@ -88,7 +90,9 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
                 response = await handler(request, cluster, node)
             if write is not None:
                 detail = request.state.detail if hasattr(request.state, "detail") else ""
-                cluster.record_write(node.name, write, detail, response.status_code, via_vip)
+                cluster.record_write(
+                    node.name, write, detail, response.status_code, via_vip, received
+                )
             return response
 
         return endpoint
