@@ -81,11 +81,11 @@ class Driver:
     async def watch_gates(self, on_visible: Callable[[Gate], Awaitable[None]],
                           stop: asyncio.Event, poll: float = 0.01) -> None:
         """Call `on_visible` for every approval message posted from now on."""
-        newest = await self.redis.xrevrange(self.key("events"), count=1)
+        newest: Any = await self.redis.xrevrange(self.key("events"), count=1)
         last = newest[0][0] if newest else "0-0"
         pending: list[Gate] = []
         while not stop.is_set():
-            got = await self.redis.xread({self.key("events"): last}, count=500, block=20)
+            got: Any = await self.redis.xread({self.key("events"): last}, count=500, block=20)
             for _stream, entries in got or []:
                 for eid, f in entries:
                     last = eid
@@ -100,7 +100,8 @@ class Driver:
             for g in pending:
                 pipe.hmget(self.key(f"job:{g.job_id}"), ["gate_ts:" + g.gate_id, "channel"])
             still: list[Gate] = []
-            for g, (ts, channel) in zip(pending, await pipe.execute(), strict=True):
+            answers: list[Any] = await pipe.execute()
+            for g, (ts, channel) in zip(pending, answers, strict=True):
                 if ts:
                     g.ts, g.channel, g.visible_at = ts, channel, time.time()
                     self.gates.append(g)

@@ -71,7 +71,7 @@ async def _lateness(redis_url: str, prefix: str, due_ms: int, ids: set[str], wit
     deadline = time.monotonic() + within
     try:
         while time.monotonic() < deadline:
-            got = await r.xread({prefix + "events": last}, count=2000, block=200)
+            got: Any = await r.xread({prefix + "events": last}, count=2000, block=200)
             for _s, entries in got or []:
                 for eid, f in entries:
                     last, seen = eid, seen + 1
