@@ -5,7 +5,8 @@ Upgrades are requested for `gates` clusters and run up to their disable gate; th
 nothing else clicked, each gate is approved in turn and the next click waits until the
 previous write arrived (idle workers). The click goes through the Slack stand-in, which
 signs it and posts it to the bot, as Slack would. The floor, measured in the same run
-between the clicks: one Redis round trip (PING) plus one HTTP round trip to a simulated node.
+between the clicks: one Redis round trip (PING) plus one HTTP round trip to the simulator
+(its control API).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ async def _disable_received(dep: Deployment, cluster: str, within: float = 30.0)
 async def _floor(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
     t0 = time.perf_counter()
     await redis.ping()
-    await http.get(node_url + "/dana-na/healthcheck/healthcheck.cgi?status=all")
+    await http.get(node_url)
     return (time.perf_counter() - t0) * 1000
 
 
@@ -62,7 +63,8 @@ async def measure(dep: Deployment, first: int, gates: int
             await asyncio.wait_for(all_seen.wait(), 60 + gates)
         stop.set()
         await watcher
-        node_url = f"http://{dep.cfg.host}:{next(iter(dep.cfg.node_ports.values()))}"
+        # The simulator's control API: always up (a node of a clicked cluster reboots).
+        node_url = f"{dep.control_url}/_sim/clusters/{cluster_name(dep.clusters - 1)}"
         lat, floor = [], []
         async with httpx.AsyncClient(timeout=10) as probe:
             for _ in range(3):
@@ -79,7 +81,7 @@ async def measure(dep: Deployment, first: int, gates: int
             Figure("2", f"click -> disable write p{q}, idle ({len(lat)} gates)",
                    percentile(lat, q), "ms", percentile(floor, q),
                    "p99 <= 100 ms" if q == 99 else "",
-                   "baseline: floor (Redis PING + one HTTP GET to a node)")
+                   "baseline: floor (Redis PING + one HTTP GET to the simulator)")
             for q in (50, 99)
         ]
         details = {"gates": len(lat), "click_ms": {"p50": percentile(lat, 50),
