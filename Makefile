@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo venv lint typecheck unit clean
+.PHONY: test demo bench venv lint typecheck unit clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,12 @@ typecheck: venv
 ## make demo: simulator + worker + bot + Slack stand-in page, Ctrl-C stops all
 demo: venv
 	bash scripts/demo
+
+## make bench: the benchmarks (stand-ins, real Redis, real ppsbot processes), one table and
+## benchmarks/results.json; `make bench BENCH_SIZE=tiny` is the CI size (well under a minute)
+BENCH_SIZE ?= full
+bench: venv
+	bash scripts/bench $(if $(filter tiny,$(BENCH_SIZE)),--tiny,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

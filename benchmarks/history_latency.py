@@ -26,13 +26,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from jobs.config.clock import SystemClock
 from jobs.config.inventory import Cluster, Firmware, Inventory, Node
 from jobs.config.settings import Settings
+from jobs.fleet.view import FleetView
 from jobs.rules.model import Job, State, Step
 from jobs.service import JobService
+from jobs.store.fleet import FleetStore
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.store.wiring import redis_service
 
 CLUSTERS = ("busy-1", "busy-2", "quiet")
 QUIET_JOBS = 5  # the oldest jobs; everything after them is busy-1 / busy-2
@@ -83,7 +88,7 @@ async def main(jobs: int, runs: int) -> None:
     settings = Settings(_env_file=None, PPS_REDIS_PREFIX=prefix)
     keys = Keys(prefix)
     clock = SystemClock()
-    service = JobService(redis, settings, inventory(), clock, keys)
+    service = redis_service(redis, settings, inventory(), clock, keys)
     try:
         t0 = time.perf_counter()
         await populate(redis, keys, jobs, clock.now())
@@ -101,14 +106,16 @@ async def main(jobs: int, runs: int) -> None:
             label = f"history({name or 'all'})"
             print(f"{label:<30} median {fmt(statistics.median(times))}, "
                   f"worst {fmt(max(times))}  ({len(got)} jobs)")
-        await command_figures(service, settings, runs)
+        await command_figures(service, redis, keys, settings, runs)
     finally:
         async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
             await redis.delete(key)
         await redis.aclose()
 
 
-async def command_figures(service: JobService, settings: Settings, runs: int) -> None:
+async def command_figures(
+    service: JobService, redis: aioredis.Redis, keys: Keys, settings: Settings, runs: int
+) -> None:
     """The same through `/pps history …` as the ack path runs it (no Slack involved)."""
     from handlers.auth import Authorizer
     from handlers.commands import Caller, CommandRunner
@@ -116,8 +123,11 @@ async def command_figures(service: JobService, settings: Settings, runs: int) ->
     async def no_groups(group: str) -> list[str]:
         return []
 
-    auth = Authorizer(settings, service.redis, service.keys, no_groups, service.clock)
-    runner = CommandRunner(service, service.inventory, settings, auth, service.clock)
+    auth = Authorizer(settings, redis, keys, no_groups, service.clock)
+    fleet = FleetView(FleetStore(redis, keys), service, service.inventory, service.clock,
+                      settings.PPS_FLEET_POLL_SECONDS)
+    runner = CommandRunner(service, service.inventory, settings, auth, service.clock,
+                           fleet=fleet)
     caller = Caller("U_BENCH", "C_BENCH")
     for text in ("history quiet", "history no-such-cluster"):
         times = []

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,7 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
 
     def wrap(handler: Handler, auth: str | None, write: str | None = None) -> Any:
         async def endpoint(request: Request) -> Response:
+            received = time.time()  # the write log's `received_at` (benchmarks time clicks to it)
             target = resolve()
             if target is None:  # the port is being closed; a real VIP would not answer
                 return _error(503, "no node behind this address")
@@ -101,7 +103,7 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
                 return _error(500, "connection reset")  # never delivered
             if write is not None:
                 cluster.record_write(
-                    node.name, write, _detail(request), response.status_code, via_vip
+                    node.name, write, _detail(request), response.status_code, via_vip, received
                 )
             return _shaped(request, response, cluster, node)
 

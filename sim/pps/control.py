@@ -6,6 +6,7 @@
                                                     "login_permission": bool, "sessions": int,
                                                     "preferred_active": "node"}
     GET    /_sim/clusters/{c}/log                  {"entries": [...], "counts": {node: {call: n}}}
+                                                   (each entry: received_at, at = answered)
     DELETE /_sim/clusters/{c}/log                  clear the write log
     POST   /_sim/clusters/{c}/expire-keys          every api key of the cluster stops working
     PATCH  /_sim/clusters/{c}/nodes/{n}            {"build", "rollback_build", "enabled"}

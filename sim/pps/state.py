@@ -96,7 +96,8 @@ class WriteEntry:
     detail: str  # "false", "9.1R18 (build 29865)", "system_config", ...
     status: int
     via_vip: bool
-    at: float
+    at: float  # when the answer was ready (epoch seconds)
+    received_at: float = 0.0  # when the request arrived (epoch seconds; 0: not known)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +107,7 @@ class WriteEntry:
             "status": self.status,
             "via_vip": self.via_vip,
             "at": self.at,
+            "received_at": self.received_at,
         }
 
 
@@ -295,8 +297,11 @@ class SimCluster:
 
     # -- write log ------------------------------------------------------------------
 
-    def record_write(self, node: str, call: str, detail: str, status: int, via_vip: bool) -> None:
-        self.log.append(WriteEntry(node, call, detail, status, via_vip, time.time()))
+    def record_write(
+        self, node: str, call: str, detail: str, status: int, via_vip: bool,
+        received_at: float = 0.0,
+    ) -> None:
+        self.log.append(WriteEntry(node, call, detail, status, via_vip, time.time(), received_at))
 
     def write_counts(self, status: int | None = None) -> dict[str, dict[str, int]]:
         """{node: {call: count}} of received writes (only those answered `status`, if given)."""

@@ -109,6 +109,8 @@ async def test_control_api_reads_and_changes_state(start_sim: Any) -> None:
         # east-a was power-cycled, so its key is gone: 401, a fresh login, then the 404.
         assert log["counts"] == {"east-a": {"login_permission": 2}, "east-b": {}}
         assert [e["status"] for e in log["entries"]] == [401, 404]
+        # Each write says when it arrived and when it was answered (benchmarks time to it).
+        assert all(0 < e["received_at"] <= e["at"] for e in log["entries"])
         assert (await http.delete(f"{base}/east/log")).json() == {"entries": []}
         everything = (await http.get(base)).json()
         assert list(everything) == ["east"]

@@ -1,0 +1,96 @@
+"""Item 2: from the approval click's HTTP request to the moment the simulated appliance
+receives the "disable all users" write (`received_at` in the simulator's write log).
+
+Upgrades are requested for `gates` clusters and run up to their disable gate; then, with
+nothing else clicked, each gate is approved in turn and the next click waits until the
+previous write arrived (idle workers). The click goes through the Slack stand-in, which
+signs it and posts it to the bot, as Slack would. The floor, measured in the same run
+between the clicks: one Redis round trip (PING) plus one HTTP round trip to the simulator
+(its control API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from benchmarks.deployment import Deployment, cluster_name
+from benchmarks.driver import Gate, make_driver
+from benchmarks.stats import Figure, percentile
+
+
+async def _disable_received(dep: Deployment, cluster: str, within: float = 30.0) -> float:
+    """When the cluster's first `login_permission=false` write arrived (epoch seconds)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=10) as http:
+        while time.monotonic() < deadline:
+            log = (await http.get(f"{dep.control_url}/_sim/clusters/{cluster}/log")).json()
+            for e in log["entries"]:
+                if e["call"] == "login_permission" and e["detail"] == "false":
+                    return float(e["received_at"])
+            await asyncio.sleep(0.002)
+    raise RuntimeError(f"{cluster}: no disable write within {within} s")
+
+
+async def _floor(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
+    t0 = time.perf_counter()
+    await redis.ping()
+    await http.get(node_url)
+    return (time.perf_counter() - t0) * 1000
+
+
+async def measure(dep: Deployment, first: int, gates: int
+                  ) -> tuple[list[Figure], dict[str, Any]]:
+    """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor."""
+    drv = make_driver(dep)
+    seen: dict[str, Gate] = {}
+    stop, all_seen = asyncio.Event(), asyncio.Event()
+
+    async def remember(g: Gate) -> None:
+        seen.setdefault(g.job_id, g)
+        if len(seen) >= gates:
+            all_seen.set()
+
+    watcher = asyncio.create_task(drv.watch_gates(remember, stop))
+    try:
+        jobs = {await drv.request(first + i): first + i for i in range(gates)}
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_seen.wait(), 60 + gates)
+        stop.set()
+        await watcher
+        # The simulator's control API: always up (a node of a clicked cluster reboots).
+        node_url = f"{dep.control_url}/_sim/clusters/{cluster_name(dep.clusters - 1)}"
+        lat, floor = [], []
+        async with httpx.AsyncClient(timeout=10) as probe:
+            for _ in range(3):
+                await _floor(drv.redis, probe, node_url)
+            for job_id, idx in jobs.items():
+                gate = seen.get(job_id)
+                if gate is None:
+                    continue
+                floor.append(await _floor(drv.redis, probe, node_url))
+                await drv.click(gate)
+                received = await _disable_received(dep, cluster_name(idx))
+                lat.append((received - gate.clicked_at) * 1000)
+        figures = [
+            Figure("2", f"click -> disable write p{q}, idle ({len(lat)} gates)",
+                   percentile(lat, q), "ms", percentile(floor, q),
+                   "p99 <= 100 ms" if q == 99 else "",
+                   "baseline: floor (Redis PING + one HTTP GET to the simulator)")
+            for q in (50, 99)
+        ]
+        details = {"gates": len(lat), "click_ms": {"p50": percentile(lat, 50),
+                                                   "p99": percentile(lat, 99),
+                                                   "max": max(lat, default=float("nan"))},
+                   "floor_ms": {"p50": percentile(floor, 50), "p99": percentile(floor, 99)},
+                   "job_ids": list(jobs)}
+        return figures, details
+    finally:
+        stop.set()
+        await drv.http.aclose()
+        await drv.redis.aclose()

@@ -1,0 +1,210 @@
+"""A benchmark deployment: N simulated clusters, the Slack stand-in, `ppsbot worker` x W and
+`ppsbot bot` as real processes on a private Redis key prefix (removed afterwards).
+
+The clusters mix standalone, active/passive (with a VIP) and active/active, with
+accelerated timings that differ a little per cluster, spread over up to 20 channels. The
+processes are started and stopped by the demo's `DemoStack`; only the files differ.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import yaml
+
+from sim.demo.config import RUNNING, DemoConfig, write_firmware
+from sim.demo.stack import DemoStack
+from sim.pps.packages import build_string
+
+MODES = ("standalone", "active-passive", "active-active")
+CHANNELS = 20
+REQUESTER = "U_BENCHREQ"
+USERNAME_ENV, PASSWORD_ENV = "PPS_BENCH_USERNAME", "PPS_BENCH_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Bot settings and simulator knobs: how long one upgrade takes."""
+
+    settle: float = 1.0
+    poll: float = 0.25
+    lease: float = 5.0
+    install: float = 0.3
+    reboot: float = 0.6
+    rejoin: float = 0.3
+
+
+def cluster_name(i: int) -> str:
+    return f"c{i:04d}"
+
+
+def channel_of(i: int) -> str:
+    return f"C0BENCH{i % CHANNELS:02d}"
+
+
+def approver(n: int) -> str:
+    """The n-th approver's user id (every gate is clicked by a different one)."""
+    return f"U_BAPP{n:05d}"
+
+
+class Ports:
+    """Distinct free ports: each stays bound until `release`, so no two are the same."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.held: list[socket.socket] = []
+
+    def __call__(self) -> int:
+        s = socket.socket()
+        s.bind((self.host, 0))
+        self.held.append(s)
+        return int(s.getsockname()[1])
+
+    def release(self) -> None:
+        for s in self.held:
+            s.close()
+        self.held.clear()
+
+
+def _cluster_files(i: int, free_port: Ports, speed: Speed, creds: tuple[str, str]
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inventory entry, simulator entry) of cluster i."""
+    host = free_port.host
+    name, mode = cluster_name(i), MODES[i % len(MODES)]
+    nodes = [f"{name}-{x}" for x in ("a", "b")[: 1 if mode == "standalone" else 2]]
+    ports = {n: free_port() for n in nodes}
+    jitter = 1.0 + (i % 5) * 0.1  # timings differ a little from cluster to cluster
+    inv: dict[str, Any] = {
+        "mode": mode, "username_env": USERNAME_ENV, "password_env": PASSWORD_ENV,
+        "channel": channel_of(i),
+        "nodes": [{"name": n, "url": f"http://{host}:{p}"} for n, p in ports.items()],
+    }
+    sim: dict[str, Any] = {
+        "mode": mode, "username": creds[0], "password": creds[1], "sessions": 5 + i % 50,
+        "knobs": {"install_seconds": speed.install * jitter,
+                  "reboot_seconds": speed.reboot * jitter,
+                  "rejoin_seconds": speed.rejoin * jitter},
+        "nodes": [{"name": n, "port": p, "build": build_string(*RUNNING)}
+                  for n, p in ports.items()],
+    }
+    if mode == "active-passive":
+        vip = free_port()
+        inv["vip"] = f"http://{host}:{vip}"
+        sim["vip_port"] = vip
+    return inv, sim
+
+
+def write_deployment(run_dir: Path, clusters: int, *, redis_url: str, speed: Speed,
+                     approvers: int, host: str = "127.0.0.1") -> tuple[DemoConfig, int, str]:
+    """Firmware, inventory, simulator config and settings; (config, control port, prefix)."""
+    creds = ("admin", secrets.token_urlsafe(12))
+    free_port = Ports(host)
+    catalogue = write_firmware(run_dir)
+    (run_dir / "backups").mkdir(exist_ok=True)
+    inv, sim = {}, {}
+    for i in range(clusters):
+        inv[cluster_name(i)], sim[cluster_name(i)] = _cluster_files(i, free_port, speed, creds)
+    control = free_port()
+    inventory, sim_config = run_dir / "inventory.yml", run_dir / "sim.yml"
+    inventory.write_text(yaml.safe_dump({"clusters": inv, "firmware": catalogue}))
+    sim_config.write_text(yaml.safe_dump({"host": host, "control_port": control,
+                                          "clusters": sim}))
+    sim_config.chmod(0o600)
+    prefix = f"ppsbench:{uuid.uuid4().hex[:8]}:"
+    bot_port, standin_port = free_port(), free_port()
+    free_port.release()
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-bench-" + secrets.token_hex(12),
+        "SLACK_SIGNING_SECRET": secrets.token_hex(16),
+        "SLACK_API_URL": f"http://{host}:{standin_port}/api/",
+        "PORT": str(bot_port), "HOST": host,
+        "REDIS_URL": redis_url, "PPS_REDIS_PREFIX": prefix,
+        "PPS_INVENTORY": str(inventory), "PPS_CHANNEL": channel_of(0),
+        "PPS_APPROVERS": ",".join(approver(n) for n in range(approvers)),
+        "PPS_TWO_PERSON_RULE": "true",
+        "PPS_USER_UPGRADES_PER_HOUR": "1000000",
+        "PPS_SETTLE_SECONDS": str(speed.settle), "PPS_POLL_SECONDS": str(speed.poll),
+        "PPS_REBOOT_TIMEOUT_SECONDS": "300", "PPS_REMINDER_SECONDS": "600",
+        "PPS_GATE_TIMEOUT_SECONDS": "3600",
+        "PPS_BACKUP_DIR": str(run_dir / "backups"), "PPS_LEASE_SECONDS": str(speed.lease),
+        USERNAME_ENV: creds[0], PASSWORD_ENV: creds[1],
+        "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+    }
+    cfg = DemoConfig(run_dir=run_dir, host=host, inventory=inventory, sim_config=sim_config,
+                     bot_port=bot_port, standin_port=standin_port,
+                     node_ports={cluster_name(0) + "-a": int(inv[cluster_name(0)]["nodes"][0][
+                         "url"].rsplit(":", 1)[1])}, env=env)
+    return cfg, control, prefix
+
+
+@dataclass
+class Deployment:
+    """A running deployment and how to reach its parts."""
+
+    cfg: DemoConfig
+    stack: DemoStack
+    control_url: str
+    prefix: str
+    clusters: int
+
+    @property
+    def secret(self) -> str:
+        return self.cfg.env["SLACK_SIGNING_SECRET"]
+
+    @property
+    def redis_url(self) -> str:
+        return self.cfg.env["REDIS_URL"]
+
+    def pids(self) -> dict[str, int]:
+        """Process name -> pid of every child (bot, worker-N, simulator, standin)."""
+        return {c.name: c.proc.pid for c in self.stack.children if c.proc is not None}
+
+    def sim_log(self, cluster: str) -> dict[str, Any]:
+        r = httpx.get(f"{self.control_url}/_sim/clusters/{cluster}/log", timeout=10)
+        out: dict[str, Any] = r.json()
+        return out
+
+    def slack_calls(self) -> list[dict[str, Any]]:
+        r = httpx.get(f"{self.cfg.page_url}_standin/calls", timeout=30)
+        out: list[dict[str, Any]] = r.json()
+        return out
+
+
+def cleanup_prefix(redis_url: str, prefix: str) -> int:
+    """Delete every key under `prefix`; how many."""
+    r = redis.Redis.from_url(redis_url)
+    n = 0
+    try:
+        keys = list(r.scan_iter(match=f"{prefix}*", count=1000))
+        for i in range(0, len(keys), 500):
+            n += int(r.delete(*keys[i:i + 500]))
+    finally:
+        r.close()
+    return n
+
+
+@contextmanager
+def deployment(clusters: int, *, workers: int = 2, redis_url: str, speed: Speed | None = None,
+               approvers: int = 0) -> Iterator[Deployment]:
+    """Start everything, yield it, then stop every process and remove the Redis keys."""
+    with tempfile.TemporaryDirectory(prefix="ppsbench-") as tmp:
+        cfg, control, prefix = write_deployment(
+            Path(tmp), clusters, redis_url=redis_url, speed=speed or Speed(),
+            approvers=max(approvers, 2 * clusters + 10))
+        stack = DemoStack(cfg, workers=workers)
+        try:
+            stack.start(timeout=120 + clusters / 2)
+            yield Deployment(cfg, stack, f"http://{cfg.host}:{control}", prefix, clusters)
+        finally:
+            stack.stop()
+            cleanup_prefix(redis_url, prefix)

@@ -1,0 +1,1 @@
+"""Tests of the benchmarks: the tiny size runs end to end."""
