@@ -249,15 +249,19 @@ class PpsSession:
             if not cm.expired():
                 raise
             reason = f"no complete answer within {limit:g} s (call deadline)"
-            log().info(
-                "pps.unreachable",
-                cluster=self.cluster.name,
-                node=target,
-                method=method,
-                path=path,
-                reason=reason,
-            )
-            raise Unreachable(target, reason) from None
+            raise self._unreachable(target, method, path, reason) from None
+
+    def _unreachable(self, target: str, method: str, path: str, reason: str) -> Unreachable:
+        """Log that `target` did not answer and return the error to raise."""
+        log().info(
+            "pps.unreachable",
+            cluster=self.cluster.name,
+            node=target,
+            method=method,
+            path=path,
+            reason=reason,
+        )
+        return Unreachable(target, reason)
 
     async def _send_with_retry(
         self,
@@ -301,15 +305,7 @@ class PpsSession:
             except httpx.TransportError as exc:
                 reason = describe_transport_error(exc, self.timeouts)
                 if last or not isinstance(exc, _RETRYABLE_TRANSPORT):
-                    log().info(
-                        "pps.unreachable",
-                        cluster=self.cluster.name,
-                        node=target,
-                        method=method,
-                        path=path,
-                        reason=reason,
-                    )
-                    raise Unreachable(target, reason) from None
+                    raise self._unreachable(target, method, path, reason) from None
                 await self._backoff(target, method, path, attempt, reason)
                 attempt += 1
                 continue

@@ -17,15 +17,20 @@ from jobs.worker.process import Worker
 log = structlog.get_logger("jobs.worker.process")
 
 
-async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
-    redis = make_redis(settings.REDIS_URL)
-    worker = Worker(redis, settings, inventory, name=name)
+async def run_until_signal(worker: Worker) -> None:
+    """Run `worker` until SIGTERM or SIGINT asks it to stop (it then finishes its items)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    await worker.run()
+
+
+async def _amain(settings: Settings, inventory: Inventory, name: str | None) -> int:
+    redis = make_redis(settings.REDIS_URL)
+    worker = Worker(redis, settings, inventory, name=name)
     server = await serve_worker_metrics(worker.tally, redis, settings, worker.name)
     try:
-        await worker.run()
+        await run_until_signal(worker)
     finally:
         if server is not None:
             await server.stop()

@@ -35,6 +35,7 @@ from jobs.rules.model import Job, Step
 from jobs.steps.base import Poll, StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.worker.entry import run_until_signal
 from jobs.worker.process import Worker
 from tests.engine.engine_support import CLUSTERS
 from tests.fakes import WORKER_TIMINGS, FakeCluster, make_inventory, make_settings, new_fake
@@ -158,11 +159,8 @@ async def amain(args: argparse.Namespace) -> int:
         keys=keys,
         after_commit=kill_hook(args.kill_at),
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
     try:
-        await worker.run()
+        await run_until_signal(worker)
     finally:
         await redis.aclose()
     return 0

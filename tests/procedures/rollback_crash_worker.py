@@ -31,6 +31,7 @@ from jobs.rules.model import Job, Step
 from jobs.steps.base import StepResult
 from jobs.store.keys import Keys
 from jobs.store.redis_client import make_redis
+from jobs.worker.entry import run_until_signal
 from jobs.worker.process import Worker
 from tests.fakes import E2E_TIMINGS, make_settings
 
@@ -82,11 +83,8 @@ async def amain(args: argparse.Namespace) -> int:
         keys=Keys(args.prefix),
         after_commit=after_commit(args.kill_at),
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
     try:
-        await worker.run()
+        await run_until_signal(worker)
     finally:
         await redis.aclose()
     return 0
