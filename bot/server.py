@@ -39,6 +39,7 @@ from jobs.store.redis_client import make_redis
 from jobs.store.wiring import redis_service
 
 log = get_logger(__name__)
+STOP_GRACE_SECONDS = 5.0  # how long background work may take to stop on shutdown
 
 # apps.connections.open errors that retrying cannot fix: Socket Mode would retry them
 # forever (every 10 s) and the bot would never finish starting.
@@ -111,6 +112,13 @@ class BotRuntime:
             for t in self.tasks:
                 if t.get_name() != "notifier":
                     t.cancel()
+            # The notifier finishes the batch in hand, but a shutdown is bounded: what it has
+            # not acknowledged stays pending and is handled again at the next start.
+            _, slow = await asyncio.wait(self.tasks, timeout=STOP_GRACE_SECONDS) if self.tasks \
+                else (set(), set())
+            for t in slow:
+                log.warning("bot_task_slow_to_stop", task=t.get_name())
+                t.cancel()
             for t in self.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
