@@ -33,6 +33,7 @@ demo: venv
 ## benchmarks/results.json; `make bench BENCH_SIZE=tiny` is the CI size (well under a minute)
 BENCH_SIZE ?= full
 bench: venv
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	bash scripts/bench $(if $(filter tiny,$(BENCH_SIZE)),--tiny,)
 
 clean:

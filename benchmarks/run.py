@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import redis
 
 from benchmarks import ack_concurrency, click_to_appliance, many_upgrades, timers_burst
 from benchmarks.deployment import MODES, deployment
+from benchmarks.profile import Recorder
 from benchmarks.stats import Results, machine, table
 
 
@@ -51,8 +54,24 @@ def _redis_version(url: str) -> str:
         r.close()
 
 
-def run(size: Size, redis_url: str, out: Path | None) -> Results:
-    """Run every benchmark at `size`; print the table; write results.json to `out`."""
+@contextlib.contextmanager
+def _profiled(profile: Path | None, phase: str, pids: Mapping[str, int]) -> Iterator[None]:
+    """With `--profile`: py-spy records every process of the deployment during the phase."""
+    if profile is None:
+        yield
+        return
+    rec = Recorder(profile / phase)
+    rec.start(pids)
+    try:
+        yield
+    finally:
+        rec.stop()
+        print(f"profile of {phase}: {profile / phase}", file=sys.stderr)
+
+
+def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = None) -> Results:
+    """Run every benchmark at `size`; print the table; write results.json to `out`;
+    with `profile`, record each phase's processes with py-spy under that folder."""
     res = Results(size=size.name, machine=machine(_redis_version(redis_url)))
     started = time.monotonic()
     first_gate = 0
@@ -60,17 +79,20 @@ def run(size: Size, redis_url: str, out: Path | None) -> Results:
     total = first_load + len(MODES) + size.clusters
     with deployment(total, workers=2, redis_url=redis_url) as dep:
         print(f"deployment up: {total} clusters, 2 workers, 1 bot", file=sys.stderr)
-        figs, det = asyncio.run(ack_concurrency.measure(dep, size.concurrency, size.rounds,
-                                                        size.per_client))
+        with _profiled(profile, "item1", dep.pids()):
+            figs, det = asyncio.run(ack_concurrency.measure(dep, size.concurrency, size.rounds,
+                                                            size.per_client))
         res.add(figs)
         res.details["ack"] = det
         print("item 1 done", file=sys.stderr)
-        figs, det = asyncio.run(click_to_appliance.measure(dep, first_gate, size.gates))
+        with _profiled(profile, "item2", dep.pids()):
+            figs, det = asyncio.run(click_to_appliance.measure(dep, first_gate, size.gates))
         res.add(figs)
         res.details["click_to_appliance"] = det
         print("item 2 done", file=sys.stderr)
-        figs, det = asyncio.run(many_upgrades.measure(dep, first_load, size.clusters,
-                                                      120 + 3 * size.clusters))
+        with _profiled(profile, "item3", dep.pids()):
+            figs, det = asyncio.run(many_upgrades.measure(dep, first_load, size.clusters,
+                                                          120 + 3 * size.clusters))
         res.add(figs)
         res.details["many_upgrades"] = det
         print("item 3 done", file=sys.stderr)
@@ -96,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timers", type=int, default=None, help="item 6's timers (full: 1000)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     p.add_argument("--no-out", action="store_true", help="print only, write no results.json")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="record every process with py-spy, one folder per item")
     a = p.parse_args(argv)
     base = TINY if a.tiny else FULL
     size = Size(base.name, a.clusters or base.clusters, a.gates or base.gates,
@@ -104,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         size = Size(f"{base.name}+custom", size.clusters, size.gates, size.timers,
                     size.concurrency, size.rounds, size.per_client)
     run(size, os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
-        None if a.no_out else a.out)
+        None if a.no_out else a.out, a.profile)
     return 0
 
 
