@@ -347,7 +347,7 @@ class Worker:
         if self._redis_up is False:
             return  # the consume loop is waiting Redis out
         with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
-            await self.timers.release_due(self.clock.now())
+            await self.timers.release_all_due(self.clock.now())
 
     async def poll_fleet(self) -> None:
         """Scheduler tick: read the idle clusters that are due, for the fleet view."""
