@@ -1,10 +1,13 @@
 """Item 2: from the approval click's HTTP request to the moment the simulated appliance
 receives the "disable all users" write (`received_at` in the simulator's write log).
 
-Upgrades are requested for `gates` clusters and run up to their disable gate; then, with
-nothing else clicked, each gate is approved in turn and the next click waits until the
-previous write arrived (idle workers). The click goes through the Slack stand-in, which
-signs it and posts it to the bot, as Slack would. The floor, measured in the same run
+Upgrades are requested for `gates` clusters and run up to their disable gate; then each
+gate is approved in turn, and the next click waits until the previous job has gone quiet
+again at its enable gate (install, reboots and settle done), so that every click meets idle
+workers. (Clicking as soon as the previous write arrived, as the first version did, had
+the clicked jobs' installs and reboot polls running under the next clicks.)
+The click goes through the Slack stand-in, which signs it and posts it to the bot, as
+Slack would. The floor, measured in the same run
 between the clicks: one Redis round trip (PING) plus one HTTP round trip to the simulator
 (its control API).
 """
@@ -20,7 +23,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from benchmarks.deployment import Deployment, cluster_name
-from benchmarks.driver import Gate, make_driver
+from benchmarks.driver import Driver, Gate, make_driver
 from benchmarks.stats import Figure, percentile
 
 
@@ -37,6 +40,17 @@ async def _disable_received(dep: Deployment, cluster: str, within: float = 30.0)
     raise RuntimeError(f"{cluster}: no disable write within {within} s")
 
 
+async def _quiet(drv: Driver, job_id: str, within: float = 120.0) -> None:
+    """Wait until the job waits on a human again (its enable gate) or has finished."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        state = await drv.redis.hget(drv.key(f"job:{job_id}"), "state")
+        if state in ("awaiting_approval", "succeeded", "failed", "cancelled"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{job_id}: not quiet within {within} s")
+
+
 async def _floor(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
     t0 = time.perf_counter()
     await redis.ping()
@@ -44,9 +58,10 @@ async def _floor(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) 
     return (time.perf_counter() - t0) * 1000
 
 
-async def measure(dep: Deployment, first: int, gates: int
+async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
                   ) -> tuple[list[Figure], dict[str, Any]]:
-    """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor."""
+    """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor;
+    `idle`: each click waits until the previous job is quiet again."""
     drv = make_driver(dep)
     seen: dict[str, Gate] = {}
     stop, all_seen = asyncio.Event(), asyncio.Event()
@@ -77,6 +92,8 @@ async def measure(dep: Deployment, first: int, gates: int
                 await drv.click(gate)
                 received = await _disable_received(dep, cluster_name(idx))
                 lat.append((received - gate.clicked_at) * 1000)
+                if idle:
+                    await _quiet(drv, job_id)
         figures = [
             Figure("2", f"click -> disable write p{q}, idle ({len(lat)} gates)",
                    percentile(lat, q), "ms", percentile(floor, q),
