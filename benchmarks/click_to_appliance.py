@@ -27,16 +27,16 @@ from benchmarks.driver import Driver, Gate, make_driver
 from benchmarks.stats import Figure, percentile
 
 
-async def _disable_received(dep: Deployment, cluster: str, within: float = 30.0) -> float:
+async def _disable_received(dep: Deployment, http: httpx.AsyncClient, cluster: str,
+                            within: float = 30.0) -> float:
     """When the cluster's first `login_permission=false` write arrived (epoch seconds)."""
     deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=10) as http:
-        while time.monotonic() < deadline:
-            log = (await http.get(f"{dep.control_url}/_sim/clusters/{cluster}/log")).json()
-            for e in log["entries"]:
-                if e["call"] == "login_permission" and e["detail"] == "false":
-                    return float(e["received_at"])
-            await asyncio.sleep(0.002)
+    while time.monotonic() < deadline:
+        log = (await http.get(f"{dep.control_url}/_sim/clusters/{cluster}/log")).json()
+        for e in log["entries"]:
+            if e["call"] == "login_permission" and e["detail"] == "false":
+                return float(e["received_at"])
+        await asyncio.sleep(0.002)
     raise RuntimeError(f"{cluster}: no disable write within {within} s")
 
 
@@ -90,7 +90,7 @@ async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
                     continue
                 floor.append(await _floor(drv.redis, probe, node_url))
                 await drv.click(gate)
-                received = await _disable_received(dep, cluster_name(idx))
+                received = await _disable_received(dep, probe, cluster_name(idx))
                 lat.append((received - gate.clicked_at) * 1000)
                 if idle:
                     await _quiet(drv, job_id)
