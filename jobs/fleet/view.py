@@ -7,6 +7,7 @@ only (a few round trips), never an appliance, so it fits in a slash command's ac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,8 +104,19 @@ class FleetView:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.scan = scan
+        self._inflight: asyncio.Task[FleetFacts] | None = None
 
     async def facts(self) -> FleetFacts:
+        """The fleet now. Callers that ask while a reading is under way share it (its reads
+        began at most one reading ago): under 100 concurrent `/pps` clients, 1 in 6 asking
+        for `clusters`, separate readings were a third of the bot's busy time (py-spy)."""
+        task = self._inflight
+        if task is None or task.done():
+            task = self._inflight = asyncio.ensure_future(self._read())
+        # Shielded: one caller cancelled (a client gone) does not cancel the others' reading.
+        return await asyncio.shield(task)
+
+    async def _read(self) -> FleetFacts:
         names = list(self.inventory.clusters)
         readings = await self.records.load_many(names)
         active: dict[str, Job] = {}
