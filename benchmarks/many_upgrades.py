@@ -13,6 +13,7 @@ delay between a gate opening and its message being visible.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ import httpx
 
 from benchmarks.deployment import MODES, Deployment, cluster_name
 from benchmarks.driver import Driver, Gate, make_driver
-from benchmarks.stats import Figure, peak_rss_mb, percentile
+from benchmarks.stats import Figure, cpu_seconds, machine_cpu, peak_rss_mb, percentile
 
 
 async def _run(drv: Driver, indexes: list[int], within: float, spread: float
@@ -93,9 +94,15 @@ async def measure(dep: Deployment, first: int, n: int, within: float
         gates_before = len(drv.gates)
         calls_before = len(dep.slack_calls())
         load = list(range(first + len(MODES), first + len(MODES) + n))
+        pids = dep.pids()
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        busy0, all0 = machine_cpu()
         t0 = time.monotonic()
         jobs, states = await _run(drv, load, within, min(10.0, n * 0.05))
         wall = time.monotonic() - t0
+        busy1, all1 = machine_cpu()
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        busy = (busy1 - busy0) / max(1e-9, all1 - all0)
         dur = await drv.durations(list(jobs))
         ratios = [dur[j] / alone[MODES[jobs[j] % len(MODES)]] for j in dur]
         calls = dep.slack_calls()[calls_before:]
@@ -112,6 +119,9 @@ async def measure(dep: Deployment, first: int, n: int, within: float
                    "x", None, "<= 1.10x", "per job over its mode's job alone"),
             Figure("3", f"job duration max, {n} at once / alone", max(ratios), "x", None,
                    "<= 1.10x", ""),
+            Figure("3", "machine CPU busy during the load", 100 * busy, "%", None, "",
+                   f"{os.cpu_count()} cores; CPU s per job: " + ", ".join(
+                       f"{k} {v / max(1, len(jobs)):.2f}" for k, v in sorted(cpu.items()))),
             Figure("3", "gate opened -> message visible p99", percentile(lag, 99), "ms", None,
                    "", "Slack pacing share, reported apart"),
             *[Figure("3", f"peak RSS {name}", mb, "MB", None, "<= 150 MB" if name in (
@@ -128,7 +138,8 @@ async def measure(dep: Deployment, first: int, n: int, within: float
         ]
         details = {
             "clusters": n, "succeeded": finished, "states": dict(Counter(states.values())),
-            "wall_seconds": wall, "alone_seconds": alone,
+            "wall_seconds": wall, "alone_seconds": alone, "machine_cpu_busy": busy,
+            "cpu_seconds": cpu,
             "duration_seconds": {"median": statistics.median(dur.values()),
                                  "max": max(dur.values())},
             "ratio": {"median": statistics.median(ratios), "max": max(ratios)},
