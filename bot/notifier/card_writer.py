@@ -178,31 +178,25 @@ class CardWriter:
         raw = await self.redis.hget(self.keys.job(job_id), "event_seq")
         return int(raw) if raw else 0
 
-    async def refresh_card(self, job_id: str, upto: tuple[int, str] | None = None) -> None:
-        """Edit the card to show the job's current state (skipped when unchanged).
-
-        `upto` = (highest event seq handled, id of the batch's last entry): the card is
-        rendered from the job as it is now, so while the job has later events not yet
-        handled (an approval request, the summary), the edit waits for the batch that
-        handles them; otherwise the card would show a state before the channel has what
-        it announces. The event count is read before and after loading the job, so a
-        commit in between is seen. A stream holding nothing newer than the batch (a
-        trimmed event) does not hold the edit back.
-        """
-        before = await self._event_seq(job_id)
-        job = await self.service.find(job_id)
-        if job is None or not job.card_ts:
+    async def refresh_ready_card(self, job_id: str) -> None:
+        """Edit the card if the notifier has handled every event the job emitted (the
+        `handled` seq, `bot.notifier.card_queue`), from the job as it is now; a job that
+        moves meanwhile is left alone (its new event marks the card again)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.keys.job(job_id), "event_seq")
+        pipe.hget(self.keys.card(job_id), "handled")
+        before, handled = await pipe.execute()
+        if int(before or 0) > int(handled or 0):
             return
-        if upto is not None:
-            seq, last_id = upto
-            after = await self._event_seq(job_id)
-            if after != before or after > seq:
-                newest = await self.redis.xrevrange(self.keys.events, count=1)
-                if after != before or (newest and newest[0][0] != last_id):
-                    return
+        job = await self.service.find(job_id)
+        if job is None or not job.card_ts or await self._event_seq(job_id) != int(before or 0):
+            return
+        await self._edit_card(job)
+
+    async def _edit_card(self, job: Job) -> None:
         msg = card(job)
         d = digest(msg)
-        key = self.keys.card(job_id)
+        key = self.keys.card(job.id)
         if await self.redis.hget(key, "digest") == d:
             return
         await self.pacer.call("chat.update", self.client.chat_update, channel=job.channel,

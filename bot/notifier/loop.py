@@ -11,9 +11,10 @@ XAUTOCLAIM. Re-delivery is made harmless, not prevented:
   the ts and does not post again (a crash in the middle of a post can at worst duplicate
   it after the marker expires, never lose it);
 - the card is posted once (its ts also stored with `JobService.set_card`) and then
-  edited with chat.update; the card is rendered from the job record, so one update per
-  job per batch shows the newest state (pending updates coalesce) and an update whose
-  content did not change is skipped;
+  edited with chat.update, apart from the events (`bot.notifier.card_queue`): a batch marks
+  its jobs' cards in a durable set and a loop edits them from the job record, so marks
+  made meanwhile coalesce into one edit with the newest state, an edit whose content did
+  not change is skipped, and no edit (nor its 429) holds up the next gate message;
 - the per-job event `seq` drops events already handled.
 
 Several notifiers may consume the group (bot replicas, several on one host too): each
@@ -48,6 +49,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import NOTIFIER_EVENTS
+from bot.notifier.card_queue import CardQueue, CardRefresher
 from bot.notifier.card_writer import CardWriter, Deferred
 from bot.slack_api import Pacer, is_permanent, is_transient
 from jobs.config.clock import Clock
@@ -108,6 +110,8 @@ class Notifier:
         self._unknown_errors: dict[tuple[str, str], int] = {}
         self._next_prune = clock.monotonic() + PRUNE_EVERY_SECONDS
         self.writer = CardWriter(redis, service, client, keys, self.pacer, consumer)
+        self.cards = CardQueue(redis, keys)
+        self.refresher = CardRefresher(self.cards, self.writer.refresh_ready_card, self._stop)
 
     # -- the loop ------------------------------------------------------------------
     async def ensure_group(self) -> None:
@@ -123,7 +127,21 @@ class Notifier:
         self._stop.set()
 
     async def run(self) -> None:
-        """Consume until `stop()`; Redis and Slack trouble pause the loop, never end it."""
+        """Consume until `stop()`; Redis and Slack trouble pause the loop, never end it.
+        The card edits run beside it, until `stop()` too."""
+        cards = asyncio.create_task(self.refresher.run(), name="card-refresher")
+        try:
+            await self._consume()
+        finally:
+            self._stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cards
+
+    async def refresh_cards(self) -> None:
+        """Edit every card marked now (for a notifier driven by hand with `process`)."""
+        await self.refresher.drain()
+
+    async def _consume(self) -> None:
         failures = 0
         redis_down, group_ok = False, False
         backlog, cursor = True, "0"
@@ -222,9 +240,8 @@ class Notifier:
                 await self.redis.xack(self.keys.events, NOTIFIER_GROUP, eid)
                 continue
             by_job.setdefault(ev.job_id, []).append((eid, ev))
-        last_id = entries[-1][0] if entries else "0-0"
         results = await asyncio.gather(
-            *(self._process_job(job_id, evs, last_id) for job_id, evs in by_job.items())
+            *(self._process_job(job_id, evs) for job_id, evs in by_job.items())
         )
         done = [eid for ids, _ in results for eid in ids]
         if done:
@@ -238,10 +255,11 @@ class Notifier:
         return all(ok for _, ok in results)
 
     async def _process_job(
-        self, job_id: str, events: list[tuple[str, Event]], last_id: str
+        self, job_id: str, events: list[tuple[str, Event]]
     ) -> tuple[list[str], bool]:
-        """One job's events of a batch, in order, then its card: the entry ids to
-        acknowledge (none when it must be retried from the failed event) and success."""
+        """One job's events of a batch, in order, then its card marked for an edit: the
+        entry ids to acknowledge (none when it must be retried from the failed event) and
+        success."""
         handled: list[str] = []
         seq = 0  # the highest event seq handled in this batch
         for eid, ev in events:
@@ -249,11 +267,13 @@ class Notifier:
                 return [], False  # keep this job's events in order: retry from here
             handled.append(eid)
             seq = max(seq, ev.seq)
-        if handled and not await self._attempt(
-            job_id, "card", self.writer.refresh_card(job_id, upto=(seq, last_id))
-        ):
+        if handled and not await self._attempt(job_id, "card", self._mark_card(job_id, seq)):
             return [], False
         return handled, True
+
+    async def _mark_card(self, job_id: str, seq: int) -> None:
+        await self.cards.handled(job_id, seq)
+        await self.cards.mark(job_id)
 
     async def _attempt(self, job_id: str, what: str, work: Awaitable[None]) -> bool:
         """Run `work`; False when it should be retried later (the entry stays pending)."""

@@ -84,6 +84,7 @@ async def test_slack_redelivered_event_updates_instead_of_posting(stack: StackFa
     entries = await st.redis.xrange(st.keys.events)
     assert await n.process(entries)
     assert await n.process(entries)
+    await n.refresh_cards()  # card edits run apart from the events
     posts = [c for c in st.store.calls_of("chat.postMessage") if c.ok]
     assert len([c for c in posts if not c.args.get("thread_ts")]) == 1
     assert max(thread_counts(st, card).values()) == 1
@@ -184,3 +185,62 @@ async def test_slack_notifier_waits_out_a_redis_outage(stack: StackFactory) -> N
     n.stop()
     await asyncio.wait_for(task, 5)
     await dead.aclose()
+
+
+async def test_slack_gate_message_is_not_held_behind_rate_limited_card_edits(
+    stack: StackFactory,
+) -> None:
+    # The first card edit meets a 429 with Retry-After 3 s and waits it out. The gate
+    # message (a post in the channel) must not wait with it.
+    st = await stack(worker=True)
+    st.store.inject("chat.update", "ratelimited", retry_after=3)
+    jid = await st.start_job()
+    await st.open_gate(jid, Step.GATE_DISABLE)
+    opened = next(e for e in await events_of(st, jid) if e.kind is EventKind.GATE_OPENED)
+    posted = next(c for c in st.store.calls_of("chat.postMessage")
+                  if c.ok and c.args.get("reply_broadcast") and "pps_approve" in json.dumps(
+                      c.args.get("blocks")))
+    limited = [c for c in st.store.calls_of("chat.update") if c.status == 429]
+    assert limited and limited[0].at < posted.at < limited[0].at + 3, "posted meanwhile"
+    assert posted.at - opened.at < 1.0, "the gate message waited for a card edit"
+    # The card still ends up showing the end, and no call came before its Retry-After.
+    card = await run_happy_path(st, jid)
+    assert card.metadata["event_payload"]["state"] == "succeeded"
+    assert [c.public() for c in st.store.calls if c.early] == []
+
+
+async def test_slack_card_marked_during_its_edit_is_edited_again(stack: StackFactory) -> None:
+    st = await stack(notifier=False)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
+    await n.ensure_group()
+    jid = await st.start_job()
+    assert await n.process(await st.redis.xrange(st.keys.events))
+    ((_, mark),) = await n.cards.pending()
+    await n.cards.mark(jid)  # a new event while the first edit is under way
+    await n.cards.done(jid, mark)  # the first edit ends: the new mark stays
+    assert [j for j, _ in await n.cards.pending()] == [jid]
+    # Marks are in Redis: another notifier (a restart) edits what this one left.
+    other = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n2")
+    await st.ack_text(f"abort {jid}")
+    assert await other.process(await st.redis.xrange(st.keys.events))
+    await other.refresh_cards()
+    assert await other.cards.pending() == []
+    assert st.cards(jid)[0].metadata["event_payload"]["state"] == "cancelled"
+
+
+async def test_slack_card_waits_for_the_events_it_would_show(stack: StackFactory) -> None:
+    st = await stack(notifier=False)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
+    await n.ensure_group()
+    jid = await st.start_job()
+    assert await n.process(await st.redis.xrange(st.keys.events))
+    await n.refresh_cards()
+    await st.ack_text(f"abort {jid}")  # a new event, not handled yet
+    await n.cards.mark(jid)
+    await n.refresh_cards()
+    assert st.cards(jid)[0].metadata["event_payload"]["state"] != "cancelled"
+    assert await n.cards.pending() == []  # dropped: handling the event marks it again
+    assert await n.process(await n._read(">"))
+    assert await n.cards.pending() != []
+    await n.refresh_cards()
+    assert st.cards(jid)[0].metadata["event_payload"]["state"] == "cancelled"

@@ -47,6 +47,12 @@ class ScriptedRedis:
         self._next()
         return []
 
+    def register_script(self, script: str) -> Any:
+        return None  # the card edits' scripts: never called here (no events)
+
+    async def zrange(self, *args: Any, **kw: Any) -> list[Any]:
+        return []  # no card waits for an edit (not part of the script)
+
 
 async def test_each_redis_outage_backs_off_from_the_start_and_probes_often(
     monkeypatch: pytest.MonkeyPatch,
