@@ -55,6 +55,7 @@ from bot.slack_api import Pacer, is_permanent, is_transient
 from jobs.config.clock import Clock
 from jobs.config.log import get_logger
 from jobs.rules.events import Event, EventKind
+from jobs.rules.model import Job
 from jobs.service import JobService
 from jobs.store.keys import NOTIFIER_GROUP, Keys
 from jobs.store.redis_client import BACKOFF_MAX, BLOCK_MS, REDIS_PROBE_MAX, backoff
@@ -262,8 +263,9 @@ class Notifier:
         success."""
         handled: list[str] = []
         seq = 0  # the highest event seq handled in this batch
+        loaded: dict[str, Job | None] = {}  # the job, read once for the batch
         for eid, ev in events:
-            if not await self._attempt(job_id, ev.kind.value, self.writer.handle(ev)):
+            if not await self._attempt(job_id, ev.kind.value, self.writer.handle(ev, loaded)):
                 return [], False  # keep this job's events in order: retry from here
             handled.append(eid)
             seq = max(seq, ev.seq)

@@ -77,6 +77,10 @@ class MetricsServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
+            # Listen here, inside the try: two workers started together may both bind the
+            # port (SO_REUSEADDR) and the second then fails in listen(), which uvicorn
+            # answered by exiting the whole worker.
+            sock.listen(128)
         except OSError as exc:
             sock.close()
             log.error("worker metrics port unavailable; no /metrics", port=self.port,

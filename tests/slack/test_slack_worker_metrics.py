@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.appliance.protocol import Appliance
@@ -106,3 +108,33 @@ async def test_the_new_metrics_move_during_an_upgrade(stack: StackFactory) -> No
         took = delta(after, before, "pps_job_duration_seconds_sum", procedure="upgrade")
         assert off < took < 60
         assert delta(after, before, "pps_escalations_total") == 1
+
+
+async def test_a_metrics_port_taken_by_another_worker_is_logged_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from starlette.applications import Starlette
+
+    from jobs.worker import metrics_server
+
+    # Two workers starting together: both bind (SO_REUSEADDR, nobody listens yet), the
+    # other one listens first, ours then fails in listen().
+    port = free_port()
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    other.bind(("127.0.0.1", port))
+
+    class Racing(socket.socket):
+        def bind(self, address: Any) -> None:
+            super().bind(address)
+            other.listen(1)
+
+    monkeypatch.setattr(metrics_server.socket, "socket", Racing)
+    server = metrics_server.MetricsServer(Starlette(), "127.0.0.1", port)
+    try:
+        assert not await server.start()  # logged; before, uvicorn exited the worker
+    finally:
+        await server.stop()
+        other.close()
