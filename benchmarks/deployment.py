@@ -9,6 +9,8 @@ processes are started and stopped by the demo's `DemoStack`; only the files diff
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import secrets
 import socket
 import sys
@@ -145,6 +147,10 @@ def write_deployment(run_dir: Path, clusters: int, *, redis_url: str, speed: Spe
         # No worker /metrics: workers starting together raced for its one port (the loser
         # exited at start-up), and another run on this machine may hold it.
         "PPS_WORKER_METRICS_PORT": "0",
+        # The fleet poll reads every cluster one tick (30 s) after the workers start, and
+        # again every PPS_FLEET_POLL_SECONDS: once an hour, no sweep of every idle cluster
+        # lands at a random point of a measurement (the first one is waited for).
+        "PPS_FLEET_POLL_SECONDS": "3600",
     }
     cfg = DemoConfig(run_dir=run_dir, host=host, inventory=inventory, sim_config=sim_config,
                      bot_port=bot_port, standin_port=standin_port,
@@ -229,6 +235,15 @@ def wait_fleet_read(redis_url: str, prefix: str, clusters: int, within: float) -
     return time.monotonic() - t0
 
 
+def _enough_files() -> None:
+    """Raise this process's open-file limit to its hard limit (the children inherit it):
+    the simulator holds a listening socket per node and a connection per client."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 @contextmanager
 def deployment(clusters: int, *, workers: int = 2, redis_url: str, speed: Speed | None = None,
                approvers: int = 0, standin_rate_limit: int = 0, settle_fleet: bool = False
@@ -237,6 +252,7 @@ def deployment(clusters: int, *, workers: int = 2, redis_url: str, speed: Speed 
     yield it, then stop every process and remove the Redis keys. `standin_rate_limit` > 0:
     the Slack stand-in answers 429 above that many calls per second per method (per
     channel for chat.postMessage)."""
+    _enough_files()
     with tempfile.TemporaryDirectory(prefix="ppsbench-") as tmp:
         cfg, control, prefix = write_deployment(
             Path(tmp), clusters, redis_url=redis_url, speed=speed or Speed(),

@@ -3,15 +3,15 @@
     python -m benchmarks.run [--tiny] [--clusters 200] [--variant-clusters 40] [--gates 100]
                              [--timers 1000] [--out benchmarks/results.json]
 
-Three deployments (simulator, Slack stand-in, `ppsbot worker` x W, 1 `ppsbot bot`, real
+Four deployments (simulator, Slack stand-in, `ppsbot worker` x W, 1 `ppsbot bot`, real
 Redis under a private key prefix each), one after the other:
 
-- A, 2 workers: item 1 and item 2 idle; item 3 (one job of each mode alone, then N at
-  once); item 3's load again with items 1 and 2 measured while it runs; item 3's load on
-  fewer clusters with one cluster's firmware upload throttled (item 4).
+- A, 2 workers: items 1 and 2 idle; item 3 (one job of each mode alone, then N at once);
+  item 4, item 3's load on fewer clusters with one cluster's firmware upload throttled.
+- D, 2 workers: items 1 and 2 measured while item 3's load (N at once) runs.
 - B, 4 workers: item 3 alone and N at once again (does it scale?).
-- C, 2 workers, the stand-in's rate limits on: item 3's load on as many clusters as the
-  throttled run (item 5).
+- C, 2 workers, the stand-in's rate limits on: item 5, item 3's load on as many clusters
+  as item 4's.
 
 Item 6 starts its own two workers. Every process is stopped and every key removed at the
 end. `--tiny` is the size CI runs; the default is the size the README reports.
@@ -112,61 +112,69 @@ def _step(res: Results, key: str, got: tuple[list[Figure], dict[str, Any]], t0: 
     print(f"{key} done ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
 
 
+def _up(res: Results, name: str, clusters: int, workers: int, t0: float, what: str = "") -> None:
+    res.details.setdefault("deployments", {})[name] = {"clusters": clusters, "workers": workers,
+                                                       "what": what}
+    print(f"deployment {name} up: {clusters} clusters, {workers} workers, 1 bot{what} "
+          f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+
+
 def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = None) -> Results:
     """Run every benchmark at `size`; print the table; write results.json to `out`;
     with `profile`, record each phase's processes with py-spy under that folder."""
     res = Results(size=size.name, machine=machine(_redis_version(redis_url)))
     t0 = started = time.monotonic()
-    n, v = size.clusters, size.variant_clusters
-    # Deployment A's clusters, in the order they are used.
-    gate_first = 0
-    reserved_first = gate_first + size.gates
-    main_first = reserved_first + size.load_gates  # 3 alone, then n at once
-    under_first = main_first + len(MODES) + n
-    throttled = under_first + n
+    n, v, m = size.clusters, size.variant_clusters, size.scaled
+    settle = size.settle_fleet
+    # A: items 1 and 2 idle, item 3, item 4. Its clusters in the order they are used.
+    main_first = size.gates  # 3 alone, then n at once
+    throttled = main_first + len(MODES) + n
     total = throttled + 1 + v
-    with deployment(total, workers=2, redis_url=redis_url,
-                    settle_fleet=size.settle_fleet) as dep:
-        print(f"deployment A up: {total} clusters, 2 workers, 1 bot "
-              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+    with deployment(total, workers=2, redis_url=redis_url, settle_fleet=settle) as dep:
+        _up(res, "A", total, 2, t0)
         with _profiled(profile, "item1", dep.pids()):
             _step(res, "ack", asyncio.run(ack_concurrency.measure(
                 dep, size.concurrency, size.rounds, size.per_client)), t0)
         with _profiled(profile, "item2", dep.pids()):
             _step(res, "click_to_appliance", asyncio.run(click_to_appliance.measure(
-                dep, gate_first, size.gates)), t0)
+                dep, 0, size.gates)), t0)
         with _profiled(profile, "item3", dep.pids()):
             _step(res, "many_upgrades", asyncio.run(many_upgrades.measure(
                 dep, main_first, n, _within(n))), t0)
-        alone = res.details["many_upgrades"]["alone_seconds"]
-        with _profiled(profile, "items1-2-under-load", dep.pids()):
-            _step(res, "under_load", asyncio.run(under_load.measure(
-                dep, reserved_first, size.load_gates, list(range(under_first, under_first + n)),
-                _within(n), size.concurrency, size.load_rounds, size.per_client)), t0)
-        with _profiled(profile, "item3-throttled", dep.pids()):
+        with _profiled(profile, "item4", dep.pids()):
             _step(res, "upload_throttled", asyncio.run(upload_throttle.measure(
                 dep, throttled, list(range(throttled + 1, throttled + 1 + v)),
-                size.upload_seconds, alone, _within(v))), t0)
-    m = size.scaled
-    with deployment(len(MODES) + m, workers=size.scale_workers, redis_url=redis_url,
-                    settle_fleet=size.settle_fleet) as dep:
-        print(f"deployment B up: {len(MODES) + m} clusters, {size.scale_workers} workers "
-              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+                size.upload_seconds, res.details["many_upgrades"]["alone_seconds"],
+                _within(v))), t0)
+    # D: items 1 and 2 while item 3's load runs (gates reserved first, then the load).
+    total = size.load_gates + n
+    with deployment(total, workers=2, redis_url=redis_url, settle_fleet=settle) as dep:
+        _up(res, "D", total, 2, t0)
+        with _profiled(profile, "items1-2-under-load", dep.pids()):
+            _step(res, "under_load", asyncio.run(under_load.measure(
+                dep, 0, size.load_gates, list(range(size.load_gates, total)), _within(n),
+                size.concurrency, size.load_rounds, size.per_client)), t0)
+    # B: item 3 again with more workers.
+    total = len(MODES) + m
+    with deployment(total, workers=size.scale_workers, redis_url=redis_url,
+                    settle_fleet=settle) as dep:
+        _up(res, "B", total, size.scale_workers, t0)
         with _profiled(profile, "item3-scaled", dep.pids()):
             _step(res, "many_upgrades_scaled", asyncio.run(many_upgrades.measure_scaled(
                 dep, 0, m, _within(m), size.scale_workers, res.details["many_upgrades"])), t0)
+    # C: item 3's load with the stand-in's rate limits on (item 5).
     off = res.details["upload_throttled"]
-    with deployment(v + 1, workers=2, redis_url=redis_url,
-                    standin_rate_limit=size.rate_limit, settle_fleet=size.settle_fleet) as dep:
-        print(f"deployment C up: {v + 1} clusters, 2 workers, stand-in rate limits on "
-              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
-        with _profiled(profile, "item3-rate-limited", dep.pids()):
+    with deployment(v + 1, workers=2, redis_url=redis_url, standin_rate_limit=size.rate_limit,
+                    settle_fleet=settle) as dep:
+        _up(res, "C", v + 1, 2, t0, f", stand-in limit {size.rate_limit}/s")
+        with _profiled(profile, "item5", dep.pids()):
             _step(res, "slack_limits", asyncio.run(slack_limits.measure(
                 dep, list(range(v + 1)), size.rate_limit, _within(v + 1),
                 off["gate_visible_ms"],
-                f"baseline: limits off, the throttled run's {off['clusters']} upgrades")), t0)
+                f"baseline: limits off, item 4's {off['clusters']} upgrades at once")), t0)
     _step(res, "timers", asyncio.run(timers_burst.measure(redis_url, size.timers)), t0)
     res.details["wall_seconds"] = round(time.monotonic() - started, 1)
+    res.figures.sort(key=lambda f: f.item)  # stable: each item's rows in the order measured
     m_ = res.machine
     print(f"\n{m_['cores']} cores ({m_['cpu']}), Python {m_['python']}, Redis {m_['redis']}, "
           f"size {size.name}, {res.details['wall_seconds']} s\n")

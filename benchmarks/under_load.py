@@ -42,7 +42,7 @@ async def measure(dep: Deployment, gate_first: int, gates: int, load_indexes: li
         reserved = await click_to_appliance.open_gates(
             drv, list(range(gate_first, gate_first + gates)), 60 + gates)
         pending: list[tuple[int, Gate]] = [(i, g) for i, g in reserved.values() if g is not None]
-        bursts = [(c, r) for c in concurrency for r in range(rounds)]
+        bursts = [(c, r) for r in range(rounds) for c in concurrency]
         per_gap = math.ceil(len(pending) / (len(bursts) + 1)) if pending else 0
         lat: list[float] = []
         floor: list[float] = []
