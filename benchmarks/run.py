@@ -187,7 +187,7 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", action="store_true", help="the CI size (well under a minute)")
+    p.add_argument("--tiny", action="store_true", help="the CI size (about 90 s)")
     p.add_argument("--clusters", type=int, default=None,
                    help="item 3's clusters, also with 4 workers (full: 200)")
     p.add_argument("--variant-clusters", type=int, default=None,
