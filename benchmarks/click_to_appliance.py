@@ -1,12 +1,16 @@
 """Item 2: from the approval click's HTTP request to the moment the simulated appliance
 receives the "disable all users" write (`received_at` in the simulator's write log).
 
-Upgrades are requested for `gates` clusters and run up to their disable gate; then, with
-nothing else clicked, each gate is approved in turn and the next click waits until the
-previous write arrived (idle workers). The click goes through the Slack stand-in, which
-signs it and posts it to the bot, as Slack would. The floor, measured in the same run
+Upgrades are requested for `gates` clusters and run up to their disable gate; then each
+gate is approved in turn, and the next click waits until the previous job has gone quiet
+again at its enable gate (install, reboots and settle done), so that every click meets idle
+workers. (Clicking as soon as the previous write arrived, as the first version did, had
+the clicked jobs' installs and reboot polls running under the next clicks.)
+The click goes through the Slack stand-in, which signs it and posts it to the bot, as
+Slack would. The floor, measured in the same run
 between the clicks: one Redis round trip (PING) plus one HTTP round trip to the simulator
-(its control API).
+(its control API). `open_gates`, `click_one` and `floor_ms` also serve item 2 under load
+(`benchmarks.under_load`).
 """
 
 from __future__ import annotations
@@ -24,17 +28,28 @@ from benchmarks.driver import Driver, Gate, make_driver
 from benchmarks.stats import Figure, percentile
 
 
-async def disable_received(dep: Deployment, cluster: str, within: float = 30.0) -> float:
+async def disable_received(dep: Deployment, http: httpx.AsyncClient, cluster: str,
+                           within: float = 30.0) -> float:
     """When the cluster's first `login_permission=false` write arrived (epoch seconds)."""
     deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=10) as http:
-        while time.monotonic() < deadline:
-            log = (await http.get(f"{dep.control_url}/_sim/clusters/{cluster}/log")).json()
-            for e in log["entries"]:
-                if e["call"] == "login_permission" and e["detail"] == "false":
-                    return float(e["received_at"])
-            await asyncio.sleep(0.002)
+    while time.monotonic() < deadline:
+        log = (await http.get(f"{dep.control_url}/_sim/clusters/{cluster}/log")).json()
+        for e in log["entries"]:
+            if e["call"] == "login_permission" and e["detail"] == "false":
+                return float(e["received_at"])
+        await asyncio.sleep(0.002)
     raise RuntimeError(f"{cluster}: no disable write within {within} s")
+
+
+async def _quiet(drv: Driver, job_id: str, within: float = 120.0) -> None:
+    """Wait until the job waits on a human again (its enable gate) or has finished."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        state = await drv.redis.hget(drv.key(f"job:{job_id}"), "state")
+        if state in ("awaiting_approval", "succeeded", "failed", "cancelled"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{job_id}: not quiet within {within} s")
 
 
 async def floor_ms(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
@@ -73,10 +88,12 @@ async def open_gates(drv: Driver, indexes: list[int], within: float
     return {j: (i, seen.get(j)) for j, i in jobs.items()}
 
 
-async def click_one(drv: Driver, gate: Gate, cluster_index: int) -> float:
-    """Approve `gate`; ms from the click's request to the disable write's arrival."""
+async def click_one(drv: Driver, http: httpx.AsyncClient, gate: Gate, cluster_index: int
+                    ) -> float:
+    """Approve `gate`; ms from the click's request to the disable write's arrival (the
+    simulator's write log read over `http`)."""
     await drv.click(gate)
-    received = await disable_received(drv.dep, cluster_name(cluster_index))
+    received = await disable_received(drv.dep, http, cluster_name(cluster_index))
     return (received - gate.clicked_at) * 1000
 
 
@@ -87,9 +104,10 @@ def summary(lat: list[float], floor: list[float]) -> dict[str, Any]:
             "floor_ms": {"p50": percentile(floor, 50), "p99": percentile(floor, 99)}}
 
 
-async def measure(dep: Deployment, first: int, gates: int
+async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
                   ) -> tuple[list[Figure], dict[str, Any]]:
-    """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor."""
+    """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor;
+    `idle`: each click waits until the previous job is quiet again."""
     drv = make_driver(dep)
     try:
         jobs = await open_gates(drv, list(range(first, first + gates)), 60 + gates)
@@ -98,11 +116,13 @@ async def measure(dep: Deployment, first: int, gates: int
             node_url = probe_url(dep)
             for _ in range(3):
                 await floor_ms(drv.redis, probe, node_url)
-            for idx, gate in jobs.values():
+            for job_id, (idx, gate) in jobs.items():
                 if gate is None:
                     continue
                 floor.append(await floor_ms(drv.redis, probe, node_url))
-                lat.append(await click_one(drv, gate, idx))
+                lat.append(await click_one(drv, probe, gate, idx))
+                if idle:
+                    await _quiet(drv, job_id)
         figures = [
             Figure("2", f"click -> disable write p{q}, idle ({len(lat)} gates)",
                    percentile(lat, q), "ms", percentile(floor, q),

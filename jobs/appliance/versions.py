@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -46,7 +47,15 @@ class Version:
 
 def parse_version(text: str) -> Version:
     """Parse a catalogue version or a running build string."""
-    m = _RE.match(text or "")
+    return _parse(text or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Version:
+    # Cached: a fleet view parses the same few build strings for every cluster on every
+    # `/pps clusters` and Home render (12% of the bot's busy time under load, py-spy).
+    # Version is frozen; a failure is not cached and raises again.
+    m = _RE.match(text)
     if not m:
         raise VersionError(f"not a PPS version: {text!r}")
     return Version(

@@ -129,12 +129,21 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     root.addHandler(handler)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     root.setLevel(numeric)
+    # httpx logs every request at INFO: 70% of a worker's lines, each a copy of what the
+    # product logs itself (`pps.write`, step results), and their formatting cost CPU on
+    # every appliance call. They still show at DEBUG.
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.DEBUG if numeric <= logging.DEBUG
+                                          else max(numeric, logging.WARNING))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+NOISY_LOGGERS = ("httpx", "httpcore")
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

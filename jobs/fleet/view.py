@@ -7,7 +7,8 @@ only (a few round trips), never an appliance, so it fits in a slash command's ac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import asyncio
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class JobReads(Protocol):
 
     async def list_active(self) -> list[Job]: ...
 
-    async def find(self, job_id: str) -> Job | None: ...
+    async def find_many(self, ids: Iterable[str]) -> list[Job]: ...
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,31 @@ class FleetView:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.scan = scan
+        self._inflight: asyncio.Task[FleetFacts] | None = None
 
     async def facts(self) -> FleetFacts:
+        """The fleet now. Callers that ask while a reading is under way share it (its reads
+        began at most one reading ago): under 100 concurrent `/pps` clients, 1 in 6 asking
+        for `clusters`, separate readings were a third of the bot's busy time (py-spy)."""
+        task = self._inflight
+        if task is None or task.done():
+            task = self._inflight = asyncio.ensure_future(self._read())
+        # Shielded: one caller cancelled (a client gone) does not cancel the others' reading.
+        return await asyncio.shield(task)
+
+    async def _read(self) -> FleetFacts:
         names = list(self.inventory.clusters)
         readings = await self.records.load_many(names)
         active: dict[str, Job] = {}
         for job in await self.jobs.list_active():  # newest first: keep the newest per cluster
             active.setdefault(job.cluster, job)
+        last_ids = await self.records.last_finished(names, self.scan)
+        found = {j.id: j for j in await self.jobs.find_many(last_ids.values())}  # one trip
         last: dict[str, Job] = {}
-        for cluster, job_id in (await self.records.last_finished(names, self.scan)).items():
-            found = await self.jobs.find(job_id)
-            if found is not None and found.cluster == cluster:
-                last[cluster] = found
+        for cluster, job_id in last_ids.items():
+            done = found.get(job_id)
+            if done is not None and done.cluster == cluster:
+                last[cluster] = done
         newest = self.inventory.newest
         version = newest.version if newest else None
         return FleetFacts(

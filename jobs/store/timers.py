@@ -54,6 +54,19 @@ class Timers:
         n = await self._release(keys=[self.keys.timers, self.keys.queue], args=[ms(now), limit])
         return int(n)
 
+    async def release_all_due(self, now: float, batch: int = 100, max_batches: int = 200) -> int:
+        """Release everything due at `now`, `batch` timers per script call (each call holds
+        Redis for about a millisecond), up to `max_batches` calls; returns how many. One
+        call per tick released 100 timers a second per worker: 1,000 timers due at once
+        fired up to 5 s late with two workers (benchmarks/timers_burst.py)."""
+        total = 0
+        for _ in range(max_batches):
+            n = await self.release_due(now, batch)
+            total += n
+            if n < batch:
+                break
+        return total
+
     async def schedule(self, m: str, due: float) -> None:
         """Add (or move) one timer outside a job commit (the lease-busy retry)."""
         await self.redis.zadd(self.keys.timers, {m: ms(due)})

@@ -60,12 +60,19 @@ log = structlog.get_logger("jobs.worker.process")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
+TICK_MAX_SECONDS = 0.25
+
+
 def tick_seconds(settings: Settings) -> float:
-    """How often due timers are released: a fraction of the shortest wait, 0.05-1 s."""
+    """How often due timers are released: a fraction of the shortest wait, 0.05-0.25 s.
+
+    A timer fires up to one tick late; at 1 s (as before) 20 timers due at once fired
+    565 ms late at the median, and the p99 <= 1 s target depended on the tick's phase.
+    A tick is one short script call when nothing is due."""
     shortest = min(settings.PPS_POLL_SECONDS, settings.PPS_LEASE_SECONDS)
     if settings.PPS_SETTLE_SECONDS > 0:
         shortest = min(shortest, settings.PPS_SETTLE_SECONDS)
-    return max(0.05, min(1.0, shortest / 5))
+    return max(0.05, min(TICK_MAX_SECONDS, shortest / 5))
 
 
 def _default_factory(settings: Settings) -> Callable[[Cluster], Appliance]:
@@ -173,7 +180,7 @@ class Worker:
             (self.check_data, max(0.2, lease / 2)),
             (self.announce, max(0.05, lease / 3)),
             (self.poll_fleet, fleet_tick_seconds(self.settings.PPS_FLEET_POLL_SECONDS)),
-            (self.tally.count_events, max(0.2, tick_seconds(self.settings))),
+            (self.tally.count_events, max(0.2, 4 * tick_seconds(self.settings))),
         ):
             scheduler.add_job(
                 self._guarded(fn),
@@ -347,7 +354,7 @@ class Worker:
         if self._redis_up is False:
             return  # the consume loop is waiting Redis out
         with contextlib.suppress(*REDIS_DOWN):  # the consume loop reports and backs off
-            await self.timers.release_due(self.clock.now())
+            await self.timers.release_all_due(self.clock.now())
 
     async def poll_fleet(self) -> None:
         """Scheduler tick: read the idle clusters that are due, for the fleet view."""

@@ -225,3 +225,22 @@ async def test_only_the_fence_stops_a_paused_worker_when_state_and_step_still_ma
     assert "install" not in stubs.effects
     after = await a.job(job.id)
     assert (after.state, after.step) == (before.state, before.step) == (State.RUNNING, Step.INSTALL)
+
+
+async def test_a_burst_of_due_timers_is_released_in_one_tick(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    from jobs.store.timers import Timers, member
+
+    timers = Timers(redis, keys)
+    now = 1_800_000_000.0
+    await redis.zadd(keys.timers, {member(f"J-{i:04d}", "start"): int(now * 1000) - i
+                                   for i in range(1030)})
+    later = member("J-later", "start")
+    await redis.zadd(keys.timers, {later: int(now * 1000) + 5000})
+    assert await timers.release_all_due(now) == 1030  # 11 script calls of 100
+    assert await redis.xlen(keys.queue) == 1030
+    assert list((await timers.all()).keys()) == [later]
+    assert await timers.release_all_due(now, batch=7, max_batches=2) == 0
+    await redis.zadd(keys.timers, {member(f"K-{i}", "poll"): int(now * 1000) for i in range(30)})
+    assert await timers.release_all_due(now, batch=7, max_batches=2) == 14  # bounded per tick

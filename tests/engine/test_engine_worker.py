@@ -53,7 +53,7 @@ from tests.fakes import (
 
 
 def test_tick_and_backoff_are_bounded(settings: Settings) -> None:
-    assert tick_seconds(settings) == 1.0  # production timings: once a second
+    assert tick_seconds(settings) == 0.25  # production timings: four times a second
     fast = settings.model_copy(update={"PPS_POLL_SECONDS": 0.05, "PPS_LEASE_SECONDS": 0.5})
     assert tick_seconds(fast) == 0.05
     waits = [backoff(n) for n in range(1, 30)]

@@ -3,7 +3,9 @@ active or scheduled job and its newest finished job."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -78,3 +80,40 @@ async def test_facts_join_readings_with_active_and_last_jobs(
     # Only the newest `scan` jobs are searched: a's last finished one is older than b's.
     narrow = await FleetView(store, service, inv, clock, 300.0, scan=1).facts()
     assert narrow.clusters[0].last is None and narrow.clusters[1].last is not None
+
+
+async def test_concurrent_callers_share_one_reading(tmp_path: Path) -> None:
+    class Jobs:
+        def __init__(self) -> None:
+            self.reads = 0
+            self.release = asyncio.Event()
+
+        async def list_active(self) -> list[Any]:
+            self.reads += 1
+            await self.release.wait()
+            return []
+
+        async def find_many(self, ids: Any) -> list[Any]:
+            return []
+
+    class Records:
+        async def load_many(self, clusters: Any) -> dict[str, Any]:
+            return {}
+
+        async def last_finished(self, clusters: Any, scan: int) -> dict[str, str]:
+            return {}
+
+    jobs = Jobs()
+    view = FleetView(Records(), jobs, inventory(tmp_path, ["a", "b"]), FakeClock(), 300.0)
+    first = asyncio.create_task(view.facts())
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(view.facts())  # a caller that goes away meanwhile
+    others = [asyncio.create_task(view.facts()) for _ in range(8)]
+    await asyncio.sleep(0)
+    gone.cancel()
+    jobs.release.set()
+    results = await asyncio.gather(first, *others)
+    assert jobs.reads == 1 and all(r is results[0] for r in results)
+    assert [c.cluster.name for c in results[0].clusters] == ["a", "b"]
+    await view.facts()  # a caller after the reading ended starts a new one
+    assert jobs.reads == 2

@@ -27,11 +27,14 @@ def restore_logging() -> Iterator[None]:
     """Put logging back the way the test found it."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    noisy = {n: logging.getLogger(n).level for n in ("httpx", "httpcore")}
     yield
     for h in list(root.handlers):
         if h not in handlers:
             root.removeHandler(h)
     root.setLevel(level)
+    for n, lvl in noisy.items():
+        logging.getLogger(n).setLevel(lvl)
     structlog.reset_defaults()
 
 
@@ -103,3 +106,18 @@ def test_log_of_a_running_bot_is_json_lines_without_request_bodies(tmp_path: Pat
             pytest.fail(f"not one JSON record per line: {line!r}\n{log}")
     assert [r for r in records if r.get("event") == "forged"] == []
     assert {"bot_started", "auth_test_failed"} <= {r.get("event") for r in records}
+
+
+def test_log_httpx_request_lines_only_at_debug(restore_logging: None) -> None:
+    def lines(level: str) -> list[str]:
+        out = io.StringIO()
+        configure_logging(level, "json", stream=out)
+        logging.getLogger("httpx").info("HTTP Request: GET http://node/api/v1/x 200")
+        logging.getLogger("httpx").warning("httpx warned")
+        get_logger("jobs.appliance").info("pps.write")
+        return [line for line in out.getvalue().split("\n") if line]
+
+    info = lines("INFO")
+    assert len(info) == 2 and "httpx warned" in info[0] and "pps.write" in info[1]
+    assert len(lines("DEBUG")) == 3
+    assert len(lines("ERROR")) == 0
