@@ -11,7 +11,9 @@ runs, one after the other and never two at once:
 - item 1: a burst of `c` concurrent clients sends signed `/pps` commands to the bot, then
   the same burst to the bare Bolt app (or the other way round, alternating by round).
 
-The clicks are spread between the bursts so both sample the whole load. A sample taken
+The clicks are spread between the bursts so both sample the whole load. At the full size
+the load starts only after the workers' first fleet poll (the reserved gates open during
+that wait, when nothing is measured). A sample taken
 after the load's last job finished is not counted (an ack round counts only if both its
 bursts ended while the load ran); the details say how many were dropped.
 """
@@ -20,27 +22,34 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from typing import Any
 
 import httpx
 
 from benchmarks import ack_concurrency, click_to_appliance, many_upgrades
 from benchmarks.ack_concurrency import bare_bolt, burst
-from benchmarks.deployment import Deployment
+from benchmarks.deployment import Deployment, wait_fleet_read
 from benchmarks.driver import Gate, make_driver
 from benchmarks.stats import Figure, percentile
 
 
 async def measure(dep: Deployment, gate_first: int, gates: int, load_indexes: list[int],
-                  within: float, concurrency: tuple[int, ...], rounds: int, per_client: int
-                  ) -> tuple[list[Figure], dict[str, Any]]:
+                  within: float, concurrency: tuple[int, ...], rounds: int, per_client: int,
+                  settle_fleet: bool = False) -> tuple[list[Figure], dict[str, Any]]:
     """Items 1 and 2 (clusters gate_first.. reserved) during item 3's load on
-    `load_indexes`."""
+    `load_indexes`; with `settle_fleet`, the load starts only once the workers' first
+    fleet poll has read every cluster (the reserved gates open meanwhile)."""
     drv = make_driver(dep)
     n = len(load_indexes)
     try:
         reserved = await click_to_appliance.open_gates(
             drv, list(range(gate_first, gate_first + gates)), 60 + gates)
+        if settle_fleet:
+            waited = await asyncio.to_thread(wait_fleet_read, dep.redis_url, dep.prefix,
+                                             dep.clusters, 60 + dep.clusters / 4)
+            print(f"first fleet poll of {dep.clusters} clusters done after {waited:.1f} s "
+                  "more", file=sys.stderr)
         pending: list[tuple[int, Gate]] = [(i, g) for i, g in reserved.values() if g is not None]
         bursts = [(c, r) for r in range(rounds) for c in concurrency]
         per_gap = math.ceil(len(pending) / (len(bursts) + 1)) if pending else 0
