@@ -103,10 +103,11 @@ async def measure(dep: Deployment, concurrency: tuple[int, ...], rounds: int,
                                       percentile(bot, q), "ms", percentile(base, q),
                                       "p99 ratio <= 1.1x" if q == 99 else "",
                                       "baseline: bare Bolt AsyncApp"))
-            details[f"clients_{c}"] = {"requests": len(bot), "bot_ms": _summary(bot),
-                                       "bare_bolt_ms": _summary(base)}
+            details[f"clients_{c}"] = {"requests": len(bot), "bot_ms": summary(bot),
+                                       "bare_bolt_ms": summary(base)}
     return figures, details
 
 
-def _summary(xs: list[float]) -> dict[str, float]:
-    return {"p50": percentile(xs, 50), "p99": percentile(xs, 99), "max": max(xs)}
+def summary(xs: list[float]) -> dict[str, float]:
+    return {"p50": percentile(xs, 50), "p99": percentile(xs, 99),
+            "max": max(xs, default=float("nan"))}

@@ -9,7 +9,8 @@ the clicked jobs' installs and reboot polls running under the next clicks.)
 The click goes through the Slack stand-in, which signs it and posts it to the bot, as
 Slack would. The floor, measured in the same run
 between the clicks: one Redis round trip (PING) plus one HTTP round trip to the simulator
-(its control API).
+(its control API). `open_gates`, `click_one` and `floor_ms` also serve item 2 under load
+(`benchmarks.under_load`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from benchmarks.driver import Driver, Gate, make_driver
 from benchmarks.stats import Figure, percentile
 
 
-async def _disable_received(dep: Deployment, http: httpx.AsyncClient, cluster: str,
-                            within: float = 30.0) -> float:
+async def disable_received(dep: Deployment, http: httpx.AsyncClient, cluster: str,
+                           within: float = 30.0) -> float:
     """When the cluster's first `login_permission=false` write arrived (epoch seconds)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -51,11 +52,56 @@ async def _quiet(drv: Driver, job_id: str, within: float = 120.0) -> None:
     raise RuntimeError(f"{job_id}: not quiet within {within} s")
 
 
-async def _floor(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
+async def floor_ms(redis: aioredis.Redis, http: httpx.AsyncClient, node_url: str) -> float:
+    """One Redis round trip (PING) plus one HTTP round trip to the simulator, in ms."""
     t0 = time.perf_counter()
     await redis.ping()
     await http.get(node_url)
     return (time.perf_counter() - t0) * 1000
+
+
+def probe_url(dep: Deployment) -> str:
+    """The simulator's control API: always up (a node of a clicked cluster reboots)."""
+    return f"{dep.control_url}/_sim/clusters/{cluster_name(dep.clusters - 1)}"
+
+
+async def open_gates(drv: Driver, indexes: list[int], within: float
+                     ) -> dict[str, tuple[int, Gate | None]]:
+    """Request upgrades of `indexes` and wait (at most `within` s) until each one's approval
+    message is visible; job id -> (cluster index, its gate or None if it never showed)."""
+    seen: dict[str, Gate] = {}
+    stop, all_seen = asyncio.Event(), asyncio.Event()
+
+    async def remember(g: Gate) -> None:
+        seen.setdefault(g.job_id, g)
+        if len(seen) >= len(indexes):
+            all_seen.set()
+
+    watcher = asyncio.create_task(drv.watch_gates(remember, stop))
+    try:
+        jobs = {await drv.request(i): i for i in indexes}
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_seen.wait(), within)
+    finally:
+        stop.set()
+        await watcher
+    return {j: (i, seen.get(j)) for j, i in jobs.items()}
+
+
+async def click_one(drv: Driver, http: httpx.AsyncClient, gate: Gate, cluster_index: int
+                    ) -> float:
+    """Approve `gate`; ms from the click's request to the disable write's arrival (the
+    simulator's write log read over `http`)."""
+    await drv.click(gate)
+    received = await disable_received(drv.dep, http, cluster_name(cluster_index))
+    return (received - gate.clicked_at) * 1000
+
+
+def summary(lat: list[float], floor: list[float]) -> dict[str, Any]:
+    return {"gates": len(lat), "click_ms": {"p50": percentile(lat, 50),
+                                            "p99": percentile(lat, 99),
+                                            "max": max(lat, default=float("nan"))},
+            "floor_ms": {"p50": percentile(floor, 50), "p99": percentile(floor, 99)}}
 
 
 async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
@@ -63,35 +109,18 @@ async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
     """Clusters first..first+gates-1: p50/p99 click -> disable write, and the floor;
     `idle`: each click waits until the previous job is quiet again."""
     drv = make_driver(dep)
-    seen: dict[str, Gate] = {}
-    stop, all_seen = asyncio.Event(), asyncio.Event()
-
-    async def remember(g: Gate) -> None:
-        seen.setdefault(g.job_id, g)
-        if len(seen) >= gates:
-            all_seen.set()
-
-    watcher = asyncio.create_task(drv.watch_gates(remember, stop))
     try:
-        jobs = {await drv.request(first + i): first + i for i in range(gates)}
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_seen.wait(), 60 + gates)
-        stop.set()
-        await watcher
-        # The simulator's control API: always up (a node of a clicked cluster reboots).
-        node_url = f"{dep.control_url}/_sim/clusters/{cluster_name(dep.clusters - 1)}"
+        jobs = await open_gates(drv, list(range(first, first + gates)), 60 + gates)
         lat, floor = [], []
         async with httpx.AsyncClient(timeout=10) as probe:
+            node_url = probe_url(dep)
             for _ in range(3):
-                await _floor(drv.redis, probe, node_url)
-            for job_id, idx in jobs.items():
-                gate = seen.get(job_id)
+                await floor_ms(drv.redis, probe, node_url)
+            for job_id, (idx, gate) in jobs.items():
                 if gate is None:
                     continue
-                floor.append(await _floor(drv.redis, probe, node_url))
-                await drv.click(gate)
-                received = await _disable_received(dep, probe, cluster_name(idx))
-                lat.append((received - gate.clicked_at) * 1000)
+                floor.append(await floor_ms(drv.redis, probe, node_url))
+                lat.append(await click_one(drv, probe, gate, idx))
                 if idle:
                     await _quiet(drv, job_id)
         figures = [
@@ -101,13 +130,8 @@ async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
                    "baseline: floor (Redis PING + one HTTP GET to the simulator)")
             for q in (50, 99)
         ]
-        details = {"gates": len(lat), "click_ms": {"p50": percentile(lat, 50),
-                                                   "p99": percentile(lat, 99),
-                                                   "max": max(lat, default=float("nan"))},
-                   "floor_ms": {"p50": percentile(floor, 50), "p99": percentile(floor, 99)},
-                   "job_ids": list(jobs)}
+        details = {**summary(lat, floor), "job_ids": list(jobs)}
         return figures, details
     finally:
-        stop.set()
         await drv.http.aclose()
         await drv.redis.aclose()

@@ -1,5 +1,6 @@
 """A benchmark deployment: N simulated clusters, the Slack stand-in, `ppsbot worker` x W and
-`ppsbot bot` as real processes on a private Redis key prefix (removed afterwards).
+`ppsbot bot` as real processes on a private Redis key prefix (removed afterwards). At the
+full size, figures are measured once the workers' first fleet poll has read every cluster.
 
 The clusters mix standalone, active/passive (with a VIP) and active/active, with
 accelerated timings that differ a little per cluster, spread over up to 20 channels. The
@@ -8,9 +9,13 @@ processes are started and stopped by the demo's `DemoStack`; only the files diff
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import secrets
 import socket
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,6 +144,13 @@ def write_deployment(run_dir: Path, clusters: int, *, redis_url: str, speed: Spe
         "PPS_BACKUP_DIR": str(run_dir / "backups"), "PPS_LEASE_SECONDS": str(speed.lease),
         USERNAME_ENV: creds[0], PASSWORD_ENV: creds[1],
         "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+        # No worker /metrics: workers starting together raced for its one port (the loser
+        # exited at start-up), and another run on this machine may hold it.
+        "PPS_WORKER_METRICS_PORT": "0",
+        # The fleet poll reads every cluster one tick (30 s) after the workers start, and
+        # again every PPS_FLEET_POLL_SECONDS: once an hour, no sweep of every idle cluster
+        # lands at a random point of a measurement (the first one is waited for).
+        "PPS_FLEET_POLL_SECONDS": "3600",
     }
     cfg = DemoConfig(run_dir=run_dir, host=host, inventory=inventory, sim_config=sim_config,
                      bot_port=bot_port, standin_port=standin_port,
@@ -156,6 +168,7 @@ class Deployment:
     control_url: str
     prefix: str
     clusters: int
+    calls_seen: int = 0  # Web API calls counted so far (`slack_call_count`)
 
     @property
     def secret(self) -> str:
@@ -174,10 +187,21 @@ class Deployment:
         out: dict[str, Any] = r.json()
         return out
 
-    def slack_calls(self) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.cfg.page_url}_standin/calls", timeout=30)
+    def slack_calls(self, since: int = 0) -> list[dict[str, Any]]:
+        """The Web API calls the stand-in received (from the `since`+1-th on)."""
+        r = httpx.get(f"{self.cfg.page_url}_standin/calls", params={"since": since}, timeout=60)
         out: list[dict[str, Any]] = r.json()
         return out
+
+    def slack_call_count(self) -> int:
+        """How many Web API calls the stand-in has received so far."""
+        self.calls_seen += len(self.slack_calls(self.calls_seen))
+        return self.calls_seen
+
+    def configure(self, cluster: str, changes: dict[str, Any]) -> None:
+        """Change a simulated cluster's knobs or faults (`PATCH /_sim/clusters/<c>`)."""
+        r = httpx.patch(f"{self.control_url}/_sim/clusters/{cluster}", json=changes, timeout=10)
+        r.raise_for_status()
 
 
 def cleanup_prefix(redis_url: str, prefix: str) -> int:
@@ -193,17 +217,53 @@ def cleanup_prefix(redis_url: str, prefix: str) -> int:
     return n
 
 
+def wait_fleet_read(redis_url: str, prefix: str, clusters: int, within: float) -> float:
+    """Wait until the workers' first fleet poll has read every cluster (`fleet:<c>` keys),
+    at most `within` seconds; seconds waited. The workers start it one tick (30 s with the
+    default PPS_FLEET_POLL_SECONDS) after they start and read every cluster then: figures
+    measured during that sweep would carry its load."""
+    r = redis.Redis.from_url(redis_url)
+    t0 = time.monotonic()
+    keys = [f"{prefix}fleet:{cluster_name(i)}" for i in range(clusters)]
+    try:
+        while time.monotonic() - t0 < within:
+            if sum(1 for v in r.mget(keys) if v is not None) >= clusters:
+                break
+            time.sleep(0.5)
+    finally:
+        r.close()
+    return time.monotonic() - t0
+
+
+def _enough_files() -> None:
+    """Raise this process's open-file limit to its hard limit (the children inherit it):
+    the simulator holds a listening socket per node and a connection per client."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 @contextmanager
 def deployment(clusters: int, *, workers: int = 2, redis_url: str, speed: Speed | None = None,
-               approvers: int = 0) -> Iterator[Deployment]:
-    """Start everything, yield it, then stop every process and remove the Redis keys."""
+               approvers: int = 0, standin_rate_limit: int = 0, settle_fleet: bool = False
+               ) -> Iterator[Deployment]:
+    """Start everything (with `settle_fleet`, wait until the first fleet poll is done),
+    yield it, then stop every process and remove the Redis keys. `standin_rate_limit` > 0:
+    the Slack stand-in answers 429 above that many calls per second per method (per
+    channel for chat.postMessage)."""
+    _enough_files()
     with tempfile.TemporaryDirectory(prefix="ppsbench-") as tmp:
         cfg, control, prefix = write_deployment(
             Path(tmp), clusters, redis_url=redis_url, speed=speed or Speed(),
             approvers=max(approvers, 2 * clusters + 10))
-        stack = DemoStack(cfg, workers=workers)
+        stack = DemoStack(cfg, workers=workers, standin_rate_limit=standin_rate_limit)
         try:
             stack.start(timeout=120 + clusters / 2)
+            if settle_fleet:
+                waited = wait_fleet_read(redis_url, prefix, clusters, 60 + clusters / 4)
+                print(f"first fleet poll of {clusters} clusters done after {waited:.1f} s",
+                      file=sys.stderr)
             yield Deployment(cfg, stack, f"http://{cfg.host}:{control}", prefix, clusters)
         finally:
             stack.stop()

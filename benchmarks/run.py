@@ -1,12 +1,20 @@
-"""`make bench`: every figure of issue 12 (items 1, 2, 3 reduced, 6) in one run, one table.
+"""`make bench`: every figure of issue 12 (items 1, 2, 3, 4, 5, 6) in one run, one table.
 
-    python -m benchmarks.run [--tiny] [--clusters 40] [--gates 100] [--timers 1000]
-                             [--out benchmarks/results.json]
+    python -m benchmarks.run [--tiny] [--clusters 200] [--variant-clusters 40] [--gates 100]
+                             [--timers 1000] [--out benchmarks/results.json]
 
-One deployment (simulator, Slack stand-in, 2 `ppsbot worker`, 1 `ppsbot bot`, real Redis
-under a private key prefix) serves items 1, 2 and 3 in that order; item 6 starts its own
-two workers. Every process is stopped and every key removed at the end. `--tiny` is the
-size CI runs (well under a minute); the default is the size the README reports.
+Four deployments (simulator, Slack stand-in, `ppsbot worker` x W, 1 `ppsbot bot`, real
+Redis under a private key prefix each), one after the other:
+
+- A, 2 workers: items 1 and 2 idle; item 3 (one job of each mode alone, then N at once);
+  item 4, item 3's load on fewer clusters with one cluster's firmware upload throttled.
+- D, 2 workers: items 1 and 2 measured while item 3's load (N at once) runs.
+- B, 4 workers: item 3 alone and N at once again (does it scale?).
+- C, 2 workers, the stand-in's rate limits on: item 5, item 3's load on as many clusters
+  as item 4's.
+
+Item 6 starts its own two workers. Every process is stopped and every key removed at the
+end. `--tiny` is the size CI runs; the default is the size the README reports.
 """
 
 from __future__ import annotations
@@ -18,15 +26,24 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import redis
 
-from benchmarks import ack_concurrency, click_to_appliance, many_upgrades, timers_burst
+from benchmarks import (
+    ack_concurrency,
+    click_to_appliance,
+    many_upgrades,
+    slack_limits,
+    timers_burst,
+    under_load,
+    upload_throttle,
+)
 from benchmarks.deployment import MODES, deployment
 from benchmarks.profile import Recorder
-from benchmarks.stats import Results, machine, table
+from benchmarks.stats import Figure, Results, machine, table
 
 
 @dataclass(frozen=True)
@@ -34,16 +51,35 @@ class Size:
     """How much of everything one run does."""
 
     name: str
-    clusters: int  # item 3
-    gates: int  # item 2
+    clusters: int  # item 3, and its load while items 1 and 2 are measured
+    gates: int  # item 2, idle
     timers: int  # item 6
     concurrency: tuple[int, ...] = (20, 100)
     rounds: int = 4  # item 1: interleaved rounds
     per_client: int = 5  # item 1: commands per client per round
+    load_gates: int = 2  # item 2 under item 3's load
+    load_rounds: int = 1  # item 1 under item 3's load: interleaved rounds
+    scale_workers: int = 4  # item 3 again in deployment B with this many workers...
+    scale_clusters: int = 0  # ...on this many clusters (0: `clusters`)
+    variant_clusters: int = 3  # item 3 with one upload throttled, and with rate limits on
+    upload_seconds: float = 3.0  # how long the throttled upload takes
+    rate_limit: int = 1  # the stand-in's limit in C: calls/s per method (per channel)
+    settle_fleet: bool = False  # measure only after the first fleet poll (about 30 s each)
+
+    @property
+    def scaled(self) -> int:
+        return self.scale_clusters or self.clusters
 
 
-TINY = Size("tiny", clusters=6, gates=5, timers=20, concurrency=(5, 20), rounds=2, per_client=2)
-FULL = Size("full", clusters=40, gates=100, timers=1000)
+TINY = Size("tiny", clusters=4, gates=2, timers=20, concurrency=(5, 20), rounds=1, per_client=2,
+            upload_seconds=2.0, rate_limit=3)
+FULL = Size("full", clusters=200, gates=100, timers=1000, load_gates=20, load_rounds=2,
+            variant_clusters=40, upload_seconds=60.0, settle_fleet=True)
+
+
+def _within(n: int) -> float:
+    """How long a load of n upgrades may take before the run gives up waiting."""
+    return 120 + 3 * n
 
 
 def _redis_version(url: str) -> str:
@@ -69,39 +105,79 @@ def _profiled(profile: Path | None, phase: str, pids: Mapping[str, int]) -> Iter
         print(f"profile of {phase}: {profile / phase}", file=sys.stderr)
 
 
+def _step(res: Results, key: str, got: tuple[list[Figure], dict[str, Any]], t0: float) -> None:
+    figs, det = got
+    res.add(figs)
+    res.details[key] = det
+    print(f"{key} done ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+
+
+def _up(res: Results, name: str, clusters: int, workers: int, t0: float, what: str = "") -> None:
+    res.details.setdefault("deployments", {})[name] = {"clusters": clusters, "workers": workers,
+                                                       "what": what}
+    print(f"deployment {name} up: {clusters} clusters, {workers} workers, 1 bot{what} "
+          f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+
+
 def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = None) -> Results:
     """Run every benchmark at `size`; print the table; write results.json to `out`;
     with `profile`, record each phase's processes with py-spy under that folder."""
     res = Results(size=size.name, machine=machine(_redis_version(redis_url)))
-    started = time.monotonic()
-    first_gate = 0
-    first_load = first_gate + size.gates
-    total = first_load + len(MODES) + size.clusters
-    with deployment(total, workers=2, redis_url=redis_url) as dep:
-        print(f"deployment up: {total} clusters, 2 workers, 1 bot", file=sys.stderr)
+    t0 = started = time.monotonic()
+    n, v, m = size.clusters, size.variant_clusters, size.scaled
+    settle = size.settle_fleet
+    # A: items 1 and 2 idle, item 3, item 4. Its clusters in the order they are used.
+    main_first = size.gates  # 3 alone, then n at once
+    throttled = main_first + len(MODES) + n
+    total = throttled + 1 + v
+    with deployment(total, workers=2, redis_url=redis_url, settle_fleet=settle) as dep:
+        _up(res, "A", total, 2, t0)
         with _profiled(profile, "item1", dep.pids()):
-            figs, det = asyncio.run(ack_concurrency.measure(dep, size.concurrency, size.rounds,
-                                                            size.per_client))
-        res.add(figs)
-        res.details["ack"] = det
-        print("item 1 done", file=sys.stderr)
+            _step(res, "ack", asyncio.run(ack_concurrency.measure(
+                dep, size.concurrency, size.rounds, size.per_client)), t0)
         with _profiled(profile, "item2", dep.pids()):
-            figs, det = asyncio.run(click_to_appliance.measure(dep, first_gate, size.gates))
-        res.add(figs)
-        res.details["click_to_appliance"] = det
-        print("item 2 done", file=sys.stderr)
+            _step(res, "click_to_appliance", asyncio.run(click_to_appliance.measure(
+                dep, 0, size.gates)), t0)
         with _profiled(profile, "item3", dep.pids()):
-            figs, det = asyncio.run(many_upgrades.measure(dep, first_load, size.clusters,
-                                                          120 + 3 * size.clusters))
-        res.add(figs)
-        res.details["many_upgrades"] = det
-        print("item 3 done", file=sys.stderr)
-    figs, det = asyncio.run(timers_burst.measure(redis_url, size.timers))
-    res.add(figs)
-    res.details["timers"] = det
+            _step(res, "many_upgrades", asyncio.run(many_upgrades.measure(
+                dep, main_first, n, _within(n))), t0)
+        with _profiled(profile, "item4", dep.pids()):
+            _step(res, "upload_throttled", asyncio.run(upload_throttle.measure(
+                dep, throttled, list(range(throttled + 1, throttled + 1 + v)),
+                size.upload_seconds, res.details["many_upgrades"]["alone_seconds"],
+                _within(v))), t0)
+    # D: items 1 and 2 while item 3's load runs (gates reserved first, then the load).
+    total = size.load_gates + n
+    with deployment(total, workers=2, redis_url=redis_url) as dep:  # it waits for the fleet
+        _up(res, "D", total, 2, t0)
+        with _profiled(profile, "items1-2-under-load", dep.pids()):
+            _step(res, "under_load", asyncio.run(under_load.measure(
+                dep, 0, size.load_gates, list(range(size.load_gates, total)), _within(n),
+                size.concurrency, size.load_rounds, size.per_client, settle)), t0)
+    # B: item 3 again with more workers.
+    total = len(MODES) + m
+    with deployment(total, workers=size.scale_workers, redis_url=redis_url,
+                    settle_fleet=settle) as dep:
+        _up(res, "B", total, size.scale_workers, t0)
+        with _profiled(profile, "item3-scaled", dep.pids()):
+            _step(res, "many_upgrades_scaled", asyncio.run(many_upgrades.measure_scaled(
+                dep, 0, m, _within(m), size.scale_workers, res.details["many_upgrades"])), t0)
+    # C: item 3's load with the stand-in's rate limits on (item 5). No wait for the first
+    # fleet poll: of so few clusters it is a second of work, next to figures in seconds.
+    off = res.details["upload_throttled"]
+    with deployment(v + 1, workers=2, redis_url=redis_url,
+                    standin_rate_limit=size.rate_limit) as dep:
+        _up(res, "C", v + 1, 2, t0, f", stand-in limit {size.rate_limit}/s")
+        with _profiled(profile, "item5", dep.pids()):
+            _step(res, "slack_limits", asyncio.run(slack_limits.measure(
+                dep, list(range(v + 1)), size.rate_limit, _within(v + 1),
+                off["gate_visible_ms"],
+                f"baseline: limits off, item 4's {off['clusters']} upgrades at once")), t0)
+    _step(res, "timers", asyncio.run(timers_burst.measure(redis_url, size.timers)), t0)
     res.details["wall_seconds"] = round(time.monotonic() - started, 1)
-    m = res.machine
-    print(f"\n{m['cores']} cores ({m['cpu']}), Python {m['python']}, Redis {m['redis']}, "
+    res.figures.sort(key=lambda f: f.item)  # stable: each item's rows in the order measured
+    m_ = res.machine
+    print(f"\n{m_['cores']} cores ({m_['cpu']}), Python {m_['python']}, Redis {m_['redis']}, "
           f"size {size.name}, {res.details['wall_seconds']} s\n")
     print(table(res.figures))
     if out is not None:
@@ -112,8 +188,12 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", action="store_true", help="the CI size (well under a minute)")
-    p.add_argument("--clusters", type=int, default=None, help="item 3's clusters (full: 40)")
+    p.add_argument("--tiny", action="store_true", help="the CI size (about 90 s)")
+    p.add_argument("--clusters", type=int, default=None,
+                   help="item 3's clusters, also with 4 workers (full: 200)")
+    p.add_argument("--variant-clusters", type=int, default=None,
+                   help="item 3's clusters with one upload throttled and with rate limits on "
+                        "(full: 40)")
     p.add_argument("--gates", type=int, default=None, help="item 2's gates (full: 100)")
     p.add_argument("--timers", type=int, default=None, help="item 6's timers (full: 1000)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
@@ -121,12 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="record every process with py-spy, one folder per item")
     a = p.parse_args(argv)
-    base = TINY if a.tiny else FULL
-    size = Size(base.name, a.clusters or base.clusters, a.gates or base.gates,
-                a.timers or base.timers, base.concurrency, base.rounds, base.per_client)
-    if (a.clusters, a.gates, a.timers) != (None, None, None):
-        size = Size(f"{base.name}+custom", size.clusters, size.gates, size.timers,
-                    size.concurrency, size.rounds, size.per_client)
+    size = TINY if a.tiny else FULL
+    custom = {k: v for k, v in (("clusters", a.clusters), ("variant_clusters", a.variant_clusters),
+                                ("gates", a.gates), ("timers", a.timers)) if v is not None}
+    if custom:
+        size = replace(size, name=f"{size.name}+custom", **custom)
     run(size, os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
         None if a.no_out else a.out, a.profile)
     return 0

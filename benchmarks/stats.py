@@ -29,7 +29,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 class Figure:
     """One row of the table."""
 
-    item: str  # "1", "2", "3", "6"
+    item: str  # the item of issue 12: "1" to "6"
     name: str
     value: float
     unit: str = "ms"

@@ -122,7 +122,7 @@ async def measure(redis_url: str, count: int, workers: int = 2
                "SLACK_BOT_TOKEN": "xoxb-unused", "SLACK_SIGNING_SECRET": "unused",
                "PPS_BACKUP_DIR": str(run_dir / "backups"), "PPS_APPROVERS": "U_BAPP00000",
                USERNAME_ENV: "admin", PASSWORD_ENV: "unused", "LOG_FORMAT": "json",
-               "LOG_LEVEL": "WARNING"}
+               "LOG_LEVEL": "WARNING", "PPS_WORKER_METRICS_PORT": "0"}
         try:
             procs.extend(_spawn_workers(run_dir, env, workers))
             due = time.time() + 4 + count / 250

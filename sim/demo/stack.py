@@ -74,6 +74,7 @@ class DemoStack:
     workers: int = 1
     redis_server: str | None = None  # path of redis-server when the demo runs its own
     redis_port: int | None = None
+    standin_rate_limit: int = 0  # the stand-in answers 429 above this many calls/s (0: off)
     children: list[Child] = field(default_factory=list)
 
     def _child(self, name: str, argv: list[str]) -> Child:
@@ -107,9 +108,11 @@ class DemoStack:
                                       "--dir", str(rdir)])
             self._child("simulator", [py, "-m", "bot.cli", "simulator", "--config",
                                       str(cfg.sim_config), "--host", cfg.host])
+            limit = (["--rate-limit", str(self.standin_rate_limit)]
+                     if self.standin_rate_limit > 0 else [])
             self._child("standin", [py, "-m", "sim.slack.channel_page", "--host", cfg.host,
                                     "--port", str(cfg.standin_port), "--bot-url", cfg.events_url,
-                                    "--channel", CHANNEL])
+                                    "--channel", CHANNEL, *limit])
             for i in range(1, self.workers + 1):
                 self._child(f"worker-{i}", [py, "-m", "bot.cli", "worker", "--name",
                                             f"demo-worker-{i}"])

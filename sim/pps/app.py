@@ -5,7 +5,8 @@ node itself, or whichever node holds the VIP. Faults apply here: slow answers, f
 503s, 404 on the [assumed] writes, refused installs and rollbacks, empty exports, expired
 keys, answers drip-fed a byte at a time, huge answers to reads, an install lost in transit
 (connection reset, nothing starts), a proxy's 502/504 to an install that did start, and an
-unreadable or a huge configuration tree.
+unreadable or a huge configuration tree. The `upload_seconds` knob makes an install's
+package upload slow (a WAN link): its body is read at an even pace over that many seconds.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import binascii
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -202,7 +204,7 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
     async def upgrade(request: Request, cluster: SimCluster, node: SimNode) -> Response:
         if cluster.faults.assumed_404:
             return _error(404, "Not Found")
-        form = await request.form()
+        form = await _upload_form(request, cluster.knobs.upload_seconds)
         upload = form.get("package")
         if not isinstance(upload, UploadFile):
             return _error(400, "multipart field 'package' is missing")
@@ -305,6 +307,32 @@ def node_app(resolve: Resolver, start: Starter, *, via_vip: bool = False) -> Sta
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes)
+
+
+async def _upload_form(request: Request, seconds: float) -> FormData:
+    """The install's multipart form. With `seconds` > 0 the body is read at an even pace
+    (by Content-Length) so that the upload takes that long from the handler's start, as
+    over a slow link: uvicorn stops reading the socket while its buffer is full, so the
+    client's sending slows down too, and the answer comes only once the upload is done."""
+    if seconds <= 0:
+        return await request.form()
+    started = time.monotonic()
+    total = int(request.headers.get("content-length") or 0)
+    chunks: list[bytes] = []
+    got = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        got += len(chunk)
+        if total > 0:
+            await asyncio.sleep(max(0.0, started + seconds * min(1.0, got / total)
+                                    - time.monotonic()))
+    await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
+    body = b"".join(chunks)
+
+    async def replay() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    return await MultiPartParser(request.headers, replay()).parse()
 
 
 def _detail(request: Request) -> str:

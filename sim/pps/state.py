@@ -55,6 +55,7 @@ class Knobs:
     legacy_auth: bool | None = None  # None: served below 22.7R2.1, 404 from it on
     realm_auth: bool = True  # False: realm_auth answers 404 (an old appliance)
     upgrade_changes_config: bool = False  # a new build changes a setting, drops an object
+    upload_seconds: float = 0.0  # an install's package upload takes this long (a slow WAN)
 
 
 @dataclass

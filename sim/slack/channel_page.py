@@ -101,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bot-url", required=True, help="the bot's URL, e.g. http://127.0.0.1:3000")
     p.add_argument("--channel", default=DEFAULT_CHANNEL, help="channel the page opens on")
     p.add_argument("--title", default=DEFAULT_TITLE)
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help="answer 429 above this many calls per second per method, per channel for "
+        "chat.postMessage (0: off)",
+    )
     args = p.parse_args(argv)
     secret = os.environ.get("SLACK_SIGNING_SECRET", "")
     if not secret:
@@ -108,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from sim.slack.standin import create_standin_app
+    from sim.slack.store import RateLimit
 
     app = create_standin_app(
         args.bot_url,
         secret,
         None,
         extra_routes=routes(channel=args.channel, title=args.title),
+        rate_limit=RateLimit(limit=args.rate_limit) if args.rate_limit > 0 else None,
     )
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=GRACEFUL_SECONDS)

@@ -101,7 +101,12 @@ class Control:
         )
 
     async def calls(self, request: Request) -> JSONResponse:
-        return JSONResponse([c.public() for c in self.store.calls])
+        """Every Web API call received, or those after the first `?since=N`."""
+        try:
+            since = max(0, int(request.query_params.get("since", "0")))
+        except ValueError:
+            return _bad("since must be an integer")
+        return JSONResponse([c.public() for c in self.store.calls[since:]])
 
     def _record_reply(self, target: _ResponseTarget, body: Mapping[str, Any]) -> None:
         """Show a command ack or a response_url post the way Slack would."""

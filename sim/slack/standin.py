@@ -22,7 +22,8 @@ Control API (what the demo page and the tests use):
   app last published to that user's Home tab with `views.publish` (also in `state` as
   `"home"` for the viewer).
 - `POST /_standin/response/<id>` -> the `response_url` target (5 uses, like Slack).
-- `GET  /_standin/calls` -> a JSON list of the recorded Web API calls.
+- `GET  /_standin/calls[?since=N]` -> a JSON list of the recorded Web API calls (from the
+  N+1-th on).
 - Files (`sim.slack.files`): `files.getUploadURLExternal`, the upload URL it hands out,
   `files.completeUploadExternal`; `GET /_standin/files` and `/_standin/files/<id>`.
 - Escalation webhooks (`sim.slack.webhook`): `POST /_standin/webhook` records a PagerDuty

@@ -207,6 +207,7 @@ async def test_slack_standin_control_api_with_a_fake_bot() -> None:
         assert missing.status_code == 404
         calls = (await c.get("/_standin/calls")).json()
         assert [x["method"] for x in calls] == ["chat.postMessage"]
+        assert (await c.get("/_standin/calls", params={"since": 1})).json() == []
         # long poll: returns on the next change
         version = (await c.get("/_standin/state")).json()["version"]
         waiter = asyncio.create_task(c.get("/_standin/state", params={"since": version}))
