@@ -14,6 +14,7 @@ Two figures per timer, both from Redis stream times (one clock):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -66,7 +67,30 @@ async def _create(env: dict[str, str], count: int, due: float) -> list[str]:
         await redis.aclose()
 
 
-async def _lateness(redis_url: str, prefix: str, due_ms: int, ids: set[str], within: float
+async def _workers_up(env: dict[str, str], workers: int, within: float = 60.0) -> None:
+    """Wait until `workers` workers announce themselves (so none is late for starting)."""
+    from jobs.config.clock import SystemClock
+    from jobs.config.settings import Settings
+    from jobs.store.keys import Keys
+    from jobs.store.presence import Presence
+    from jobs.store.redis_client import make_redis
+
+    settings = Settings(_env_file=None, **env)  # type: ignore[arg-type]
+    redis = make_redis(settings.REDIS_URL)
+    presence = Presence(redis, Keys(settings.PPS_REDIS_PREFIX), SystemClock(),
+                        settings.PPS_LEASE_SECONDS)
+    deadline = time.monotonic() + within
+    try:
+        while await presence.alive() < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{workers} workers did not start within {within} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
+
+
+async def _lateness(redis_url: str, prefix: str, due_ms: int, ids: set[str], within: float,
+                    linger_ms: int = 3000
                     ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     """(job id -> stream times (ms) its start timer was released into the work stream,
     job id -> stream times of each `scheduled -> …` transition)."""
@@ -91,7 +115,7 @@ async def _lateness(redis_url: str, prefix: str, due_ms: int, ids: set[str], wit
                     elif f.get("kind") == "state" and json.loads(
                             f.get("data") or "{}").get("from") == "scheduled":
                         started.setdefault(job, []).append(at)
-            if len(started) >= len(ids) and time.time() * 1000 > due_ms + 3000:
+            if len(started) >= len(ids) and time.time() * 1000 > due_ms + linger_ms:
                 break  # all started; a little longer to catch a second firing
         return released, started
     finally:
@@ -110,8 +134,8 @@ def _spawn_workers(run_dir: Path, env: dict[str, str], workers: int
     return procs
 
 
-async def measure(redis_url: str, count: int, workers: int = 2
-                  ) -> tuple[list[Figure], dict[str, Any]]:
+async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.0,
+                  linger: float = 3.0) -> tuple[list[Figure], dict[str, Any]]:
     """p50/p99/max lateness of `count` timers due at once; how many fired twice."""
     prefix = f"ppsbench:{uuid.uuid4().hex[:8]}:"
     procs: list[subprocess.Popen[bytes]] = []
@@ -125,12 +149,13 @@ async def measure(redis_url: str, count: int, workers: int = 2
                "LOG_LEVEL": "WARNING", "PPS_WORKER_METRICS_PORT": "0"}
         try:
             procs.extend(_spawn_workers(run_dir, env, workers))
-            due = time.time() + 4 + count / 250
+            await _workers_up(env, workers)
+            due = time.time() + lead + count / 250
             ids = await _create(env, count, due)
             slack = due - time.time()
             due_ms = int(due * 1000)
             fired, started = await _lateness(redis_url, prefix, due_ms, set(ids),
-                                             20 + count / 20)
+                                             20 + count / 20, int(linger * 1000))
         finally:
             for p in procs:
                 p.terminate()
