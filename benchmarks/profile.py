@@ -8,7 +8,9 @@ carries no profiling code) records each process's stacks in the collapsed format
 ("frame;frame;frame count" per line). The summary lists the functions that hold the
 most samples: inclusive (on the stack) and self (on top), with idle time (the event loop
 waiting in `select`/`epoll`) counted apart, so the figures are shares of busy time.
-py-spy is the `bench` extra (`pip install -e '.[bench]'`).
+py-spy is the `bench` extra (`pip install -e '.[bench]'`). Sampling costs CPU (about 5% of
+a core per process at the default 50 Hz, 15-20% at 200 Hz): read a profiled run's figures
+as a profile's, and take the table from a run without `--profile`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::(?P<line>\d+))?\)$")
 class Recorder:
     """One `py-spy record` per process; `stop()` makes each write its file."""
 
-    def __init__(self, out: Path, rate: int = 200) -> None:
+    def __init__(self, out: Path, rate: int = 50) -> None:
         self.out = out
         self.rate = rate
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
