@@ -201,15 +201,22 @@ def rss_figures(dep: Deployment, suffix: str = "", note: str = "") -> tuple[list
     return figs, rss
 
 
+async def _alone_then_load(drv: Driver, first: int, n: int, within: float
+                           ) -> tuple[dict[str, float], list[int], LoadRun, dict[str, float]]:
+    """One job of each mode alone (clusters first..first+2), then n at once after them:
+    (alone durations, the load's cluster indexes, the load run, duration ratios)."""
+    base = await alone(drv, first, within)
+    indexes = list(range(first + len(MODES), first + len(MODES) + n))
+    run = await load(drv, indexes, within)
+    return base, indexes, run, run.ratios(base)
+
+
 async def measure(dep: Deployment, first: int, n: int, within: float
                   ) -> tuple[list[Figure], dict[str, Any]]:
     """Baseline clusters first..first+2 (one per mode), then n at once after them."""
     drv = make_driver(dep)
     try:
-        base = await alone(drv, first, within)
-        indexes = list(range(first + len(MODES), first + len(MODES) + n))
-        run = await load(drv, indexes, within)
-        ratios = run.ratios(base)
+        base, indexes, run, ratios = await _alone_then_load(drv, first, n, within)
         calls = run.calls
         by_method = Counter(c["method"] for c in calls)
         early = sum(1 for c in calls if c.get("early"))
@@ -251,10 +258,7 @@ async def measure_scaled(dep: Deployment, first: int, n: int, within: float, wor
     and the peak RSS of every process."""
     drv = make_driver(dep)
     try:
-        base = await alone(drv, first, within)
-        indexes = list(range(first + len(MODES), first + len(MODES) + n))
-        run = await load(drv, indexes, within)
-        ratios = run.ratios(base)
+        base, indexes, run, ratios = await _alone_then_load(drv, first, n, within)
         rss_figs, rss = rss_figures(dep, f", {workers} workers")
         same = before.get("clusters") == n
         prior = before.get("ratio", {}) if same else {}

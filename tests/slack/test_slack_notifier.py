@@ -21,6 +21,14 @@ REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
 
 
 
+async def hand_driven(stack: StackFactory) -> tuple[Any, Notifier, str]:
+    """A stack without its notifier, one driven by hand (`process`), and a job started."""
+    st = await stack(notifier=False)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
+    await n.ensure_group()
+    return st, n, await st.start_job()
+
+
 async def run_happy_path(st: Any, jid: str) -> Any:
     await st.click(A1, await st.open_gate(jid, Step.GATE_DISABLE), "pps_approve")
     await st.click(A2, await st.open_gate(jid, Step.GATE_ENABLE), "pps_approve")
@@ -69,10 +77,7 @@ async def test_slack_errors_are_retried_without_loss_or_duplicates(stack: StackF
 
 
 async def test_slack_redelivered_event_updates_instead_of_posting(stack: StackFactory) -> None:
-    st = await stack(notifier=False)
-    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
-    await n.ensure_group()
-    jid = await st.start_job()
+    st, n, jid = await hand_driven(stack)
     entries = await st.redis.xrange(st.keys.events)
     assert await n.process(entries)
     (card,) = st.cards(jid)
@@ -92,10 +97,7 @@ async def test_slack_redelivered_event_updates_instead_of_posting(stack: StackFa
 
 
 async def test_slack_post_in_progress_elsewhere_is_retried_later(stack: StackFactory) -> None:
-    st = await stack(notifier=False)
-    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
-    await n.ensure_group()
-    jid = await st.start_job()
+    st, n, jid = await hand_driven(stack)
     marker = st.keys.dedupe(f"notify:{jid}:card")
     await st.redis.set(marker, "another-notifier", ex=30)
     entries = await n._read(">")
@@ -210,10 +212,7 @@ async def test_slack_gate_message_is_not_held_behind_rate_limited_card_edits(
 
 
 async def test_slack_card_marked_during_its_edit_is_edited_again(stack: StackFactory) -> None:
-    st = await stack(notifier=False)
-    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
-    await n.ensure_group()
-    jid = await st.start_job()
+    st, n, jid = await hand_driven(stack)
     assert await n.process(await st.redis.xrange(st.keys.events))
     ((_, mark),) = await n.cards.pending()
     await n.cards.mark(jid)  # a new event while the first edit is under way
@@ -229,10 +228,7 @@ async def test_slack_card_marked_during_its_edit_is_edited_again(stack: StackFac
 
 
 async def test_slack_card_waits_for_the_events_it_would_show(stack: StackFactory) -> None:
-    st = await stack(notifier=False)
-    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, SystemClock(), "n1")
-    await n.ensure_group()
-    jid = await st.start_job()
+    st, n, jid = await hand_driven(stack)
     assert await n.process(await st.redis.xrange(st.keys.events))
     await n.refresh_cards()
     await st.ack_text(f"abort {jid}")  # a new event, not handled yet
