@@ -30,6 +30,12 @@ from sim.slack.signing import Signer, slash_command_body
 _TLS = httpx.create_ssl_context()
 
 
+# The bot's answer when a command failed on its side (`handlers.replies.Failed`): fast, and
+# not a command answered. Counted per URL, reported with the figures (target 0).
+FAILED_REPLY = "went wrong on my side"
+FAILED: dict[str, int] = {}
+
+
 def texts(clusters: int, n: int) -> list[str]:
     """The command mix for client n."""
     c = cluster_name(n % clusters)
@@ -49,6 +55,8 @@ async def _client(url: str, secret: str, n: int, clusters: int, count: int) -> l
             out.append((time.perf_counter() - t0) * 1000)
             if resp.status_code != 200:
                 raise RuntimeError(f"ack answered {resp.status_code}: {resp.text[:200]}")
+            if FAILED_REPLY in resp.text:  # answered in time, but the command failed
+                FAILED[url] = FAILED.get(url, 0) + 1
     return out
 
 
@@ -88,6 +96,7 @@ async def measure(dep: Deployment, concurrency: tuple[int, ...], rounds: int,
     """Figures for each concurrency: p50 and p99 of the bot against the bare app."""
     figures: list[Figure] = []
     details: dict[str, Any] = {}
+    failed0 = FAILED.get(dep.cfg.events_url, 0)
     with bare_bolt(dep.secret) as bare_url:
         for url in (dep.cfg.events_url, bare_url):  # warm both
             await burst(url, dep.secret, 5, 2, dep.clusters)
@@ -105,7 +114,14 @@ async def measure(dep: Deployment, concurrency: tuple[int, ...], rounds: int,
                                       "baseline: bare Bolt AsyncApp"))
             details[f"clients_{c}"] = {"requests": len(bot), "bot_ms": summary(bot),
                                        "bare_bolt_ms": summary(base)}
+    figures.append(failed_figure(FAILED.get(dep.cfg.events_url, 0) - failed0, ""))
     return figures, details
+
+
+def failed_figure(count: int, where: str) -> Figure:
+    """The row that says how many commands the bot answered with its failure reply."""
+    return Figure("1", f"commands answered \"something went wrong\"{where}", count, "",
+                  None, "0", "fast, but not an answer: counted apart from the latencies")
 
 
 def summary(xs: list[float]) -> dict[str, float]:

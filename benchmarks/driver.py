@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from benchmarks.deployment import REQUESTER, Deployment, approver, channel_of
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-_JOB_ID = re.compile(r"`([A-Za-z0-9-]{1,24})`")
+_JOB_ID = re.compile(r"`(J-[A-Za-z0-9-]{1,22})`")  # not a failure reply's `ref`
 
 
 @dataclass

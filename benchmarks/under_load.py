@@ -57,6 +57,7 @@ async def measure(dep: Deployment, gate_first: int, gates: int, load_indexes: li
         floor: list[float] = []
         acks: dict[int, tuple[list[float], list[float]]] = {c: ([], []) for c in concurrency}
         dropped = {"clicks": 0, "ack_rounds": 0}
+        failed0 = ack_concurrency.FAILED.get(dep.cfg.events_url, 0)
         with bare_bolt(dep.secret) as bare_url:
             for url in (dep.cfg.events_url, bare_url):  # warm both
                 await burst(url, dep.secret, 5, 2, dep.clusters)
@@ -109,6 +110,8 @@ async def measure(dep: Deployment, gate_first: int, gates: int, load_indexes: li
                 "p99 <= 250 ms" if q == 99 else "",
                 f"baseline: floor, measured under the same load; {n} upgrades at once"))
         details["click_to_appliance"] = click_to_appliance.summary(lat, floor)
+        figures.append(ack_concurrency.failed_figure(
+            ack_concurrency.FAILED.get(dep.cfg.events_url, 0) - failed0, ", under item 3 load"))
         return figures, details
     finally:
         await drv.http.aclose()

@@ -168,7 +168,7 @@ def message(
         bl = [*bl[: MAX_BLOCKS - 1], context(f"_{cut} more blocks not shown._")]
     # to_dict() runs slack_sdk's validators (field lengths, element counts) on every block.
     dicts = [_neutralized(b.to_dict()) for b in bl]
-    return Message(text=neutralize(clip(text, MAX_FALLBACK_TEXT)) or " ", blocks=dicts,
+    return Message(text=fit(clip(text, MAX_FALLBACK_TEXT), MAX_FALLBACK_TEXT) or " ", blocks=dicts,
                    metadata=metadata)
 
 
@@ -180,6 +180,17 @@ def _neutralized(node: Any) -> Any:
         return node
     out = {k: _neutralized(v) for k, v in node.items()}
     if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
-        out["text"] = neutralize(node["text"])
+        out["text"] = fit(node["text"], MAX_SECTION_TEXT)
+    return out
+
+
+def fit(text: str, limit: int) -> str:
+    """`neutralize(text)` within `limit` characters. A text clipped inside a mention grows
+    when the broken `<` is escaped (`&lt;`): a reminder naming 450 approvers came out at
+    3003 characters, and Slack refused it (`invalid_blocks`). Cut again, at a space."""
+    out = neutralize(text)
+    while len(out) > limit:
+        cut = out.rfind(" ", 0, limit - 1)
+        out = neutralize(out[: cut if cut > 0 else limit - 1] + ELLIPSIS)
     return out
 

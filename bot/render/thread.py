@@ -80,13 +80,19 @@ def thread_post(job: Job, ev: Event) -> ThreadPost | None:
     return None
 
 
+MAX_MENTIONS = 20  # people named in one reminder; a larger list is counted, not named
+
+
 def mentions(ids: object) -> str:
     """Mentions the engine asks for by id (`mention` in the event data): users and user
-    groups, each checked for its shape; malformed ids are dropped."""
+    groups, each checked for its shape; malformed ids are dropped. Past `MAX_MENTIONS` the
+    rest is counted (a user group is the way to reach a large team)."""
     if not isinstance(ids, list):
         return ""
     marks = [group_mention(i) if i.startswith("S") else mention(i) for i in map(str, ids)]
     marks = [m for m in marks if m.startswith("<")]
+    if len(marks) > MAX_MENTIONS:
+        marks = [*marks[:MAX_MENTIONS], f"and {len(marks) - MAX_MENTIONS} more approvers"]
     return " ".join(marks) + " " if marks else ""
 
 

@@ -20,6 +20,12 @@ BLOCK_MS = 2000
 # cards resume within about that long after it returns; at most BACKOFF_MAX otherwise.
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 10.0
 REDIS_PROBE_MAX = 2.0
+# Connections per process, and how long a command waits for one when all are in use.
+# redis-py's own pool (100, no waiting) refused the 101st at once with MaxConnectionsError:
+# 100 concurrent `/pps` commands beside the notifier's batch failed with "something went
+# wrong" in the benchmark under load. A bot or worker rarely holds more than a few dozen.
+MAX_CONNECTIONS = 256
+POOL_WAIT_SECONDS = 5.0
 
 
 def backoff(attempt: int, cap: float = BACKOFF_MAX) -> float:
@@ -33,8 +39,10 @@ def make_redis(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> aioredis.
 
     `socket_timeout` is shortened only by tests that freeze Redis; keep it above BLOCK_MS.
     """
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
         decode_responses=True,
         socket_timeout=socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT,
@@ -42,3 +50,5 @@ def make_redis(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> aioredis.
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    # The client owns the pool: `aclose()` closes its connections too.
+    return aioredis.Redis.from_pool(pool)

@@ -216,3 +216,19 @@ async def test_audit_is_trimmed_but_never_below_pps_audit_keep(
     assert 1000 <= length < 3001, length
     newest = await redis.xrevrange(keys.audit, count=1)
     assert '"n":2999' in str(newest), newest  # the newest entries are the ones kept
+
+
+async def test_more_concurrent_commands_than_connections_wait_for_one(
+    redis_url: str, prefix: str
+) -> None:
+    from jobs.store.redis_client import MAX_CONNECTIONS, make_redis
+
+    r = make_redis(redis_url)
+    try:
+        # Each BLPOP holds its connection 0.2 s; redis-py's own pool (100) refused the
+        # 101st with MaxConnectionsError at once.
+        n = MAX_CONNECTIONS + 44
+        got = await asyncio.gather(*(r.blpop([f"{prefix}none"], timeout=0.2) for _ in range(n)))
+        assert got == [None] * n
+    finally:
+        await r.aclose()

@@ -251,3 +251,23 @@ def test_slack_escaping() -> None:
         "by <@U12> in <#C9> &lt;!channel&gt; &lt;@U1|x&gt;")
     assert escape_keep_mentions("by <@U12> and <@U13> in <#C9>", {"U12"}) == (
         "by <@U12> and &lt;@U13&gt; in &lt;#C9&gt;")
+
+
+def test_slack_render_reminder_naming_hundreds_of_approvers() -> None:
+    job = long_job()
+    ids = [f"U_BAPP{n:05d}" for n in range(450)]
+    ev = Event(job.id, EventKind.REMINDER, 9, 1.0,
+               {"text": "User logins on lab have been disabled since 10:00 UTC (5 min).",
+                "approvers": ids})
+    post = thread_post(job, ev)
+    assert post is not None
+    assert_valid(post.message)  # was 3003 characters: invalid_blocks
+    text = post.message.blocks[0]["text"]["text"]
+    assert text.count("<@U_BAPP") == 20 and "and 430 more approvers" in text
+
+
+def test_slack_render_clipped_mention_stays_within_the_section_limit() -> None:
+    line = " ".join(f"<@U{n:09d}>" for n in range(400))  # clipped inside a mention
+    msg = message(line, [section(line)])
+    assert_valid(msg)
+    assert len(msg.blocks[0]["text"]["text"]) <= 3000
