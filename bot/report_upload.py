@@ -107,7 +107,7 @@ class ReportUploader:
         title = f"Change record {job.id} ({job.cluster})"
         await self.pacer.call("files.completeUploadExternal",
                               self.client.files_completeUploadExternal,
-                              files=[{"id": file_id, "title": title}],
+                              urgent=False, files=[{"id": file_id, "title": title}],
                               initial_comment=comment, **where)
         log.info("report_posted", job_id=job.id, file_id=file_id, bytes=len(data))
         return file_id

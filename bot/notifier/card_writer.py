@@ -160,13 +160,13 @@ class CardWriter:
         """A reply in the card's thread (broadcast when `post` says so)."""
         return await self._reply(job, card_ts, post)
 
-    async def _post(self, job: Job, msg: Message, **extra: Any) -> str:
+    async def _post(self, job: Job, msg: Message, *, urgent: bool = False, **extra: Any) -> str:
         resp = await self.pacer.call("chat.postMessage", self.client.chat_postMessage,
-                                     channel=job.channel, **msg.kwargs(), **extra)
+                                     urgent=urgent, channel=job.channel, **msg.kwargs(), **extra)
         return str(resp["ts"])
 
-    async def _reply(self, job: Job, card_ts: str, post: ThreadPost) -> str:
-        return await self._post(job, post.message, thread_ts=card_ts,
+    async def _reply(self, job: Job, card_ts: str, post: ThreadPost, urgent: bool = False) -> str:
+        return await self._post(job, post.message, urgent=urgent, thread_ts=card_ts,
                                 reply_broadcast=post.broadcast)
 
     async def ensure_card(self, job: Job) -> str:
@@ -223,7 +223,8 @@ class CardWriter:
         await self._book(job, {f"gate_data:{gate_id}": json.dumps(data, default=str)})
         msg = gate_message(job, gate, data)
         ts = await self._once(job, f"gate:{gate_id}",
-                              lambda: self._reply(job, card_ts, ThreadPost(msg, broadcast=True)))
+                              lambda: self._reply(job, card_ts, ThreadPost(msg, broadcast=True),
+                                                  urgent=True))
         await self.service.set_gate_message(job.id, gate_id, ts, created_at=job.created_at)
 
     async def close_gate(self, job: Job, gate_id: str) -> None:

@@ -35,7 +35,7 @@ class EscalationPoster:
     async def _post(self, channel: str, msg: Message, thread_ts: str | None = None) -> str:
         extra = {"thread_ts": thread_ts} if thread_ts else {}
         w = self.writer
-        resp = await w.pacer.call("chat.postMessage", w.client.chat_postMessage,
+        resp = await w.pacer.call("chat.postMessage", w.client.chat_postMessage, urgent=True,
                                   channel=channel, **msg.kwargs(), **extra)
         return str(resp["ts"])
 

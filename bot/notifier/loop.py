@@ -69,6 +69,9 @@ PRUNE_EVERY_SECONDS = 3600.0
 # times per job and kind of work before the notifier gives up on it (and logs it).
 UNKNOWN_ERROR_RETRIES = 5
 
+# Events whose message a human acts on: handled before the others of their job's batch.
+FIRST_KINDS = frozenset({EventKind.GATE_OPENED, EventKind.MANUAL})
+
 log = get_logger(__name__)
 Entry = tuple[str, dict[str, str]]
 
@@ -264,6 +267,9 @@ class Notifier:
         handled: list[str] = []
         seq = 0  # the highest event seq handled in this batch
         loaded: dict[str, Job | None] = {}  # the job, read once for the batch
+        # An approval message first: the job waits on it, while the thread replies of the
+        # same batch only tell; with a channel's posts paced, it then waits for none of them.
+        events = sorted(events, key=lambda e: e[1].kind not in FIRST_KINDS)
         for eid, ev in events:
             if not await self._attempt(job_id, ev.kind.value, self.writer.handle(ev, loaded)):
                 return [], False  # keep this job's events in order: retry from here
