@@ -175,11 +175,12 @@ def fleet_blocks(facts: FleetFacts, budget: int, team_url: str | None) -> list[B
     if len(cs) <= budget:
         return [section(cluster_text(f, now, team_url)) for f in cs]
     shown = [f for f in cs if f.attention]
+    line = {id(f): compact_line(f) for f in cs}  # once, not once per try below
     for k in range(min(len(shown), budget - 1), -1, -1):
         full = shown[:k]
         ids = {id(f) for f in full}
         rest = [f for f in cs if id(f) not in ids]
-        packed = sections_for_lines([compact_line(f) for f in rest])
+        packed = sections_for_lines([line[id(f)] for f in rest])
         if k + len(packed) + 1 <= budget:
             break
     note = context(f"{len(full)} cluster(s) worth a look shown in full, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from jobs.config.clock import Clock
@@ -38,7 +39,9 @@ class JobReads(Protocol):
 
 @dataclass(frozen=True)
 class ClusterFacts:
-    """One cluster as the fleet view shows it."""
+    """One cluster as the fleet view shows it. Its derived facts are computed once: one
+    reading is shared by every concurrent `/pps clusters` and Home render (`FleetView`),
+    and recomputing them per access was a fifth of the bot's busy time with 344 clusters."""
 
     cluster: Cluster
     reading: ClusterReading | None
@@ -46,25 +49,25 @@ class ClusterFacts:
     last: Job | None  # the newest finished job
     newest: str | None  # the newest catalogue version
 
-    @property
+    @cached_property
     def disagree(self) -> bool:
         """The nodes that answered run different builds."""
         return self.reading is not None and builds_disagree(self.reading)
 
-    @property
+    @cached_property
     def behind(self) -> list[str]:
         """Nodes on an older build than the catalogue's newest."""
         return nodes_behind(self.reading, self.newest) if self.reading else []
 
-    @property
+    @cached_property
     def unreachable(self) -> list[str]:
         return unreachable_nodes(self.reading) if self.reading else []
 
-    @property
+    @cached_property
     def logins_off(self) -> bool:
         return self.reading is not None and self.reading.login_permission is False
 
-    @property
+    @cached_property
     def attention(self) -> bool:
         """Worth a look: marked, a node in trouble, logins off, or a job on it."""
         return bool(self.disagree or self.behind or self.unreachable or self.logins_off
@@ -80,7 +83,7 @@ class FleetFacts:
     poll_seconds: float
     at: float  # when these facts were read
 
-    @property
+    @cached_property
     def marked(self) -> list[ClusterFacts]:
         return [c for c in self.clusters if c.disagree or c.behind]
 
