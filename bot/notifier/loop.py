@@ -24,13 +24,17 @@ then interleave out of order. A consumer left by a stopped process is deleted on
 nothing pending and has been idle for `PRUNE_IDLE_MS` (what it had pending is taken over
 with XAUTOCLAIM first).
 
-The jobs of a batch are handled side by side, each job's events in order. Slack errors
-that may pass (429, 5xx, network) leave the job's entries pending and are retried after a
-pause; a 429 holds only its own bucket (a channel's posts, or one method) until its
-`Retry-After` elapsed (`Pacer`), never the other jobs and channels; errors Slack uses
-for a call that can never succeed (`invalid_blocks`, `channel_not_found`, ...) are logged
-and the event is acknowledged; any other error code is retried `UNKNOWN_ERROR_RETRIES`
-times first, so one odd answer cannot leave a card showing a stale state.
+Jobs are handled side by side and never wait for each other: each job's events join that
+job's chain and run after its earlier ones, while the loop reads on (`_dispatch`); an
+approval message goes before the other events of its job's batch and before the posts
+waiting in its channel's turn. Slack errors that may pass (429, 5xx, network) leave the
+job's entries pending (its later events wait too) and, once every chain has finished, the
+pending entries are re-read and retried after a pause; a 429 holds only its own bucket (a
+channel's posts, or one method) until its `Retry-After` elapsed (`Pacer`), never the
+other jobs and channels; errors Slack uses for a call that can never succeed
+(`invalid_blocks`, `channel_not_found`, ...) are logged and the event is acknowledged; any
+other error code is retried `UNKNOWN_ERROR_RETRIES` times first, so one odd answer cannot
+leave a card showing a stale state.
 """
 
 from __future__ import annotations
