@@ -32,8 +32,11 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     assert ack.baseline is not None and math.isfinite(ack.value) and ack.value > 0
     assert d["click_to_appliance"]["gates"] == 2
     assert data["machine"]["redis"]
+    failed = [f for f in res.figures if f.name.startswith("commands answered")]
+    assert [f.value for f in failed] == [0, 0]  # idle and under load: no failure replies
     # Items 1 and 2 while item 3's load ran (a sample after the load ended is dropped).
-    under = [f for f in res.figures if f.name.endswith("under item 3 load")]
+    under = [f for f in res.figures
+             if f.name.startswith("ack ") and f.name.endswith("under item 3 load")]
     assert {f.item for f in under} == {"1"} and all(f.baseline is not None for f in under)
     assert any(n.startswith("click -> disable write p99, under item 3 load") for n in names)
     assert d["under_load"]["load"]["succeeded"] == 3
