@@ -7,6 +7,12 @@ rate-limited channel never delays posts to another channel nor card edits, and n
 made before Slack allows it: one call per bucket is in flight at a time, so the next one
 knows the last one's `Retry-After`. The 429 retries live here, not in slack_sdk's handler, which
 would sleep inside one call while other calls of the same bucket went early.
+
+A bucket that met a 429 is then paced for `PACE_HOLD_SECONDS`: its calls start at least
+`pace_interval(method)` apart (Slack's documented rate: about one post per second per
+channel; Tier 3, about 50 a minute, for chat.update), so a busy channel's posts stop
+meeting a 429 and its one-second `Retry-After` on every other call. A bucket that never met
+one is not paced at all: bursts Slack tolerates go out at once.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ from jobs.config.settings import Settings
 TIMEOUT_SECONDS = 10
 RATE_LIMIT_RETRIES = 2  # 429s retried by `Pacer.call` after their Retry-After
 PER_CHANNEL_METHODS = frozenset({"chat.postMessage"})  # Slack's limit is per channel
+# After a 429, a bucket's calls start at least this far apart (seconds), for
+# PACE_HOLD_SECONDS after its last 429: a little over Slack's rate, so that a call's transit
+# jitter does not land it inside the previous call's second.
+PACE_SECONDS = {"chat.postMessage": 1.05}  # about 1 per second per channel
+PACE_SECONDS_OTHER = 1.25  # Tier 3 (chat.update, ...): about 50 a minute
+PACE_HOLD_SECONDS = 60.0
 # Slack error codes worth retrying for as long as they last.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -61,6 +73,11 @@ def bucket(method: str, kwargs: Mapping[str, Any]) -> str:
     if method in PER_CHANNEL_METHODS:
         return f"{method}:{kwargs.get('channel', '')}"
     return method
+
+
+def pace_interval(method: str) -> float:
+    """Seconds between the starts of two calls of a paced bucket of `method`."""
+    return PACE_SECONDS.get(method, PACE_SECONDS_OTHER)
 
 
 def retry_after(exc: SlackApiError) -> float | None:
@@ -133,20 +150,33 @@ class Turns:
 
 
 class Pacer:
-    """Runs Web API calls no earlier than their bucket's last `Retry-After` allows, retries
-    a 429 after it, and counts the calls."""
+    """Runs Web API calls no earlier than their bucket's last `Retry-After` allows (and, for
+    a while after a 429, no closer together than Slack's rate), retries a 429 after it, and
+    counts the calls."""
 
     def __init__(self, clock: Clock, retries: int = RATE_LIMIT_RETRIES) -> None:
         self.clock = clock
         self.retries = retries
         self.not_before: dict[str, float] = {}  # bucket -> monotonic seconds
+        # Paced buckets: bucket -> (seconds between call starts, paced until (monotonic)).
+        self.paced: dict[str, tuple[float, float]] = {}
+        self.last_start: dict[str, float] = {}  # bucket -> when its last call started
         # One call in flight per bucket: the next waits for its answer, so a 429 it
         # brings (and its Retry-After) is known before the bucket is called again.
         self._turns: dict[str, Turns] = {}
 
     def delay(self, key: str) -> float:
         """Seconds until a call in bucket `key` may be made (0: now)."""
-        return max(0.0, self.not_before.get(key, 0.0) - self.clock.monotonic())
+        now = self.clock.monotonic()
+        at = self.not_before.get(key, 0.0)
+        pace = self.paced.get(key)
+        if pace is not None:
+            interval, until = pace
+            if now < until:
+                at = max(at, self.last_start.get(key, 0.0) + interval)
+            else:
+                del self.paced[key]
+        return max(0.0, at - now)
 
     async def wait(self, key: str) -> None:
         # Re-check after waking: a 429 of another call may have pushed the bucket further.
@@ -167,6 +197,7 @@ class Pacer:
                 await turn.acquire(urgent)
                 try:
                     await self.wait(key)
+                    self.last_start[key] = self.clock.monotonic()
                     resp = await fn(**kwargs)
                 finally:
                     turn.release()
@@ -175,8 +206,9 @@ class Pacer:
                 delay = retry_after(exc)
                 if delay is None:
                     raise
-                until = self.clock.monotonic() + delay
-                self.not_before[key] = max(self.not_before.get(key, 0.0), until)
+                now = self.clock.monotonic()
+                self.not_before[key] = max(self.not_before.get(key, 0.0), now + delay)
+                self.paced[key] = (pace_interval(method), now + PACE_HOLD_SECONDS)
                 if attempt == self.retries:
                     raise
                 continue

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_api import Pacer, bucket, make_client
+from bot.slack_api import PACE_HOLD_SECONDS, Pacer, bucket, make_client
 from jobs.config.clock import SystemClock
 from sim.slack.standin import create_standin_app
 from sim.slack.store import RateLimit, StandinStore
 from tests.fakes import bound_socket, make_settings, serve, url_of
+from tests.fakes.clock import FakeClock
 
 
 @dataclass
@@ -104,3 +105,36 @@ async def test_a_burst_to_many_channels_makes_no_call_before_its_retry_after(
     assert any(c.status == 429 for c in calls), "the stand-in did rate-limit"
     assert [c.public() for c in calls if c.early] == []
     assert wall < 3.5, wall  # one channel's wait is not added to another's
+
+
+async def test_a_rate_limited_channel_is_paced_instead_of_meeting_a_429_every_other_post(
+    limited: Slack,
+) -> None:
+    """One 429, then the channel's posts go out a little over a second apart and meet no
+    other 429. (Before: every second post met a 429 and waited its one-second Retry-After,
+    so six posts took about five 429s and five seconds more.)"""
+    s = limited
+    for n in range(6):
+        await asyncio.wait_for(s.pacer.call(
+            "chat.postMessage", s.client.chat_postMessage, channel="CP", text=f"m{n}"), 5)
+    calls = s.store.calls_of("chat.postMessage")
+    assert sum(c.ok for c in calls) == 6
+    assert [c.status for c in calls].count(429) == 1, [c.status for c in calls]
+    assert [c.public() for c in calls if c.early] == []
+    # Another bucket (no 429 met) is not paced: a burst goes out at once.
+    assert set(s.pacer.paced) == {bucket("chat.postMessage", {"channel": "CP"})}
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await s.pacer.call("chat.postMessage", s.client.chat_postMessage, channel="CQ", text="q")
+    assert loop.time() - t0 < 0.5
+
+
+def test_pacing_ends_after_the_hold_without_a_429() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    key = "chat.postMessage:CP"
+    pacer.paced[key] = (1.05, clock.monotonic() + PACE_HOLD_SECONDS)
+    pacer.last_start[key] = clock.monotonic()
+    assert pacer.delay(key) == pytest.approx(1.05)
+    clock.advance(PACE_HOLD_SECONDS)
+    assert pacer.delay(key) == 0 and key not in pacer.paced
