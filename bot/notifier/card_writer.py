@@ -176,8 +176,10 @@ class CardWriter:
         msg = card(job)
         # The digest of what was posted is stored with its ts (no Redis call between the
         # post and that write, see `_once`).
+        # Urgent: the approval messages are replies in its thread, and wait for it.
         ts = await self._once(
-            job, "card", lambda: self._post(job, msg), extra={"digest": digest(msg)}
+            job, "card", lambda: self._post(job, msg, urgent=True),
+            extra={"digest": digest(msg)}
         )
         await self.service.set_card(job.id, job.channel, ts, created_at=job.created_at)
         job.card_ts = ts

@@ -27,7 +27,9 @@ with XAUTOCLAIM first).
 Jobs are handled side by side and never wait for each other: each job's events join that
 job's chain and run after its earlier ones, while the loop reads on (`_dispatch`); an
 approval message goes before the other events of its job's batch and before the posts
-waiting in its channel's turn. Slack errors that may pass (429, 5xx, network) leave the
+waiting in its channel's turn, and it does not wait for its job's earlier thread replies
+either (`_ahead`: with a channel's posts paced to one a second, they held it for 12 s at
+the median). Slack errors that may pass (429, 5xx, network) leave the
 job's entries pending (its later events wait too) and, once every chain has finished, the
 pending entries are re-read and retried after a pause; a 429 holds only its own bucket (a
 channel's posts, or one method) until its `Retry-After` elapsed (`Pacer`), never the
@@ -225,23 +227,48 @@ class Notifier:
         by_job = await self._group(entries)
         for job_id, evs in by_job.items():
             prev = self._chains.get(job_id)
-            task = asyncio.create_task(self._chain(prev, job_id, evs))
+            ahead = None
+            if prev is not None and not prev.done():
+                first = [ev for _, ev in evs if ev.kind in FIRST_KINDS]
+                if first:  # the job's earlier events are still in hand: post it now
+                    ahead = asyncio.create_task(self._ahead(job_id, first))
+            task = asyncio.create_task(self._chain(prev, job_id, evs, ahead))
             self._chains[job_id] = task
             task.add_done_callback(functools.partial(self._chain_done, job_id))
         while len(self._chains) > MAX_CHAINS:  # bounded: wait for some to finish
             await asyncio.wait(set(self._chains.values()), return_when=asyncio.FIRST_COMPLETED)
 
+    async def _ahead(self, job_id: str, events: list[Event]) -> None:
+        """Post an approval message while the job's earlier events are still in hand (their
+        thread replies waiting on the channel's pace): a human acts on it, the replies only
+        tell. Only once the card is posted (the message is a reply in its thread). Its event
+        stays in the chain: handled there in order, it is then found done (its `seq` mark),
+        or tried again if this attempt failed."""
+        try:
+            job = await self.writer.service.find(job_id)
+            if job is None or not job.card_ts:
+                return
+            for ev in events:
+                await self.writer.handle(ev, {job_id: job})
+                NOTIFIER_EVENTS.labels(ev.kind.value, "ahead").inc()
+        except Exception as exc:  # the chain handles it in order, retries included
+            log.info("notifier_ahead_failed", job_id=job_id, error=repr(exc))
+
     async def _chain(self, prev: asyncio.Task[bool] | None, job_id: str,
-                     events: list[tuple[str, Event]]) -> bool:
+                     events: list[tuple[str, Event]],
+                     ahead: asyncio.Task[None] | None = None) -> bool:
         """The job's events, after its earlier ones; False (entries left pending) when
         they, or the earlier ones, could not be handled: a later event must not be handled
-        past an earlier one that failed (the card would show a state before its message)."""
+        past an earlier one that failed (the card would show a state before its message).
+        `ahead`: this batch's approval messages, being posted already (`_ahead`)."""
         earlier_ok = job_id not in self._failed_jobs
         if prev is not None and earlier_ok:
             try:
                 earlier_ok = await asyncio.shield(prev)
             except Exception:
                 earlier_ok = False
+        if ahead is not None:  # never two posts of one message at once (its marker)
+            await asyncio.shield(ahead)
         if not earlier_ok or job_id in self._failed_jobs:
             self._failed_jobs.add(job_id)
             self._failed = True

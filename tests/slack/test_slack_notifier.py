@@ -242,3 +242,34 @@ async def test_slack_card_waits_for_the_events_it_would_show(stack: StackFactory
     assert await n.cards.pending() != []
     await n.refresh_cards()
     assert st.cards(jid)[0].metadata["event_payload"]["state"] == "cancelled"
+
+
+async def test_slack_gate_message_does_not_wait_for_its_jobs_earlier_replies(
+    stack: StackFactory,
+) -> None:
+    # One post a second per channel: the thread replies of preflight, backups and builds
+    # are still queued on the channel's pace when the disable gate opens. Its approval
+    # message goes out before them (it waited for all of them before: about 7 s here).
+    limit = RateLimit(limit=1, window=1.0, methods=frozenset({"chat.postMessage"}))
+    st = await stack(worker=True, rate_limit=limit)
+    jid = await st.start_job()
+    await st.open_gate(jid, Step.GATE_DISABLE)
+    events = await events_of(st, jid)
+    opened = next(e for e in events if e.kind is EventKind.GATE_OPENED)
+    posted = next(c for c in st.store.calls_of("chat.postMessage")
+                  if c.ok and "pps_approve" in json.dumps(c.args.get("blocks")))
+    earlier = [e for e in events if e.seq < opened.seq and e.kind is EventKind.STEP_DONE]
+    replied = [c for c in st.store.calls_of("chat.postMessage")
+               if c.ok and c.args.get("thread_ts") and c.at < posted.at]
+    assert len(replied) < len(earlier), "the gate message waited for every earlier reply"
+    assert posted.at - opened.at < 2.5
+    # Nothing is lost or doubled: every step's reply arrives once, the card ends right.
+    card = await run_happy_path(st, jid)
+    counts = thread_counts(st, card)
+    assert max(counts.values()) == 1, [t for t, n in counts.items() if n > 1]
+    done = [e for e in await events_of(st, jid) if e.kind is EventKind.STEP_DONE]
+    assert len([m for m in st.thread(card) if ": done" in m.text]) == len(done)
+    gate_posts = [c for c in st.store.calls_of("chat.postMessage")
+                  if c.ok and "pps_approve" in json.dumps(c.args.get("blocks"))]
+    assert len(gate_posts) == 2, "each gate's message once"
+    assert [c.public() for c in st.store.calls if c.early] == []
