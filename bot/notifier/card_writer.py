@@ -25,7 +25,7 @@ from bot.notifier.escalation import EscalationPoster
 from bot.render.card import card
 from bot.render.gates import gate_message
 from bot.render.limits import Message
-from bot.render.thread import ThreadPost, thread_post
+from bot.render.thread import ThreadPost, merged, thread_post
 from bot.slack_api import Pacer
 from jobs.config.log import get_logger
 from jobs.rules.events import Event, EventKind
@@ -34,6 +34,13 @@ from jobs.service import JobService
 from jobs.store.keys import Keys
 
 MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another notifier
+# Events that call for a thread reply (or nothing) and no other work: several waiting ones
+# may be handled together, their plain one-line replies going out as one
+# (`handle_merged`).
+MERGEABLE_KINDS = frozenset(EventKind) - {
+    EventKind.GATE_OPENED, EventKind.MANUAL, EventKind.GATE_DECIDED,
+    EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED,
+}
 
 log = get_logger("bot.notifier.loop")
 
@@ -103,6 +110,57 @@ class CardWriter:
             await self._once(job, f"ev:{ev.seq}", lambda: self._reply(job, card_ts, post))
         if ev.seq:
             await self._book(job, {seen: "1"})
+
+    async def handle_merged(self, events: list[Event],
+                            loaded: dict[str, Job | None] | None = None) -> None:
+        """Handle several events of one job (`MERGEABLE_KINDS`, in order): consecutive
+        plain one-line replies go out as one reply, any other reply on its own. Each
+        reply's ts and the `seq` marks of the events it covers are written together, so a
+        re-delivered event, whatever batch it comes in, finds itself done."""
+        job_id = events[0].job_id
+        if loaded is not None and job_id in loaded:
+            job = loaded[job_id]
+        else:
+            job = await self.service.find(job_id)
+            if loaded is not None:
+                loaded[job_id] = job
+        if job is None or not job.channel:
+            log.warning("notifier_no_job_or_channel", job_id=job_id)
+            return
+        card_key = self.keys.card(job.id)
+        seen = await self.redis.hmget(card_key, [f"seq:{ev.seq}" for ev in events])
+        fresh = [ev for ev, s in zip(events, seen, strict=True) if not (ev.seq and s)]
+        for _ in range(len(events) - len(fresh)):
+            NOTIFIER_EVENTS.labels("merged", "duplicate").inc()
+        if not fresh:
+            return
+        card_ts = await self.ensure_card(job)
+        covered: list[Event] = []  # events of the plain replies gathered (and silent ones)
+        plain: list[tuple[Event, ThreadPost]] = []
+        for ev in fresh:
+            post = thread_post(job, ev)
+            if post is not None and (post.line is None or post.broadcast):
+                await self._merged_reply(job, card_ts, covered, plain)
+                covered, plain = [], []
+                await self._merged_reply(job, card_ts, [ev], [(ev, post)])
+                continue
+            covered.append(ev)
+            if post is not None:
+                plain.append((ev, post))
+        await self._merged_reply(job, card_ts, covered, plain)
+
+    async def _merged_reply(self, job: Job, card_ts: str, covered: list[Event],
+                            posts: list[tuple[Event, ThreadPost]]) -> None:
+        """One reply for `posts` (merged when several), marking every `covered` event."""
+        marks = {f"seq:{ev.seq}": "1" for ev in covered if ev.seq}
+        if not posts:
+            if marks:
+                await self._book(job, marks)
+            return
+        post = posts[0][1] if len(posts) == 1 else merged([p for _, p in posts])
+        await self._once(job, f"ev:{posts[0][0].seq}", lambda: self._reply(job, card_ts, post),
+                         extra=marks)
+        NOTIFIER_EVENTS.labels("merged", "ok").inc(len(covered))
 
     async def _book(self, job: Job, fields: dict[str, str]) -> None:
         """Write bookkeeping into the job's card hash, only while this very job exists: job

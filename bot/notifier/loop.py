@@ -57,7 +57,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import NOTIFIER_EVENTS
 from bot.notifier.card_queue import CardQueue, CardRefresher
-from bot.notifier.card_writer import CardWriter, Deferred
+from bot.notifier.card_writer import MERGEABLE_KINDS, CardWriter, Deferred
+from bot.render.thread import MERGE_MAX
 from bot.slack_api import Pacer, is_permanent, is_transient
 from jobs.config.clock import Clock
 from jobs.config.log import get_logger
@@ -77,6 +78,9 @@ PRUNE_EVERY_SECONDS = 3600.0
 UNKNOWN_ERROR_RETRIES = 5
 
 MAX_CHAINS = 500  # jobs whose events are in hand at once; reading waits beyond that
+# A job's plain thread replies that waited longer than this (Slack's pace, a backlog after an
+# outage) go out as one reply: the thread, and the card that waits for it, catch up.
+MERGE_LAG_SECONDS = 5.0
 
 
 class _ChainFailed(Exception):
@@ -88,6 +92,7 @@ FIRST_KINDS = frozenset({EventKind.GATE_OPENED, EventKind.MANUAL})
 
 log = get_logger(__name__)
 Entry = tuple[str, dict[str, str]]
+Entry_ = tuple[str, Event]  # an entry's id and its event
 
 
 def unique_consumer(role: str = "bot") -> str:
@@ -131,6 +136,8 @@ class Notifier:
         self.cards = CardQueue(redis, keys)
         self.refresher = CardRefresher(self.cards, self.writer.refresh_ready_card, self._stop)
         self._chains: dict[str, asyncio.Task[bool]] = {}  # job -> its events in hand
+        self._inbox: dict[str, list[Entry_]] = {}  # job -> events its chain has yet to take
+        self._ahead_of: dict[str, asyncio.Task[None]] = {}  # job -> approval posts ahead
         self._failed = False
         self._failed_jobs: set[str] = set()  # jobs whose events wait for the re-read
 
@@ -156,7 +163,7 @@ class Notifier:
             await self._drain()  # the events in hand are finished, as a batch was before
         finally:
             self._stop.set()
-            for chain in list(self._chains.values()):
+            for chain in [*self._chains.values(), *self._ahead_of.values()]:
                 chain.cancel()  # cancelled (a bounded shutdown): their entries stay pending
             with contextlib.suppress(asyncio.CancelledError):
                 await cards
@@ -226,24 +233,33 @@ class Notifier:
         finish and re-reads what is pending, as before."""
         by_job = await self._group(entries)
         for job_id, evs in by_job.items():
-            prev = self._chains.get(job_id)
-            ahead = None
-            if prev is not None and not prev.done():
+            chain = self._chains.get(job_id)
+            if chain is not None and not chain.done():
+                # Its earlier events are still in hand: these wait in its inbox (and are
+                # taken with the others waiting there), an approval message goes now.
+                self._inbox.setdefault(job_id, []).extend(evs)
                 first = [ev for _, ev in evs if ev.kind in FIRST_KINDS]
-                if first:  # the job's earlier events are still in hand: post it now
-                    ahead = asyncio.create_task(self._ahead(job_id, first))
-            task = asyncio.create_task(self._chain(prev, job_id, evs, ahead))
+                if first:
+                    prev = self._ahead_of.get(job_id)
+                    self._ahead_of[job_id] = asyncio.create_task(
+                        self._ahead(prev, job_id, first))
+                continue
+            self._inbox[job_id] = list(evs)
+            task = asyncio.create_task(self._chain(job_id))
             self._chains[job_id] = task
             task.add_done_callback(functools.partial(self._chain_done, job_id))
         while len(self._chains) > MAX_CHAINS:  # bounded: wait for some to finish
             await asyncio.wait(set(self._chains.values()), return_when=asyncio.FIRST_COMPLETED)
 
-    async def _ahead(self, job_id: str, events: list[Event]) -> None:
+    async def _ahead(self, prev: asyncio.Task[None] | None, job_id: str,
+                     events: list[Event]) -> None:
         """Post an approval message while the job's earlier events are still in hand (their
         thread replies waiting on the channel's pace): a human acts on it, the replies only
         tell. Only once the card is posted (the message is a reply in its thread). Its event
-        stays in the chain: handled there in order, it is then found done (its `seq` mark),
-        or tried again if this attempt failed."""
+        stays in the job's inbox: handled there in order, it is then found done (its `seq`
+        mark), or tried again if this attempt failed."""
+        if prev is not None:
+            await asyncio.shield(prev)
         try:
             job = await self.writer.service.find(job_id)
             if job is None or not job.card_ts:
@@ -254,48 +270,50 @@ class Notifier:
         except Exception as exc:  # the chain handles it in order, retries included
             log.info("notifier_ahead_failed", job_id=job_id, error=repr(exc))
 
-    async def _chain(self, prev: asyncio.Task[bool] | None, job_id: str,
-                     events: list[tuple[str, Event]],
-                     ahead: asyncio.Task[None] | None = None) -> bool:
-        """The job's events, after its earlier ones; False (entries left pending) when
-        they, or the earlier ones, could not be handled: a later event must not be handled
-        past an earlier one that failed (the card would show a state before its message).
-        `ahead`: this batch's approval messages, being posted already (`_ahead`)."""
-        earlier_ok = job_id not in self._failed_jobs
-        if prev is not None and earlier_ok:
+    async def _chain(self, job_id: str) -> bool:
+        """The job's events, in order, as they reach its inbox: each round takes all of
+        them that wait there (several plain replies that fell behind go out as one). False
+        (entries left pending) when they could not be handled: a later event must not be
+        handled past an earlier one that failed (the card would show a state before its
+        message), so the rest of the inbox is left for the re-read too."""
+        ok = True
+        while True:
+            events = self._inbox.pop(job_id, [])
+            if not events or not ok or job_id in self._failed_jobs:
+                if events or not ok:
+                    self._failed_jobs.add(job_id)  # its events wait for the re-read
+                    self._failed = True
+                if self._chains.get(job_id) is asyncio.current_task():
+                    del self._chains[job_id]  # no await since the inbox was found empty
+                return ok and not events
+            ahead = self._ahead_of.get(job_id)
+            if ahead is not None:  # never two posts of one message at once (its marker)
+                await asyncio.shield(ahead)
+                if self._ahead_of.get(job_id) is ahead:
+                    del self._ahead_of[job_id]
             try:
-                earlier_ok = await asyncio.shield(prev)
-            except Exception:
-                earlier_ok = False
-        if ahead is not None:  # never two posts of one message at once (its marker)
-            await asyncio.shield(ahead)
-        if not earlier_ok or job_id in self._failed_jobs:
-            self._failed_jobs.add(job_id)
-            self._failed = True
-            return False
-        try:
-            ids, ok = await self._process_job(job_id, events)
-            if ids:
-                await self.redis.xack(self.keys.events, NOTIFIER_GROUP, *ids)
-                if self.on_change is not None and any(
-                        ev.kind in self.change_kinds for _, ev in events):
-                    self.on_change()
-        except RedisError as exc:
-            log.warning("notifier_redis_error", error=repr(exc))
-            ok = False
-        if not ok:
-            self._failed_jobs.add(job_id)  # its later events wait for the re-read
-            self._failed = True
-        return ok
+                ids, ok = await self._process_job(job_id, events)
+                if ids:
+                    await self.redis.xack(self.keys.events, NOTIFIER_GROUP, *ids)
+                    if self.on_change is not None and any(
+                            ev.kind in self.change_kinds for _, ev in events):
+                        self.on_change()
+            except RedisError as exc:
+                log.warning("notifier_redis_error", error=repr(exc))
+                ok = False
 
     def _chain_done(self, job_id: str, task: asyncio.Task[bool]) -> None:
-        if self._chains.get(job_id) is task:
+        if self._chains.get(job_id) is task:  # cancelled, or ended by an error
             del self._chains[job_id]
+            self._inbox.pop(job_id, None)  # left pending: re-read
 
     async def _drain(self) -> None:
         """Let every job's chain finish (before pending entries are re-read, or on stop)."""
         while self._chains:
             await asyncio.wait(set(self._chains.values()))
+        if self._ahead_of:
+            await asyncio.wait(set(self._ahead_of.values()))
+            self._ahead_of.clear()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -388,14 +406,31 @@ class Notifier:
         # An approval message first: the job waits on it, while the thread replies of the
         # same batch only tell; with a channel's posts paced, it then waits for none of them.
         events = sorted(events, key=lambda e: e[1].kind not in FIRST_KINDS)
-        for eid, ev in events:
-            if not await self._attempt(job_id, ev.kind.value, self.writer.handle(ev, loaded)):
+        behind = self._behind(events)
+        i = 0
+        while i < len(events):
+            group = events[i:i + 1]
+            while (behind and len(group) < MERGE_MAX and i + len(group) < len(events)
+                   and {group[0][1].kind, events[i + len(group)][1].kind} <= MERGEABLE_KINDS):
+                group.append(events[i + len(group)])
+            ev = group[0][1]
+            work, what = ((self.writer.handle_merged([e for _, e in group], loaded), "merged")
+                          if len(group) > 1 else (self.writer.handle(ev, loaded), ev.kind.value))
+            if not await self._attempt(job_id, what, work):
                 return [], False  # keep this job's events in order: retry from here
-            handled.append(eid)
-            seq = max(seq, ev.seq)
+            handled.extend(eid for eid, _ in group)
+            seq = max(seq, *(e.seq for _, e in group))
+            i += len(group)
         if handled and not await self._attempt(job_id, "card", self._mark_card(job_id, seq)):
             return [], False
         return handled, True
+
+    def _behind(self, events: list[Entry_]) -> bool:
+        """Have the job's thread replies fallen behind (the oldest event in hand waited
+        longer than `MERGE_LAG_SECONDS`)? Then its plain replies go out merged, so the
+        thread, and the card that waits for it, catch up."""
+        oldest = min((ev.at for _, ev in events if ev.at), default=None)
+        return oldest is not None and self.clock.now() - oldest > MERGE_LAG_SECONDS
 
     async def _mark_card(self, job_id: str, seq: int) -> None:
         await self.cards.handled(job_id, seq)

@@ -1,8 +1,9 @@
 """Thread replies under a job's card: one per notable transition.
 
 `thread_post(job, event)` says what to post for an event (and whether to broadcast it to
-the channel), or None. Gate messages are rendered by bot/render/gates.py, the summary and
-the dry-run plan by bot/render/summary.py.
+the channel), or None. `merged(posts)` is one reply for several plain ones (the notifier
+sends it when a job's replies fall behind Slack's pace). Gate messages are rendered by
+bot/render/gates.py, the summary and the dry-run plan by bot/render/summary.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import re
 from dataclasses import dataclass
 
 from bot.render.common import engine_text, outside, state_word, step_label
-from bot.render.limits import Message, group_mention, mention, message, section
+from bot.render.limits import (
+    Message,
+    group_mention,
+    mention,
+    message,
+    section,
+    sections_for_lines,
+)
 from bot.render.summary import dry_run_plan, final_summary
 from jobs.rules.events import Event, EventKind
 from jobs.rules.model import Decision, Job, State
@@ -31,10 +39,23 @@ _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 class ThreadPost:
     message: Message
     broadcast: bool = False
+    line: str | None = None  # a plain one-line reply: its text (it can be merged)
 
 
 def _text(line: str, broadcast: bool = False) -> ThreadPost:
-    return ThreadPost(message(line, [section(line)]), broadcast)
+    return ThreadPost(message(line, [section(line)]), broadcast, line)
+
+
+MERGE_MAX = 20  # plain replies in one merged reply
+
+
+def merged(posts: list[ThreadPost]) -> ThreadPost:
+    """One reply carrying the lines of several plain, not broadcast, replies, in order."""
+    lines = [p.line for p in posts if p.line is not None and not p.broadcast]
+    if len(lines) != len(posts) or not lines:
+        raise ValueError("only plain replies merge")
+    return ThreadPost(message("\n".join(lines), sections_for_lines(lines)), False,
+                      None if len(lines) > 1 else lines[0])
 
 
 def _state(job: Job, ev: Event) -> ThreadPost | None:

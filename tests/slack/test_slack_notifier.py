@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -14,6 +15,7 @@ from jobs.rules.events import EventKind
 from jobs.rules.model import State, Step
 from jobs.store.keys import NOTIFIER_GROUP
 from sim.slack.store import RateLimit
+from tests.fakes.clock import FakeClock
 from tests.slack.slack_stack import StackFactory
 
 REQ, A1, A2 = "U_REQUESTER", "U_APPROVER1", "U_APPROVER2"
@@ -273,3 +275,39 @@ async def test_slack_gate_message_does_not_wait_for_its_jobs_earlier_replies(
                   if c.ok and "pps_approve" in json.dumps(c.args.get("blocks"))]
     assert len(gate_posts) == 2, "each gate's message once"
     assert [c.public() for c in st.store.calls if c.early] == []
+
+
+async def test_slack_replies_that_fell_behind_go_out_merged_once_each(
+    stack: StackFactory,
+) -> None:
+    # The worker runs up to the disable gate with no notifier; a notifier whose clock is a
+    # minute later then finds every event waited long (a backlog): the plain replies go out
+    # as few messages, each step's line once, the approval message on its own.
+    st = await stack(worker=True, notifier=False)
+    jid = await st.start_job()
+    await st.until_state(jid, State.AWAITING_APPROVAL)
+    clock = FakeClock(start=time.time() + 60)
+    n = Notifier(st.redis, st.service, st.runtime.client, st.keys, clock, "n1")
+    await n.ensure_group()
+    entries = await n._read(">")
+    assert await n.process(entries)
+    assert await n.process(entries)  # re-delivered: nothing posted again
+    (card,) = st.cards(jid)
+    done = [e for e in await events_of(st, jid) if e.kind is EventKind.STEP_DONE]
+    assert len(done) >= 3
+    replies = [m for m in st.thread(card) if ": done" in m.text]
+
+    def shown(m: Any) -> list[str]:  # the lines a reader sees (its sections)
+        return "\n".join(b["text"]["text"] for b in m.blocks).splitlines()
+
+    lines = [ln for m in replies for ln in shown(m) if ": done" in ln]
+    assert len(lines) == len(done) and len(set(lines)) == len(lines), lines
+    assert len(replies) < len(done), "the replies that fell behind were merged"
+    assert len(st.gate_messages(jid)) == 1
+    assert (await st.redis.xpending(st.keys.events, NOTIFIER_GROUP))["pending"] == 0
+    # Once caught up, a new event is a reply of its own again.
+    clock = FakeClock(start=time.time())
+    n.clock = clock
+    await st.click(A1, st.gate_messages(jid)[0], "pps_approve")
+    assert await n.process(await n._read(">"))
+    assert any("approved" in m.text and ": done" not in m.text for m in st.thread(card))
