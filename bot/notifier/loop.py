@@ -81,6 +81,9 @@ MAX_CHAINS = 500  # jobs whose events are in hand at once; reading waits beyond 
 # A job's plain thread replies that waited longer than this (Slack's pace, a backlog after an
 # outage) go out as one reply: the thread, and the card that waits for it, catch up.
 MERGE_LAG_SECONDS = 5.0
+# An approval message whose job's chain has not taken it within this long (its earlier
+# replies wait on Slack's pace) is posted ahead of them.
+AHEAD_AFTER_SECONDS = 0.5
 
 
 class _ChainFailed(Exception):
@@ -138,6 +141,7 @@ class Notifier:
         self._chains: dict[str, asyncio.Task[bool]] = {}  # job -> its events in hand
         self._inbox: dict[str, list[Entry_]] = {}  # job -> events its chain has yet to take
         self._ahead_of: dict[str, asyncio.Task[None]] = {}  # job -> approval posts ahead
+        self._taken: dict[str, asyncio.Event] = {}  # job -> set once its chain took them
         self._failed = False
         self._failed_jobs: set[str] = set()  # jobs whose events wait for the re-read
 
@@ -240,9 +244,10 @@ class Notifier:
                 self._inbox.setdefault(job_id, []).extend(evs)
                 first = [ev for _, ev in evs if ev.kind in FIRST_KINDS]
                 if first:
+                    taken = self._taken.setdefault(job_id, asyncio.Event())
                     prev = self._ahead_of.get(job_id)
                     self._ahead_of[job_id] = asyncio.create_task(
-                        self._ahead(prev, job_id, first))
+                        self._ahead(prev, job_id, first, taken))
                 continue
             self._inbox[job_id] = list(evs)
             task = asyncio.create_task(self._chain(job_id))
@@ -252,14 +257,20 @@ class Notifier:
             await asyncio.wait(set(self._chains.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def _ahead(self, prev: asyncio.Task[None] | None, job_id: str,
-                     events: list[Event]) -> None:
+                     events: list[Event], taken: asyncio.Event) -> None:
         """Post an approval message while the job's earlier events are still in hand (their
         thread replies waiting on the channel's pace): a human acts on it, the replies only
-        tell. Only once the card is posted (the message is a reply in its thread). Its event
-        stays in the job's inbox: handled there in order, it is then found done (its `seq`
-        mark), or tried again if this attempt failed."""
+        tell. Only when the job's chain has not taken it within `AHEAD_AFTER_SECONDS` (it
+        is behind; otherwise the chain posts it first, and the card shows the gate before
+        anyone can click), and once the card is posted (the message is a reply in its
+        thread). Its event stays in the job's inbox: handled there in order, it is then
+        found done (its `seq` mark), or tried again if this attempt failed."""
         if prev is not None:
             await asyncio.shield(prev)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), AHEAD_AFTER_SECONDS)
+        if taken.is_set():
+            return  # the chain has it
         try:
             job = await self.writer.service.find(job_id)
             if job is None or not job.card_ts:
@@ -286,6 +297,9 @@ class Notifier:
                 if self._chains.get(job_id) is asyncio.current_task():
                     del self._chains[job_id]  # no await since the inbox was found empty
                 return ok and not events
+            taken = self._taken.pop(job_id, None)
+            if taken is not None:
+                taken.set()  # an approval message waiting to go ahead: the chain has it
             ahead = self._ahead_of.get(job_id)
             if ahead is not None:  # never two posts of one message at once (its marker)
                 await asyncio.shield(ahead)
@@ -314,6 +328,7 @@ class Notifier:
         if self._ahead_of:
             await asyncio.wait(set(self._ahead_of.values()))
             self._ahead_of.clear()
+        self._taken.clear()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -159,16 +159,18 @@ class Message:
 
 
 def message(
-    text: str, blocks: Sequence[Block], metadata: dict[str, Any] | None = None
+    text: str, blocks: Sequence[Block], metadata: dict[str, Any] | None = None,
+    fallback_limit: int = MAX_FALLBACK_TEXT,
 ) -> Message:
-    """Finish a message: cap at 50 blocks (noting the cut), validate, clip the fallback."""
+    """Finish a message: cap at 50 blocks (noting the cut), validate, clip the fallback
+    (to `fallback_limit` characters: short, it is the notification's text)."""
     bl = list(blocks)
     if len(bl) > MAX_BLOCKS:
         cut = len(bl) - (MAX_BLOCKS - 1)
         bl = [*bl[: MAX_BLOCKS - 1], context(f"_{cut} more blocks not shown._")]
     # to_dict() runs slack_sdk's validators (field lengths, element counts) on every block.
     dicts = [_neutralized(b.to_dict()) for b in bl]
-    return Message(text=fit(clip(text, MAX_FALLBACK_TEXT), MAX_FALLBACK_TEXT) or " ", blocks=dicts,
+    return Message(text=fit(clip(text, fallback_limit), fallback_limit) or " ", blocks=dicts,
                    metadata=metadata)
 
 

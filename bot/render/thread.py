@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.render.common import engine_text, outside, state_word, step_label
 from bot.render.limits import (
+    MAX_SECTION_TEXT,
     Message,
     group_mention,
     mention,
@@ -54,8 +55,11 @@ def merged(posts: list[ThreadPost]) -> ThreadPost:
     lines = [p.line for p in posts if p.line is not None and not p.broadcast]
     if len(lines) != len(posts) or not lines:
         raise ValueError("only plain replies merge")
-    return ThreadPost(message("\n".join(lines), sections_for_lines(lines)), False,
-                      None if len(lines) > 1 else lines[0])
+    # The fallback keeps every line too (a reader of the text alone misses none), within a
+    # section's size: a merged reply is posted, never edited (chat.update trims at 4,000).
+    text = "\n".join(lines)
+    return ThreadPost(message(text, sections_for_lines(lines), fallback_limit=MAX_SECTION_TEXT),
+                      False, None if len(lines) > 1 else lines[0])
 
 
 def _state(job: Job, ev: Event) -> ThreadPost | None:
