@@ -305,6 +305,8 @@ async def test_slack_replies_that_fell_behind_go_out_merged_once_each(
     lines = [ln for m in replies for ln in shown(m) if ": done" in ln]
     assert len(lines) == len(done) and len(set(lines)) == len(lines), lines
     assert len(replies) < len(done), "the replies that fell behind were merged"
+    for m in replies:  # its fallback text carries every line too
+        assert m.text.splitlines() == shown(m)
     assert len(st.gate_messages(jid)) == 1
     assert (await st.redis.xpending(st.keys.events, NOTIFIER_GROUP))["pending"] == 0
     # Once caught up, a new event is a reply of its own again.
