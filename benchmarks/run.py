@@ -1,7 +1,7 @@
 """`make bench`: every figure of issue 12 (items 1, 2, 3, 4, 5, 6) in one run, one table.
 
     python -m benchmarks.run [--tiny] [--clusters 200] [--variant-clusters 40] [--gates 100]
-                             [--timers 1000] [--out benchmarks/results.json]
+                             [--timers 1000] [--out benchmarks/results.json] [--only item1]
 
 Four deployments (simulator, Slack stand-in, `ppsbot worker` x W, 1 `ppsbot bot`, real
 Redis under a private key prefix each), one after the other:
@@ -73,6 +73,8 @@ class Size:
         return self.scale_clusters or self.clusters
 
 
+RESULTS = Path("benchmarks/results.json")
+
 # The CI smoke size: every item runs, on upgrades about twice as quick as the full size's.
 QUICK = Speed(settle=0.3, poll=0.1, install=0.15, reboot=0.3, rejoin=0.15)
 TINY = Size("tiny", clusters=4, gates=2, timers=20, concurrency=(5, 20), rounds=1, per_client=2,
@@ -123,9 +125,24 @@ def _up(res: Results, name: str, clusters: int, workers: int, t0: float, what: s
           f"({time.monotonic() - t0:.0f} s)", file=sys.stderr)
 
 
-def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = None) -> Results:
+def _finish(res: Results, size: Size, started: float, out: Path | None) -> Results:
+    res.details["wall_seconds"] = round(time.monotonic() - started, 1)
+    res.figures.sort(key=lambda f: f.item)  # stable: each item's rows in the order measured
+    m_ = res.machine
+    print(f"\n{m_['cores']} cores ({m_['cpu']}), Python {m_['python']}, Redis {m_['redis']}, "
+          f"size {size.name}, {res.details['wall_seconds']} s\n")
+    print(table(res.figures))
+    if out is not None:
+        res.write(out)
+        print(f"\nwritten: {out}")
+    return res
+
+
+def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = None,
+        only: str | None = None) -> Results:
     """Run every benchmark at `size`; print the table; write results.json to `out`;
-    with `profile`, record each phase's processes with py-spy under that folder."""
+    with `profile`, record each phase's processes with py-spy under that folder.
+    `only="item1"`: item 1 alone, in deployment A's inventory (a few minutes, not 17)."""
     res = Results(size=size.name, machine=machine(_redis_version(redis_url)))
     t0 = started = time.monotonic()
     n, v, m = size.clusters, size.variant_clusters, size.scaled
@@ -140,6 +157,8 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
         with _profiled(profile, "item1", dep.pids()):
             _step(res, "ack", asyncio.run(ack_concurrency.measure(
                 dep, size.concurrency, size.rounds, size.per_client)), t0)
+        if only == "item1":
+            return _finish(res, size, started, out)
         with _profiled(profile, "item2", dep.pids()):
             _step(res, "click_to_appliance", asyncio.run(click_to_appliance.measure(
                 dep, 0, size.gates)), t0)
@@ -181,16 +200,7 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                 f"baseline: limits off, item 4's {off['clusters']} upgrades at once")), t0)
     _step(res, "timers", asyncio.run(timers_burst.measure(redis_url, size.timers,
                                                           linger=size.timer_linger)), t0)
-    res.details["wall_seconds"] = round(time.monotonic() - started, 1)
-    res.figures.sort(key=lambda f: f.item)  # stable: each item's rows in the order measured
-    m_ = res.machine
-    print(f"\n{m_['cores']} cores ({m_['cpu']}), Python {m_['python']}, Redis {m_['redis']}, "
-          f"size {size.name}, {res.details['wall_seconds']} s\n")
-    print(table(res.figures))
-    if out is not None:
-        res.write(out)
-        print(f"\nwritten: {out}")
-    return res
+    return _finish(res, size, started, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,18 +213,22 @@ def main(argv: list[str] | None = None) -> int:
                         "(full: 40)")
     p.add_argument("--gates", type=int, default=None, help="item 2's gates (full: 100)")
     p.add_argument("--timers", type=int, default=None, help="item 6's timers (full: 1000)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="where results.json goes (default benchmarks/results.json; with "
+                        "--only, none unless given)")
     p.add_argument("--no-out", action="store_true", help="print only, write no results.json")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="record every process with py-spy, one folder per item")
+    p.add_argument("--only", choices=["item1"], default=None,
+                   help="item1: the ack benchmark alone, in deployment A")
     a = p.parse_args(argv)
     size = TINY if a.tiny else FULL
     custom = {k: v for k, v in (("clusters", a.clusters), ("variant_clusters", a.variant_clusters),
                                 ("gates", a.gates), ("timers", a.timers)) if v is not None}
     if custom:
         size = replace(size, name=f"{size.name}+custom", **custom)
-    run(size, os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
-        None if a.no_out else a.out, a.profile)
+    out = None if a.no_out else a.out or (None if a.only else RESULTS)
+    run(size, os.environ.get("REDIS_URL", "redis://localhost:6379/0"), out, a.profile, a.only)
     return 0
 
 

@@ -6,6 +6,7 @@ Redis round trips of `JobService` (and the user-group cache read of `Authorizer`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
@@ -99,8 +100,11 @@ class CommandRunner:
             case grammar.Rollback():
                 return await self._rollback(cmd, caller)
             case grammar.Status(target=None) | grammar.ListJobs():
-                jobs = await self.service.list_active()
-                workers = await self.service.workers_alive() if jobs else None
+                # Side by side (one round trip of waiting, not two); the count only shows
+                # when there are jobs.
+                jobs, alive = await asyncio.gather(self.service.list_active(),
+                                                   self.service.workers_alive())
+                workers = alive if jobs else None
                 return JobList("Active and scheduled jobs", jobs, "No active or scheduled jobs.",
                                workers)
             case grammar.Status(target=str(target)):
@@ -179,7 +183,9 @@ class CommandRunner:
         if isinstance(cmd, grammar.Upgrade):
             version, downgrade = cmd.version, cmd.allow_downgrade
         try:
-            job, created = await self.service.create_job(UpgradeRequest(
+            # The worker count is read beside the creation (one round trip less to wait for);
+            # it is shown only for a job this request created.
+            (job, created), alive = await asyncio.gather(self.service.create_job(UpgradeRequest(
                 cluster=cluster.name,
                 requester=caller.user_id,
                 channel=channel,
@@ -189,12 +195,12 @@ class CommandRunner:
                 allow_downgrade=downgrade,
                 idempotency_key=idem,
                 procedure=procedure,
-            ))
+            )), self.service.workers_alive())
         except EngineError:
             await self.service.uncount_upgrade_request(caller.user_id, request_id)
             raise
         # A queued job with no worker running would wait silently: say so in the ack.
-        workers = await self.service.workers_alive() if created else None
+        workers = alive if created else None
         return Queued(job, created, channel, workers)
 
     def _outside_window(self, cluster: Cluster, at: float) -> Refused | None:

@@ -9,6 +9,7 @@ and the worker's fencing makes the appliance side effect happen at most once.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from jobs.rules.errors import ClusterBusy, EngineError, UnknownCluster, UnknownJ
 from jobs.rules.events import EventKind
 from jobs.rules.model import GATE_TS_FIELD, Job, State
 from jobs.rules.transitions import clone
+from jobs.shared_reads import FreshReads
 from jobs.store.ports import HistoryPages, JobRepository, RequestLimit, WorkerRoster
 
 # A decision's compare-and-set is retried when the job moved between read and write (a worker
@@ -31,6 +33,10 @@ from jobs.store.ports import HistoryPages, JobRepository, RequestLimit, WorkerRo
 _DECISION_ATTEMPTS = 20
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
 _ID_ATTEMPTS = 5  # a new id when one is already in use (two jobs in one minute, 2^-20)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def new_job_id(now: float) -> str:
@@ -80,6 +86,10 @@ class JobService:
         self.settings = settings
         self.inventory = inventory
         self.clock = clock
+        # The ack path's listings: 100 concurrent `/pps list`/`status`/`history` read once or
+        # twice, each caller still from a read begun after it asked (no staler than alone).
+        self._job_reads: FreshReads[list[Job]] = FreshReads()
+        self._worker_reads: FreshReads[int] = FreshReads()
 
     async def create_job(self, req: UpgradeRequest) -> tuple[Job, bool]:
         """Create and enqueue (or schedule) a job; `(job, created)`.
@@ -141,9 +151,11 @@ class JobService:
             raise EngineError("Could not find a free job id; try again.")
         if status == "busy":
             raise ClusterBusy(cluster.name, job_id, holder_requester)
+        trim = None
         if status == "created":  # each new entry drops the expired ones: the index stays bounded
-            await self.index.trim(cluster.name, now, self.settings.retention_seconds)
-        created = await self.store.get(job_id)
+            trim = self.index.trim(cluster.name, now, self.settings.retention_seconds)
+        # The trim and the read side by side: one round trip of the ack's wait, not two.
+        created, _ = await asyncio.gather(self.store.get(job_id), trim or _nothing())
         if created is None:  # only if someone deleted the job behind our back
             raise UnknownJob(job_id)
         return created, status == "created"
@@ -170,7 +182,7 @@ class JobService:
 
     async def workers_alive(self) -> int:
         """How many workers are running (seen within the last three leases)."""
-        return await self.presence.alive()
+        return await self._worker_reads.read("alive", self.presence.alive)
 
     async def first_seen(self, marker: str, ttl_seconds: int) -> str:
         """When `marker` (e.g. one Slack delivery) was first seen within `ttl_seconds`: the
@@ -179,12 +191,19 @@ class JobService:
 
     async def list_active(self) -> list[Job]:
         """Active and scheduled jobs, newest first."""
+        return list(await self._job_reads.read("active", self._read_active))
+
+    async def _read_active(self) -> list[Job]:
         jobs = await self.store.many(await self.store.active_ids())
         return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
 
     async def history(self, cluster: str | None = None, limit: int = 20) -> list[Job]:
         """Jobs (any state) newest first, of one cluster or of all: about one page of reads
         (the cluster's own index; entries of expired jobs are skipped)."""
+        return list(await self._job_reads.read(
+            ("history", cluster, limit), lambda: self._read_history(cluster, limit)))
+
+    async def _read_history(self, cluster: str | None, limit: int) -> list[Job]:
         out: list[Job] = []
         start, page = 0, max(limit, 10)
         while len(out) < limit:

@@ -121,11 +121,14 @@ class FleetView:
 
     async def _read(self) -> FleetFacts:
         names = list(self.inventory.clusters)
-        readings = await self.records.load_many(names)
+        # Independent reads, side by side: under load each round trip waits its turn on
+        # the event loop, and a reading made of them one after the other took seconds.
+        readings, jobs, last_ids = await asyncio.gather(
+            self.records.load_many(names), self.jobs.list_active(),
+            self.records.last_finished(names, self.scan))
         active: dict[str, Job] = {}
-        for job in await self.jobs.list_active():  # newest first: keep the newest per cluster
+        for job in jobs:  # newest first: keep the newest per cluster
             active.setdefault(job.cluster, job)
-        last_ids = await self.records.last_finished(names, self.scan)
         found = {j.id: j for j in await self.jobs.find_many(last_ids.values())}  # one trip
         last: dict[str, Job] = {}
         for cluster, job_id in last_ids.items():

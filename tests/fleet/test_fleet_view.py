@@ -117,3 +117,34 @@ async def test_concurrent_callers_share_one_reading(tmp_path: Path) -> None:
     assert [c.cluster.name for c in results[0].clusters] == ["a", "b"]
     await view.facts()  # a caller after the reading ended starts a new one
     assert jobs.reads == 2
+
+
+async def test_last_finished_scans_a_big_history_in_two_round_trips(
+    redis: aioredis.Redis, keys: Keys, monkeypatch: Any
+) -> None:
+    # 450 finished jobs of `busy`, then (older) one of `quiet`; `never` has none, so the
+    # whole scan is read. Each round trip waits its turn on a loaded event loop: the pages
+    # come in two trips (the first page, then the rest), not one per 100 jobs.
+    pipe = redis.pipeline(transaction=False)
+    for n in range(451):
+        cluster = "quiet" if n == 0 else "busy"
+        pipe.hset(keys.job(f"J-{n:04d}"), mapping={"cluster": cluster, "state": "succeeded"})
+        pipe.zadd(keys.history, {f"J-{n:04d}": n})
+    await pipe.execute()
+    pages = 0
+    real = redis.zrevrange
+
+    async def zrevrange(*args: Any, **kw: Any) -> Any:
+        nonlocal pages
+        pages += 1
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(redis, "zrevrange", zrevrange)
+    store = FleetStore(redis, keys)
+    found = await store.last_finished(["busy", "quiet", "never"], 500)
+    assert found == {"busy": "J-0450", "quiet": "J-0000"}
+    assert pages == 2
+    pages = 0
+    assert await store.last_finished(["busy"], 500) == {"busy": "J-0450"}
+    assert pages == 1  # found in the first page: no more read
+    assert await store.last_finished(["busy", "quiet"], 300) == {"busy": "J-0450"}

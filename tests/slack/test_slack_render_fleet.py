@@ -147,3 +147,32 @@ def test_a_view_over_100_blocks_is_refused_by_the_stand_in() -> None:
         check_home_view(too_many)
     with pytest.raises(MessageInvalid):
         check_home_view({**view, "type": "modal"})
+
+
+def test_clusters_reply_is_laid_out_once_per_fleet_reading(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    # Concurrent `/pps clusters` share one reading (FleetView.facts): its reply is rendered
+    # once for all of them; a new reading, or another workspace URL, is rendered anew.
+    import bot.render.commands as commands
+
+    layouts = 0
+    real = commands.fleet_blocks
+
+    def counted(*args: Any) -> Any:
+        nonlocal layouts
+        layouts += 1
+        return real(*args)
+
+    monkeypatch.setattr(commands, "fleet_blocks", counted)
+    reading = facts_for(344)
+    first = render_reply(ClusterList(reading), TEAM)
+    assert render_reply(ClusterList(reading), TEAM) == first
+    assert layouts == 1
+    newer = facts_for(344)
+    newer = FleetFacts(newer.clusters[:-1], newer.newest, newer.poll_seconds, T0 + 60)
+    again = render_reply(ClusterList(newer), TEAM)
+    assert layouts == 2 and again != first and "343 clusters" in again.text
+    render_reply(ClusterList(newer), None)
+    assert layouts == 3
+    monkeypatch.setattr(commands, "_last_clusters", None)  # as rendered afresh: the same
+    assert render_reply(ClusterList(reading), TEAM) == first
