@@ -46,6 +46,9 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     scaled = d["many_upgrades_scaled"]
     assert scaled["workers"] == 4 and scaled["succeeded"] == 3
     assert scaled["writes"]["not_exactly_one_each"] == {}
+    # At the tiny size B's ratios are over A's jobs alone (none runs alone again).
+    assert scaled["alone_from"] == "2 workers"
+    assert scaled["alone_seconds"] == d["many_upgrades"]["alone_seconds"]
     four = next(f for f in res.figures
                 if f.name == "job duration max, 3 at once / alone, 4 workers")
     assert four.baseline == d["many_upgrades"]["ratio"]["max"]
