@@ -41,7 +41,7 @@ from benchmarks import (
     under_load,
     upload_throttle,
 )
-from benchmarks.deployment import MODES, Speed, Teardowns, deployment
+from benchmarks.deployment import MODES, Deployment, Speed, Teardowns, deployment
 from benchmarks.profile import Recorder
 from benchmarks.stats import Figure, Results, machine, table
 
@@ -68,6 +68,7 @@ class Size:
     speed: Speed = field(default_factory=Speed)  # how long one upgrade takes
     timer_linger: float = 3.0  # item 6: how long to watch for a timer firing twice
     scale_alone: bool = True  # B times its own jobs alone (False: reuses A's, 2 workers)
+    load_deployment: bool = True  # items 1 and 2 under load in D (False: in A, after item 4)
     # The next deployment starts while the last one stops (its workers end their blocking
     # read), and measures once it is gone.
     overlap_teardown: bool = False
@@ -78,11 +79,11 @@ class Size:
 
 
 # The CI smoke size: every item runs, on upgrades about twice as quick as the full size's;
-# B's jobs alone are A's.
+# items 1 and 2 under load run in A, and B's jobs alone are A's.
 QUICK = Speed(settle=0.3, poll=0.1, install=0.15, reboot=0.3, rejoin=0.15)
 TINY = Size("tiny", clusters=4, gates=2, timers=20, concurrency=(5, 20), rounds=1, per_client=2,
             upload_seconds=2.0, rate_limit=6, speed=QUICK, timer_linger=1.0,
-            scale_alone=False, overlap_teardown=True)
+            scale_alone=False, load_deployment=False, overlap_teardown=True)
 FULL = Size("full", clusters=200, gates=100, timers=1000, load_gates=20, load_rounds=2,
             variant_clusters=40, upload_seconds=60.0, settle_fleet=True)
 
@@ -138,14 +139,27 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
     settle = size.settle_fleet
     stopping = Teardowns()
     later = stopping if size.overlap_teardown else None
+
+    def items_1_2_under_load(dep: Deployment, first: int) -> None:
+        # Gates reserved on clusters first.., then the load on the next n.
+        load = list(range(first + size.load_gates, first + size.load_gates + n))
+        with _profiled(profile, "items1-2-under-load", dep.pids()):
+            _step(res, "under_load", asyncio.run(under_load.measure(
+                dep, first, size.load_gates, load, _within(n), size.concurrency,
+                size.load_rounds, size.per_client, settle)), t0)
+
     try:
-        # A: items 1 and 2 idle, item 3, item 4. Its clusters in the order they are used.
+        # A: items 1 and 2 idle, item 3, item 4 (and, without D, items 1 and 2 under load).
+        # Its clusters in the order they are used.
         main_first = size.gates  # 3 alone, then n at once
         throttled = main_first + len(MODES) + n
-        total = throttled + 1 + v
+        total = loaded = throttled + 1 + v
+        if not size.load_deployment:
+            total += size.load_gates + n
         with deployment(total, workers=2, redis_url=redis_url, settle_fleet=settle,
                         speed=size.speed, later=later) as dep:
-            _up(res, "A", total, 2, t0)
+            _up(res, "A", total, 2, t0,
+                "" if size.load_deployment else ", also items 1 and 2 under load")
             with _profiled(profile, "item1", dep.pids()):
                 _step(res, "ack", asyncio.run(ack_concurrency.measure(
                     dep, size.concurrency, size.rounds, size.per_client)), t0)
@@ -160,16 +174,16 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                     dep, throttled, list(range(throttled + 1, throttled + 1 + v)),
                     size.upload_seconds, res.details["many_upgrades"]["alone_seconds"],
                     _within(v))), t0)
-        # D: items 1 and 2 while item 3's load runs (gates reserved first, then the load).
-        total = size.load_gates + n
-        with deployment(total, workers=2, redis_url=redis_url,  # it waits for the fleet
-                        speed=size.speed, later=later) as dep:
-            stopping.wait()
-            _up(res, "D", total, 2, t0)
-            with _profiled(profile, "items1-2-under-load", dep.pids()):
-                _step(res, "under_load", asyncio.run(under_load.measure(
-                    dep, 0, size.load_gates, list(range(size.load_gates, total)), _within(n),
-                    size.concurrency, size.load_rounds, size.per_client, settle)), t0)
+            if not size.load_deployment:
+                items_1_2_under_load(dep, loaded)
+        if size.load_deployment:
+            # D: items 1 and 2 while item 3's load runs (gates reserved first, then the load).
+            total = size.load_gates + n
+            with deployment(total, workers=2, redis_url=redis_url,  # it waits for the fleet
+                            speed=size.speed, later=later) as dep:
+                stopping.wait()
+                _up(res, "D", total, 2, t0)
+                items_1_2_under_load(dep, 0)
         # B: item 3 again with more workers (its jobs alone again, or A's).
         alone = None if size.scale_alone else res.details["many_upgrades"]["alone_seconds"]
         total = m if alone is not None else len(MODES) + m

@@ -34,7 +34,9 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     assert data["machine"]["redis"]
     failed = [f for f in res.figures if f.name.startswith("commands answered")]
     assert [f.value for f in failed] == [0, 0]  # idle and under load: no failure replies
-    # Items 1 and 2 while item 3's load ran (a sample after the load ended is dropped).
+    # Items 1 and 2 while item 3's load ran (a sample after the load ended is dropped), in
+    # deployment A at this size: no deployment D.
+    assert set(d["deployments"]) == {"A", "B", "C"}
     under = [f for f in res.figures
              if f.name.startswith("ack ") and f.name.endswith("under item 3 load")]
     assert {f.item for f in under} == {"1"} and all(f.baseline is not None for f in under)
