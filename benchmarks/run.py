@@ -67,8 +67,11 @@ class Size:
     settle_fleet: bool = False  # measure only after the first fleet poll (about 30 s each)
     speed: Speed = field(default_factory=Speed)  # how long one upgrade takes
     timer_linger: float = 3.0  # item 6: how long to watch for a timer firing twice
+    timer_lead: float = 2.0  # item 6: the timers are due this long after they are created
+    timer_stop_grace: float = 15.0  # item 6: its workers are killed if slower to stop
     scale_alone: bool = True  # B times its own jobs alone (False: reuses A's, 2 workers)
     load_deployment: bool = True  # items 1 and 2 under load in D (False: in A, after item 4)
+    drain_quiet: float = slack_limits.QUIET_SECONDS  # item 5: no call this long: drained
     # The next deployment starts while the last one stops (its workers end their blocking
     # read), and measures once it is gone.
     overlap_teardown: bool = False
@@ -79,11 +82,13 @@ class Size:
 
 
 # The CI smoke size: every item runs, on upgrades about twice as quick as the full size's;
-# items 1 and 2 under load run in A, and B's jobs alone are A's.
+# items 1 and 2 under load run in A, B's jobs alone are A's, and the waits that only let a
+# phase end are shorter.
 QUICK = Speed(settle=0.3, poll=0.1, install=0.15, reboot=0.3, rejoin=0.15)
 TINY = Size("tiny", clusters=4, gates=2, timers=20, concurrency=(5, 20), rounds=1, per_client=2,
-            upload_seconds=2.0, rate_limit=6, speed=QUICK, timer_linger=1.0,
-            scale_alone=False, load_deployment=False, overlap_teardown=True)
+            upload_seconds=2.0, rate_limit=6, speed=QUICK, timer_linger=0.5, timer_lead=1.0,
+            timer_stop_grace=1.0, scale_alone=False, load_deployment=False, drain_quiet=1.5,
+            overlap_teardown=True)
 FULL = Size("full", clusters=200, gates=100, timers=1000, load_gates=20, load_rounds=2,
             variant_clusters=40, upload_seconds=60.0, settle_fleet=True)
 
@@ -208,9 +213,11 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                 _step(res, "slack_limits", asyncio.run(slack_limits.measure(
                     dep, list(range(v + 1)), size.rate_limit, _within(v + 1),
                     off["gate_visible_ms"],
-                    f"baseline: limits off, item 4's {off['clusters']} upgrades at once")), t0)
+                    f"baseline: limits off, item 4's {off['clusters']} upgrades at once",
+                    quiet=size.drain_quiet)), t0)
         _step(res, "timers", asyncio.run(timers_burst.measure(
-            redis_url, size.timers, linger=size.timer_linger, before=stopping.wait)), t0)
+            redis_url, size.timers, lead=size.timer_lead, linger=size.timer_linger,
+            before=stopping.wait, stop_grace=size.timer_stop_grace)), t0)
     finally:
         stopping.wait()
     res.details["wall_seconds"] = round(time.monotonic() - started, 1)

@@ -136,9 +136,11 @@ def _spawn_workers(run_dir: Path, env: dict[str, str], workers: int
 
 
 async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.0,
-                  linger: float = 3.0, before: Callable[[], None] | None = None
-                  ) -> tuple[list[Figure], dict[str, Any]]:
-    """p50/p99/max lateness of `count` timers due at once; how many fired twice.
+                  linger: float = 3.0, before: Callable[[], None] | None = None,
+                  stop_grace: float = 15.0) -> tuple[list[Figure], dict[str, Any]]:
+    """p50/p99/max lateness of `count` timers due at once; how many fired twice. The
+    workers are killed if they take over `stop_grace` s to stop (their preflights retry
+    the refused connections for a few seconds, and a stop lets them finish).
     `before` is called once the workers are up and the timers created, before they are due
     (the previous deployment's stop ends meanwhile)."""
     prefix = f"ppsbench:{uuid.uuid4().hex[:8]}:"
@@ -166,11 +168,13 @@ async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.
         finally:
             for p in procs:
                 p.terminate()
+            deadline = time.monotonic() + stop_grace
             for p in procs:
                 try:
-                    p.wait(timeout=15)
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     p.kill()
+                    p.wait(timeout=5)
             cleanup_prefix(redis_url, prefix)
     late = [max(0, t[0] - due_ms) for t in fired.values()]
     start_late = [max(0, t[0] - due_ms) for t in started.values()]

@@ -62,5 +62,6 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     # Item 5: the stand-in's rate limits on, beside the limits-off figure.
     limited = d["slack_limits"]
     assert limited["succeeded"] == 3 and limited["rate_limit_per_second"] == TINY.rate_limit
+    assert limited["drain_quiet_seconds"] == TINY.drain_quiet
     p99 = next(f for f in res.figures if f.name == "gate opened -> message visible p99, limits on")
     assert p99.baseline == throttled["gate_visible_ms"]["p99"]
