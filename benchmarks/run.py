@@ -14,7 +14,9 @@ Redis under a private key prefix each), one after the other:
   as item 4's.
 
 Item 6 starts its own two workers. Every process is stopped and every key removed at the
-end. `--tiny` is the size CI runs; the default is the size the README reports.
+end. `--tiny` is the size CI runs: there A also runs D's measurement, B divides by A's jobs
+alone, and a deployment stops while the next one starts (see `TINY`); the default is the
+size the README reports.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", action="store_true", help="the CI size (about 90 s)")
+    p.add_argument("--tiny", action="store_true", help="the CI size (about 45 s)")
     p.add_argument("--clusters", type=int, default=None,
                    help="item 3's clusters, also with 4 workers (full: 200)")
     p.add_argument("--variant-clusters", type=int, default=None,
