@@ -30,7 +30,7 @@ demo: venv
 	bash scripts/demo
 
 ## make bench: the benchmarks (stand-ins, real Redis, real ppsbot processes), one table and
-## benchmarks/results.json; `make bench BENCH_SIZE=tiny` is the CI size (about a minute and a half)
+## benchmarks/results.json; `make bench BENCH_SIZE=tiny` is the CI size (about 45 s)
 BENCH_SIZE ?= full
 bench: venv
 	$(BIN)/python -m pip install -q -e '.[bench]'

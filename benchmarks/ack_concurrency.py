@@ -77,14 +77,16 @@ def bare_bolt(secret: str, host: str = "127.0.0.1") -> Iterator[str]:
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://{host}:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the bare Bolt app did not start")
+        # One client for every probe: `httpx.get` builds one per call (~35 ms of CPU).
+        with httpx.Client(timeout=1) as http:
+            for _ in range(300):
+                try:
+                    if http.get(f"http://{host}:{port}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError("the bare Bolt app did not start")
         yield f"http://{host}:{port}/slack/events"
     finally:
         proc.terminate()

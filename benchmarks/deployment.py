@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import resource
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,27 +246,70 @@ def _enough_files() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class Teardowns:
+    """Deployments being stopped in the background while the next one starts (stopped
+    workers take up to a blocking read, 2 s, to leave); `wait` before measuring anything."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+
+    def add(self, down: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                down()
+            except BaseException as exc:  # raised again by `wait`, in the caller's thread
+                self._errors.append(exc)
+
+        t = threading.Thread(target=run, name="deployment-teardown")
+        t.start()
+        self._threads.append(t)
+
+    def wait(self) -> None:
+        """Return once every deployment handed over is stopped and its keys are removed."""
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
+        if self._errors:
+            exc, self._errors = self._errors[0], []
+            raise exc
+
+
 @contextmanager
 def deployment(clusters: int, *, workers: int = 2, redis_url: str, speed: Speed | None = None,
-               approvers: int = 0, standin_rate_limit: int = 0, settle_fleet: bool = False
-               ) -> Iterator[Deployment]:
+               approvers: int = 0, standin_rate_limit: int = 0, settle_fleet: bool = False,
+               later: Teardowns | None = None) -> Iterator[Deployment]:
     """Start everything (with `settle_fleet`, wait until the first fleet poll is done),
-    yield it, then stop every process and remove the Redis keys. `standin_rate_limit` > 0:
+    yield it, then stop every process and remove the Redis keys (with `later`, in the
+    background: `later.wait()` before the next measurement). `standin_rate_limit` > 0:
     the Slack stand-in answers 429 above that many calls per second per method (per
     channel for chat.postMessage)."""
     _enough_files()
-    with tempfile.TemporaryDirectory(prefix="ppsbench-") as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix="ppsbench-"))
+    stack: DemoStack | None = None
+    prefix = ""
+
+    def down() -> None:
+        try:
+            if stack is not None:
+                stack.stop()
+                cleanup_prefix(redis_url, prefix)
+        finally:
+            shutil.rmtree(tmp)
+
+    try:
         cfg, control, prefix = write_deployment(
-            Path(tmp), clusters, redis_url=redis_url, speed=speed or Speed(),
+            tmp, clusters, redis_url=redis_url, speed=speed or Speed(),
             approvers=max(approvers, 2 * clusters + 10))
         stack = DemoStack(cfg, workers=workers, standin_rate_limit=standin_rate_limit)
-        try:
-            stack.start(timeout=120 + clusters / 2)
-            if settle_fleet:
-                waited = wait_fleet_read(redis_url, prefix, clusters, 60 + clusters / 4)
-                print(f"first fleet poll of {clusters} clusters done after {waited:.1f} s",
-                      file=sys.stderr)
-            yield Deployment(cfg, stack, f"http://{cfg.host}:{control}", prefix, clusters)
-        finally:
-            stack.stop()
-            cleanup_prefix(redis_url, prefix)
+        stack.start(timeout=120 + clusters / 2)
+        if settle_fleet:
+            waited = wait_fleet_read(redis_url, prefix, clusters, 60 + clusters / 4)
+            print(f"first fleet poll of {clusters} clusters done after {waited:.1f} s",
+                  file=sys.stderr)
+        yield Deployment(cfg, stack, f"http://{cfg.host}:{control}", prefix, clusters)
+    finally:
+        if later is None:
+            down()
+        else:
+            later.add(down)

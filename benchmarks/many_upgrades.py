@@ -201,12 +201,17 @@ def rss_figures(dep: Deployment, suffix: str = "", note: str = "") -> tuple[list
     return figs, rss
 
 
-async def _alone_then_load(drv: Driver, first: int, n: int, within: float
+async def _alone_then_load(drv: Driver, first: int, n: int, within: float,
+                           known: dict[str, float] | None = None
                            ) -> tuple[dict[str, float], list[int], LoadRun, dict[str, float]]:
     """One job of each mode alone (clusters first..first+2), then n at once after them:
-    (alone durations, the load's cluster indexes, the load run, duration ratios)."""
-    base = await alone(drv, first, within)
-    indexes = list(range(first + len(MODES), first + len(MODES) + n))
+    (alone durations, the load's cluster indexes, the load run, duration ratios). With
+    `known` alone durations, none runs alone: the n start at `first`."""
+    if known is None:
+        base, first = await alone(drv, first, within), first + len(MODES)
+    else:
+        base = known
+    indexes = list(range(first, first + n))
     run = await load(drv, indexes, within)
     return base, indexes, run, run.ratios(base)
 
@@ -252,18 +257,22 @@ async def measure(dep: Deployment, first: int, n: int, within: float
 
 
 async def measure_scaled(dep: Deployment, first: int, n: int, within: float, workers: int,
-                         before: dict[str, Any]) -> tuple[list[Figure], dict[str, Any]]:
+                         before: dict[str, Any], known: dict[str, float] | None = None
+                         ) -> tuple[list[Figure], dict[str, Any]]:
     """The same as `measure` in a deployment with `workers` workers: the duration ratios
     beside those of `before` (the 2-worker run's details) when it had as many clusters,
-    and the peak RSS of every process."""
+    and the peak RSS of every process. With `known` (the 2-worker run's alone durations),
+    the ratios are over those and no job runs alone here."""
     drv = make_driver(dep)
     try:
-        base, indexes, run, ratios = await _alone_then_load(drv, first, n, within)
+        base, indexes, run, ratios = await _alone_then_load(drv, first, n, within, known)
         rss_figs, rss = rss_figures(dep, f", {workers} workers")
         same = before.get("clusters") == n
         prior = before.get("ratio", {}) if same else {}
         note = ("baseline: the same load on 2 workers (above)" if same else
                 f"2 workers ran {before.get('clusters')} clusters: not comparable")
+        if known is not None:
+            note += "; alone: the 2-worker run's jobs"
         figs = [
             Figure("3", f"job duration median, {n} at once / alone, {workers} workers",
                    _median(ratios), "x", prior.get("median"), "<= 1.10x", note),
@@ -273,6 +282,7 @@ async def measure_scaled(dep: Deployment, first: int, n: int, within: float, wor
             *rss_figs,
         ]
         details = {**summary(run, ratios), "workers": workers, "alone_seconds": base,
+                   "alone_from": "this deployment" if known is None else "2 workers",
                    "peak_rss_mb": rss, "writes": writes(dep, indexes)}
         return figs, details
     finally:

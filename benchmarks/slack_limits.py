@@ -21,34 +21,34 @@ from benchmarks.deployment import Deployment
 from benchmarks.driver import make_driver
 from benchmarks.stats import Figure, percentile
 
-QUIET_SECONDS = 3.0
+QUIET_SECONDS = 3.0  # above the stand-in's Retry-After (1 s): a call held by one still comes
 
 
-async def drain(dep: Deployment, within: float) -> float:
-    """Wait until the stand-in got no call for QUIET_SECONDS (at most `within`); seconds."""
+async def drain(dep: Deployment, within: float, quiet: float = QUIET_SECONDS) -> float:
+    """Wait until the stand-in got no call for `quiet` seconds (at most `within`); seconds."""
     t0 = time.monotonic()
     count, quiet_since = dep.slack_call_count(), time.monotonic()
     while time.monotonic() - t0 < within:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(min(0.5, quiet / 6))
         now = dep.slack_call_count()
         if now != count:
             count, quiet_since = now, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+        elif time.monotonic() - quiet_since >= quiet:
             break
     return time.monotonic() - t0
 
 
 async def measure(dep: Deployment, indexes: list[int], limit: int, within: float,
-                  limits_off: dict[str, float] | None, off_note: str
-                  ) -> tuple[list[Figure], dict[str, Any]]:
+                  limits_off: dict[str, float] | None, off_note: str,
+                  quiet: float = QUIET_SECONDS) -> tuple[list[Figure], dict[str, Any]]:
     """The load on `indexes` with the stand-in limiting at `limit` calls/s. `limits_off`:
     gate-visible p50/p99 (ms) of a comparable load with the limits off, described by
-    `off_note`, or None."""
+    `off_note`, or None. The calls are drained until none came for `quiet` seconds."""
     drv = make_driver(dep)
     try:
         before = dep.slack_call_count()
         run = await many_upgrades.load(drv, indexes, within)
-        drained = await drain(dep, 60 + len(indexes))
+        drained = await drain(dep, 60 + len(indexes), quiet)
         calls = dep.slack_calls(before)
     finally:
         await drv.http.aclose()
@@ -72,5 +72,5 @@ async def measure(dep: Deployment, indexes: list[int], limit: int, within: float
     ]
     details = {**many_upgrades.summary(run, {}), "rate_limit_per_second": limit,
                "calls_with_drain": len(calls), "early_calls": early, "slack_429": len(limited),
-               "drain_seconds": drained}
+               "drain_seconds": drained, "drain_quiet_seconds": quiet}
     return figs, details

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,13 @@ def _spawn_workers(run_dir: Path, env: dict[str, str], workers: int
 
 
 async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.0,
-                  linger: float = 3.0) -> tuple[list[Figure], dict[str, Any]]:
-    """p50/p99/max lateness of `count` timers due at once; how many fired twice."""
+                  linger: float = 3.0, before: Callable[[], None] | None = None,
+                  stop_grace: float = 15.0) -> tuple[list[Figure], dict[str, Any]]:
+    """p50/p99/max lateness of `count` timers due at once; how many fired twice. The
+    workers are killed if they take over `stop_grace` s to stop (their preflights retry
+    the refused connections for a few seconds, and a stop lets them finish).
+    `before` is called once the workers are up and the timers created, before they are due
+    (the previous deployment's stop ends meanwhile)."""
     prefix = f"ppsbench:{uuid.uuid4().hex[:8]}:"
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="ppsbench-timers-") as tmp:
@@ -153,17 +159,22 @@ async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.
             due = time.time() + lead + count / 250
             ids = await _create(env, count, due)
             slack = due - time.time()
+            if before is not None:
+                await asyncio.to_thread(before)
+            ready = due - time.time()  # < 0: the timers were due before `before` returned
             due_ms = int(due * 1000)
             fired, started = await _lateness(redis_url, prefix, due_ms, set(ids),
                                              20 + count / 20, int(linger * 1000))
         finally:
             for p in procs:
                 p.terminate()
+            deadline = time.monotonic() + stop_grace
             for p in procs:
                 try:
-                    p.wait(timeout=15)
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     p.kill()
+                    p.wait(timeout=5)
             cleanup_prefix(redis_url, prefix)
     late = [max(0, t[0] - due_ms) for t in fired.values()]
     start_late = [max(0, t[0] - due_ms) for t in started.values()]
@@ -183,6 +194,7 @@ async def measure(redis_url: str, count: int, workers: int = 2, lead: float = 2.
                             f"{count - len(started)}"))
     details = {"timers": count, "workers": workers, "fired": len(fired), "fired_twice": twice,
                "never_fired": missing, "started": len(started), "created_ahead_s": slack,
+               "ready_ahead_s": ready,
                "fired_lateness_ms": {"p50": percentile(late, 50), "p99": percentile(late, 99),
                                      "max": max(late, default=0)},
                "started_lateness_ms": {"p50": percentile(start_late, 50),

@@ -34,7 +34,9 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     assert data["machine"]["redis"]
     failed = [f for f in res.figures if f.name.startswith("commands answered")]
     assert [f.value for f in failed] == [0, 0]  # idle and under load: no failure replies
-    # Items 1 and 2 while item 3's load ran (a sample after the load ended is dropped).
+    # Items 1 and 2 while item 3's load ran (a sample after the load ended is dropped), in
+    # deployment A at this size: no deployment D.
+    assert set(d["deployments"]) == {"A", "B", "C"}
     under = [f for f in res.figures
              if f.name.startswith("ack ") and f.name.endswith("under item 3 load")]
     assert {f.item for f in under} == {"1"} and all(f.baseline is not None for f in under)
@@ -46,6 +48,9 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     scaled = d["many_upgrades_scaled"]
     assert scaled["workers"] == 4 and scaled["succeeded"] == 3
     assert scaled["writes"]["not_exactly_one_each"] == {}
+    # At the tiny size B's ratios are over A's jobs alone (none runs alone again).
+    assert scaled["alone_from"] == "2 workers"
+    assert scaled["alone_seconds"] == d["many_upgrades"]["alone_seconds"]
     four = next(f for f in res.figures
                 if f.name == "job duration max, 3 at once / alone, 4 workers")
     assert four.baseline == d["many_upgrades"]["ratio"]["max"]
@@ -57,5 +62,6 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     # Item 5: the stand-in's rate limits on, beside the limits-off figure.
     limited = d["slack_limits"]
     assert limited["succeeded"] == 3 and limited["rate_limit_per_second"] == TINY.rate_limit
+    assert limited["drain_quiet_seconds"] == TINY.drain_quiet
     p99 = next(f for f in res.figures if f.name == "gate opened -> message visible p99, limits on")
     assert p99.baseline == throttled["gate_visible_ms"]["p99"]
