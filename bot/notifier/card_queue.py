@@ -16,6 +16,9 @@ opened -> message visible p99 1.25 s with 40 upgrades at once) and behind any
   shows a state before the channel has what announces it. Those events mark it again.
 - Marks coalesce: a job changed ten times while the loop was busy is edited once, with
   the newest state, and an edit that changes nothing is skipped (`digest`).
+- A decided gate's message is closed (buttons gone, decider named) by the same loop, as
+  soon as the job record shows the decision: in the job's chain that `chat.update` held
+  the job's next thread replies for as long as the workspace's update bucket waited.
 """
 
 from __future__ import annotations

@@ -102,8 +102,7 @@ class CardWriter:
         post = thread_post(job, ev)
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
-        elif ev.kind is EventKind.GATE_DECIDED:
-            await self.close_gate(job, str(ev.data.get("gate_id")))
+        # GATE_DECIDED: its message is closed with the card's edits (`close_decided_gates`).
         elif ev.kind in (EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED):
             await EscalationPoster(self, self.redis).handle(job, card_ts, ev)
         if post is not None:
@@ -248,19 +247,39 @@ class CardWriter:
         return int(raw) if raw else 0
 
     async def refresh_ready_card(self, job_id: str) -> None:
-        """Edit the card if the notifier has handled every event the job emitted (the
-        `handled` seq, `bot.notifier.card_queue`), from the job as it is now; a job that
-        moves meanwhile is left alone (its new event marks the card again)."""
+        """Close the messages of gates decided since (`close_decided_gates`); then edit the
+        card if the notifier has handled every event the job emitted (the `handled` seq,
+        `bot.notifier.card_queue`), from the job as it is now; a job that moves meanwhile
+        is left alone (its new event marks the card again)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(self.keys.job(job_id), "event_seq")
         pipe.hget(self.keys.card(job_id), "handled")
         before, handled = await pipe.execute()
+        job = await self.service.find(job_id)
+        if job is None:
+            return
+        await self.close_decided_gates(job)
         if int(before or 0) > int(handled or 0):
             return
-        job = await self.service.find(job_id)
-        if job is None or not job.card_ts or await self._event_seq(job_id) != int(before or 0):
+        if not job.card_ts or await self._event_seq(job_id) != int(before or 0):
             return
         await self._edit_card(job)
+
+    async def close_decided_gates(self, job: Job) -> None:
+        """Show the decision on every decided gate's message not closed yet (`closed:<gate>`
+        in the card hash). Here, with the card's edits, not in the job's chain of events:
+        an edit waits for the workspace's one `chat.update` bucket, and the job's thread
+        replies (under Slack's pace for posts) waited for it."""
+        decided = [g for g in (job.gate(gid) for gid in job.gates)
+                   if g is not None and g.decision is not None]
+        if not decided:
+            return
+        closed = await self.redis.hmget(self.keys.card(job.id),
+                                        [f"closed:{g.id}" for g in decided])
+        for gate, done in zip(decided, closed, strict=True):
+            if not done:
+                await self.close_gate(job, gate.id)
+                await self._book(job, {f"closed:{gate.id}": "1"})
 
     async def _edit_card(self, job: Job) -> None:
         msg = card(job)
@@ -298,5 +317,5 @@ class CardWriter:
             return
         raw = await self.redis.hget(key, f"gate_data:{gate_id}")
         msg = gate_message(job, gate, json.loads(raw) if raw else {})
-        await self.pacer.call("chat.update", self.client.chat_update, channel=job.channel,
-                              ts=str(ts), **msg.kwargs())
+        await self.pacer.call("chat.update", self.client.chat_update, urgent=True,
+                              channel=job.channel, ts=str(ts), **msg.kwargs())

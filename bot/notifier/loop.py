@@ -417,6 +417,8 @@ class Notifier:
         success."""
         handled: list[str] = []
         seq = 0  # the highest event seq handled in this batch
+        if any(ev.kind is EventKind.GATE_DECIDED for _, ev in events):
+            await self.cards.mark(job_id)  # its message is closed with the card's edits
         loaded: dict[str, Job | None] = {}  # the job, read once for the batch
         # An approval message first: the job waits on it, while the thread replies of the
         # same batch only tell; with a channel's posts paced, it then waits for none of them.

@@ -315,3 +315,34 @@ async def test_slack_replies_that_fell_behind_go_out_merged_once_each(
     await st.click(A1, st.gate_messages(jid)[0], "pps_approve")
     assert await n.process(await n._read(">"))
     assert any("approved" in m.text and ": done" not in m.text for m in st.thread(card))
+
+
+async def test_slack_gate_close_does_not_hold_the_jobs_thread_replies(
+    stack: StackFactory,
+) -> None:
+    # The workspace's chat.update bucket is held 3 s by a 429 when the gate is decided.
+    # The job's next thread replies go out meanwhile; the gate's message is closed by the
+    # card edits once the Retry-After ran out (before: the replies waited for it, 3 s).
+    st = await stack(worker=True)
+    jid = await st.start_job()
+    gate = await st.open_gate(jid, Step.GATE_DISABLE)
+    st.store.inject("chat.update", "ratelimited", retry_after=3)
+    await st.click(A1, gate, "pps_approve")
+    job = await st.job(jid)
+    card = st.cards(jid)[0]
+
+    async def approved() -> Any:
+        return next((c for c in st.store.calls_of("chat.postMessage")
+                     if c.ok and c.args.get("thread_ts") == card.ts
+                     and "approved" in str(c.args.get("text"))), None)
+
+    reply = await st.wait_for(approved, what="the approval's thread reply")
+    limited = next(c for c in st.store.calls_of("chat.update") if c.status == 429)
+    assert reply.at < limited.at + 2, "the thread reply waited for the chat.update 429"
+
+    async def closed() -> Any:
+        m = st.store.find(job.channel, gate.ts)
+        return m if m and not any(b.get("type") == "actions" for b in m.blocks) else None
+
+    await st.wait_for(closed, what="the gate message closed")
+    assert [c.public() for c in st.store.calls if c.early] == []
