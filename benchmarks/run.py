@@ -164,7 +164,10 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
         # Its clusters in the order they are used.
         main_first = size.gates  # 3 alone, then n at once
         throttled = main_first + len(MODES) + n
-        total = loaded = throttled + 1 + v
+        # Item 4's load again with no upload throttled (run first): the same modes in turn.
+        unthrottled = throttled + 1 + v
+        unthrottled += (throttled - unthrottled) % len(MODES)
+        total = loaded = unthrottled + 1 + v
         if not size.load_deployment:
             total += size.load_gates + n
         with deployment(total, workers=2, redis_url=redis_url, settle_fleet=settle,
@@ -186,7 +189,7 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                 _step(res, "upload_throttled", asyncio.run(upload_throttle.measure(
                     dep, throttled, list(range(throttled + 1, throttled + 1 + v)),
                     size.upload_seconds, res.details["many_upgrades"]["alone_seconds"],
-                    _within(v))), t0)
+                    _within(v), list(range(unthrottled, unthrottled + 1 + v)))), t0)
             if not size.load_deployment:
                 items_1_2_under_load(dep, loaded)
         if size.load_deployment:
@@ -211,7 +214,7 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                     alone)), t0)
         # C: item 3's load with the stand-in's rate limits on (item 5). No wait for the first
         # fleet poll: of so few clusters it is a second of work, next to figures in seconds.
-        off = res.details["upload_throttled"]
+        off = res.details["upload_throttled"]["unthrottled"]
         with deployment(v + 1, workers=2, redis_url=redis_url,
                         standin_rate_limit=size.rate_limit, speed=size.speed,
                         later=later) as dep:
@@ -221,7 +224,8 @@ def run(size: Size, redis_url: str, out: Path | None, profile: Path | None = Non
                 _step(res, "slack_limits", asyncio.run(slack_limits.measure(
                     dep, list(range(v + 1)), size.rate_limit, _within(v + 1),
                     off["gate_visible_ms"],
-                    f"baseline: limits off, item 4's {off['clusters']} upgrades at once",
+                    f"baseline: limits off, item 4's {off['clusters']} upgrades at once with "
+                    "no upload throttled",
                     quiet=size.drain_quiet)), t0)
         _step(res, "timers", asyncio.run(timers_burst.measure(
             redis_url, size.timers, lead=size.timer_lead, linger=size.timer_linger,

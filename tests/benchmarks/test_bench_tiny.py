@@ -59,9 +59,14 @@ def test_tiny_bench_reports_every_item(redis_url: str, tmp_path: Path) -> None:
     throttled = d["upload_throttled"]
     assert throttled["succeeded"] == 3 and throttled["writes"]["not_exactly_one_each"] == {}
     assert throttled["throttled_seconds"] >= 1.0
+    base = throttled["unthrottled"]  # the same load first, no upload throttled
+    assert base["succeeded"] == 3 and base["writes"]["not_exactly_one_each"] == {}
+    most = next(f for f in res.figures
+                if f.name == "job duration max of the others, one upload throttled / alone")
+    assert most.baseline == base["ratio"]["max"]
     # Item 5: the stand-in's rate limits on, beside the limits-off figure.
     limited = d["slack_limits"]
     assert limited["succeeded"] == 3 and limited["rate_limit_per_second"] == TINY.rate_limit
     assert limited["drain_quiet_seconds"] == TINY.drain_quiet
     p99 = next(f for f in res.figures if f.name == "gate opened -> message visible p99, limits on")
-    assert p99.baseline == throttled["gate_visible_ms"]["p99"]
+    assert p99.baseline == base["gate_visible_ms"]["p99"]
