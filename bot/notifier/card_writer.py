@@ -38,8 +38,7 @@ MARKER_SECONDS = 30  # a post taking longer than this may be repeated by another
 # may be handled together, their plain one-line replies going out as one
 # (`handle_merged`).
 MERGEABLE_KINDS = frozenset(EventKind) - {
-    EventKind.GATE_OPENED, EventKind.MANUAL, EventKind.GATE_DECIDED,
-    EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED,
+    EventKind.GATE_OPENED, EventKind.MANUAL, EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED,
 }
 
 log = get_logger("bot.notifier.loop")

@@ -80,7 +80,7 @@ UNKNOWN_ERROR_RETRIES = 5
 MAX_CHAINS = 500  # jobs whose events are in hand at once; reading waits beyond that
 # A job's plain thread replies that waited longer than this (Slack's pace, a backlog after an
 # outage) go out as one reply: the thread, and the card that waits for it, catch up.
-MERGE_LAG_SECONDS = 5.0
+MERGE_LAG_SECONDS = 2.0
 # An approval message whose job's chain has not taken it within this long (its earlier
 # replies wait on Slack's pace) is posted ahead of them.
 AHEAD_AFTER_SECONDS = 0.5
@@ -423,10 +423,11 @@ class Notifier:
         # An approval message first: the job waits on it, while the thread replies of the
         # same batch only tell; with a channel's posts paced, it then waits for none of them.
         events = sorted(events, key=lambda e: e[1].kind not in FIRST_KINDS)
-        behind = self._behind(events)
         i = 0
         while i < len(events):
             group = events[i:i + 1]
+            # Asked again for each reply: the round's own posts, paced, make the rest wait.
+            behind = self._behind(events[i:])
             while (behind and len(group) < MERGE_MAX and i + len(group) < len(events)
                    and {group[0][1].kind, events[i + len(group)][1].kind} <= MERGEABLE_KINDS):
                 group.append(events[i + len(group)])

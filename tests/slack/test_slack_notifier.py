@@ -73,7 +73,7 @@ async def test_slack_errors_are_retried_without_loss_or_duplicates(stack: StackF
     counts = thread_counts(st, card)
     assert max(counts.values()) == 1, [t for t, n in counts.items() if n > 1]
     done = [e for e in await events_of(st, jid) if e.kind is EventKind.STEP_DONE]
-    # (Replies that fell 5 s behind during the retries go out merged: lines, not messages.)
+    # (Replies that fell 2 s behind during the retries go out merged: lines, not messages.)
     lines = [ln for m in st.thread(card) for ln in m.text.splitlines() if ": done" in ln]
     assert len(lines) == len(done) == len(set(lines)), "every step's reply arrived, once"
     assert any(c.error == "internal_error" for c in st.store.calls)
