@@ -110,6 +110,8 @@ async def measure(dep: Deployment, first: int, gates: int, idle: bool = True
     `idle`: each click waits until the previous job is quiet again."""
     drv = make_driver(dep)
     try:
+        if idle:  # item 1's dry runs finish first: idle workers, and no cluster taken
+            await drv.wait_idle(300)
         jobs = await open_gates(drv, list(range(first, first + gates)), 60 + gates)
         lat, floor = [], []
         async with httpx.AsyncClient(timeout=10) as probe:

@@ -23,7 +23,9 @@ import redis.asyncio as aioredis
 from benchmarks.deployment import REQUESTER, Deployment, approver, channel_of
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-_JOB_ID = re.compile(r"`(J-[A-Za-z0-9-]{1,22})`")  # not a failure reply's `ref`
+# The id of the job the ack says it made: not a failure reply's `ref`, nor the running job
+# a refusal names (a dry run of item 1 still running on the cluster was once taken for it).
+_JOB_ID = re.compile(r"`(J-[A-Za-z0-9-]{1,22})` (?:queued|scheduled) for")
 
 
 @dataclass
@@ -125,6 +127,21 @@ class Driver:
             if all(s in TERMINAL for s in st.values()) or time.monotonic() > deadline:
                 return st
             await asyncio.sleep(0.2)
+
+    async def wait_idle(self, within: float) -> int:
+        """Wait (at most `within` s) until no job of the deployment is active (a phase's
+        jobs, such as item 1's dry runs, do not run under the next one's measurement);
+        how many were still active at the end."""
+        deadline = time.monotonic() + within
+        while True:
+            keys = [k async for k in self.redis.scan_iter(match=self.key("job:*"), count=1000)]
+            pipe = self.redis.pipeline(transaction=False)
+            for k in keys:
+                pipe.hget(k, "state")
+            active = sum(1 for s in await pipe.execute() if s and s not in TERMINAL)
+            if not active or time.monotonic() > deadline:
+                return active
+            await asyncio.sleep(0.5)
 
     async def durations(self, job_ids: list[str]) -> dict[str, float]:
         """Seconds from creation to finish of each finished job."""
