@@ -113,10 +113,10 @@ async def test_reminders_keep_coming_while_another_jobs_step_hangs(
     stubs: Stubs,
 ) -> None:
     """One worker; job A failed with logins off and waits at the enable gate (reminders
-    every 0.3 s); job B's preflight hangs in an appliance call (budget 30 s). Before: A's
+    every 0.3 s); job B's preflight hangs in an appliance call (budget 8 s). Before: A's
     reminders sat in the stream behind B's step, none was posted while it hung."""
     settings = make_settings(tmp_path, prefix, timings=WORKER_TIMINGS).model_copy(
-        update={"PPS_REMINDER_SECONDS": 0.3, "PPS_STEP_TIMEOUT_SECONDS": 30.0}
+        update={"PPS_REMINDER_SECONDS": 0.3, "PPS_STEP_TIMEOUT_SECONDS": 8.0}
     )
     hanging = asyncio.Event()
     stubs.fail_at[Step.WATCH_REBOOT] = "a node did not come back"  # A: logins stay off
