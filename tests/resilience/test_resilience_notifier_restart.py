@@ -36,12 +36,16 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
     kills: list[str] = []
     ups: list[float] = []
     restarts: list[asyncio.Task[None]] = []
+    created = asyncio.Event()
 
     async def after_post(args: dict[str, Any]) -> None:
         what = "card" if not args.get("thread_ts") else "gate" if is_gate(args) else "reply"
         if what in kills or what == "reply":
             return
         kills.append(what)
+        # Not before the test's own request has its answer: the notifier can post the card
+        # within the round trip that ends `create`, and Redis killed then failed the request.
+        await created.wait()
         r.server.kill()
 
         async def back() -> None:
@@ -53,6 +57,7 @@ async def test_resilience_redis_killed_between_slack_post_and_its_bookkeeping(
 
     slack.client.after_post = after_post
     job = await r.create("east")
+    created.set()
     done = await r.until(job.id, lambda j: j.terminal, within=30, approve="shown")
     await r.notifier_drained()
     await asyncio.sleep(1.5)  # past the marker: a re-post would have happened by now
