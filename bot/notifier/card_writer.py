@@ -82,14 +82,8 @@ class CardWriter:
         `loaded`: the jobs already read for this batch. The job is read after its events
         were, so it shows at least what they announce; reading it once per batch rather
         than once per event took a fifth of the notifier's work away under load."""
-        if loaded is not None and ev.job_id in loaded:
-            job = loaded[ev.job_id]
-        else:
-            job = await self.service.find(ev.job_id)
-            if loaded is not None:
-                loaded[ev.job_id] = job
-        if job is None or not job.channel:
-            log.warning("notifier_no_job_or_channel", job_id=ev.job_id)
+        job = await self._load(ev.job_id, loaded)
+        if job is None:
             return
         card_key, seen = self.keys.card(job.id), f"seq:{ev.seq}"
         # Exact seq, not "highest so far": with several notifiers a job's events may be
@@ -99,9 +93,10 @@ class CardWriter:
             return
         card_ts = await self.ensure_card(job)
         post = thread_post(job, ev)
+        # GATE_DECIDED needs its reply only: its message is closed with the card's edits
+        # (`close_decided_gates`).
         if ev.kind in (EventKind.GATE_OPENED, EventKind.MANUAL):
             await self._post_gate(job, card_ts, str(ev.data.get("gate_id")), ev.data)
-        # GATE_DECIDED: its message is closed with the card's edits (`close_decided_gates`).
         elif ev.kind in (EventKind.ESCALATED, EventKind.ESCALATION_RESOLVED):
             await EscalationPoster(self, self.redis).handle(job, card_ts, ev)
         if post is not None:
@@ -115,15 +110,8 @@ class CardWriter:
         plain one-line replies go out as one reply, any other reply on its own. Each
         reply's ts and the `seq` marks of the events it covers are written together, so a
         re-delivered event, whatever batch it comes in, finds itself done."""
-        job_id = events[0].job_id
-        if loaded is not None and job_id in loaded:
-            job = loaded[job_id]
-        else:
-            job = await self.service.find(job_id)
-            if loaded is not None:
-                loaded[job_id] = job
-        if job is None or not job.channel:
-            log.warning("notifier_no_job_or_channel", job_id=job_id)
+        job = await self._load(events[0].job_id, loaded)
+        if job is None:
             return
         card_key = self.keys.card(job.id)
         seen = await self.redis.hmget(card_key, [f"seq:{ev.seq}" for ev in events])
@@ -146,6 +134,20 @@ class CardWriter:
             if post is not None:
                 plain.append((ev, post))
         await self._merged_reply(job, card_ts, covered, plain)
+
+    async def _load(self, job_id: str, loaded: dict[str, Job | None] | None) -> Job | None:
+        """The job, from `loaded` (the batch's jobs) or read and kept there; None (logged)
+        when it is gone or has no channel to post in."""
+        if loaded is not None and job_id in loaded:
+            job = loaded[job_id]
+        else:
+            job = await self.service.find(job_id)
+            if loaded is not None:
+                loaded[job_id] = job
+        if job is None or not job.channel:
+            log.warning("notifier_no_job_or_channel", job_id=job_id)
+            return None
+        return job
 
     async def _merged_reply(self, job: Job, card_ts: str, covered: list[Event],
                             posts: list[tuple[Event, ThreadPost]]) -> None:

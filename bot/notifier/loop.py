@@ -95,7 +95,7 @@ FIRST_KINDS = frozenset({EventKind.GATE_OPENED, EventKind.MANUAL})
 
 log = get_logger(__name__)
 Entry = tuple[str, dict[str, str]]
-Entry_ = tuple[str, Event]  # an entry's id and its event
+JobEntry = tuple[str, Event]  # an entry's id and its event
 
 
 def unique_consumer(role: str = "bot") -> str:
@@ -139,7 +139,7 @@ class Notifier:
         self.cards = CardQueue(redis, keys)
         self.refresher = CardRefresher(self.cards, self.writer.refresh_ready_card, self._stop)
         self._chains: dict[str, asyncio.Task[bool]] = {}  # job -> its events in hand
-        self._inbox: dict[str, list[Entry_]] = {}  # job -> events its chain has yet to take
+        self._inbox: dict[str, list[JobEntry]] = {}  # job -> events its chain has yet to take
         self._ahead_of: dict[str, asyncio.Task[None]] = {}  # job -> approval posts ahead
         self._taken: dict[str, asyncio.Event] = {}  # job -> set once its chain took them
         self._failed = False
@@ -396,9 +396,9 @@ class Notifier:
             self.on_change()
         return all(ok for _, ok in results)
 
-    async def _group(self, entries: list[Entry]) -> dict[str, list[tuple[str, Event]]]:
+    async def _group(self, entries: list[Entry]) -> dict[str, list[JobEntry]]:
         """Entries by job, in order; a malformed entry is logged and acknowledged."""
-        by_job: dict[str, list[tuple[str, Event]]] = {}
+        by_job: dict[str, list[JobEntry]] = {}
         for eid, fields in entries:
             try:
                 ev = Event.from_fields(fields)
@@ -410,7 +410,7 @@ class Notifier:
         return by_job
 
     async def _process_job(
-        self, job_id: str, events: list[tuple[str, Event]]
+        self, job_id: str, events: list[JobEntry]
     ) -> tuple[list[str], bool]:
         """One job's events of a batch, in order, then its card marked for an edit: the
         entry ids to acknowledge (none when it must be retried from the failed event) and
@@ -443,7 +443,7 @@ class Notifier:
             return [], False
         return handled, True
 
-    def _behind(self, events: list[Entry_]) -> bool:
+    def _behind(self, events: list[JobEntry]) -> bool:
         """Have the job's thread replies fallen behind (the oldest event in hand waited
         longer than `MERGE_LAG_SECONDS`)? Then its plain replies go out merged, so the
         thread, and the card that waits for it, catch up."""
